@@ -1,0 +1,245 @@
+//! Gymnasium's continuous classic-control tasks, reproducing Gymnasium 1.x arithmetic exactly.
+//!
+//! NumPy mixes float32 and float64 in these envs (float32 actions and stored state, float64
+//! physics, NEP 50 "weak" Python scalars), so each operation below is done in the precision
+//! NumPy uses for it; the fixture tests (`tests/classic_fixtures.rs`) compare against trajectories
+//! recorded from Gymnasium itself.
+
+use super::{BoxSpace, Env, Step};
+use crate::rng::Rng;
+use std::f64::consts::PI;
+
+/// Rounds to float32: NumPy's result for a float32 operation, given the exact f64 result of
+/// that operation on float32 inputs (+, −, × of two f32 are exact in f64, so one rounding is
+/// the IEEE float32 result).
+fn f32r(x: f64) -> f64 {
+    x as f32 as f64
+}
+
+/// Pendulum-v1: swing a frictionless pendulum up and keep it upright.
+/// Obs `[cos θ, sin θ, θ̇]`, action torque in [−2, 2], reward −(θ² + 0.1 θ̇² + 0.001 u²).
+pub struct Pendulum {
+    theta: f64,
+    theta_dot: f64,
+    rng: Rng,
+    obs_space: BoxSpace,
+    act_space: BoxSpace,
+}
+
+impl Pendulum {
+    const MAX_SPEED: f64 = 8.0;
+    const MAX_TORQUE: f32 = 2.0;
+    const DT: f64 = 0.05;
+
+    pub fn new() -> Self {
+        Pendulum {
+            theta: 0.0,
+            theta_dot: 0.0,
+            rng: Rng::new(0),
+            obs_space: BoxSpace::new(vec![-1.0, -1.0, -8.0], vec![1.0, 1.0, 8.0]),
+            act_space: BoxSpace::new(vec![-2.0], vec![2.0]),
+        }
+    }
+
+    /// Puts the pendulum in a given state (as setting Gymnasium's `env.unwrapped.state`).
+    pub fn reset_to(&mut self, theta: f64, theta_dot: f64) -> Vec<f32> {
+        self.theta = theta;
+        self.theta_dot = theta_dot;
+        self.obs()
+    }
+
+    fn obs(&self) -> Vec<f32> {
+        vec![self.theta.cos() as f32, self.theta.sin() as f32, self.theta_dot as f32]
+    }
+}
+
+impl Default for Pendulum {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn angle_normalize(x: f64) -> f64 {
+    (x + PI).rem_euclid(2.0 * PI) - PI
+}
+
+impl Env for Pendulum {
+    fn observation_space(&self) -> &BoxSpace {
+        &self.obs_space
+    }
+    fn action_space(&self) -> &BoxSpace {
+        &self.act_space
+    }
+
+    fn reset(&mut self, seed: Option<u64>) -> Vec<f32> {
+        if let Some(s) = seed {
+            self.rng = Rng::new(s);
+        }
+        // Gymnasium: state ~ U([−π, −1], [π, 1]).
+        let theta = self.rng.uniform_range(-PI, PI);
+        let theta_dot = self.rng.uniform_range(-1.0, 1.0);
+        self.reset_to(theta, theta_dot)
+    }
+
+    fn step(&mut self, action: &[f32]) -> Step {
+        let u = action[0].clamp(-Self::MAX_TORQUE, Self::MAX_TORQUE) as f64; // float32
+        let (th, thdot) = (self.theta, self.theta_dot);
+        // `0.001 * u**2` stays float32 in NumPy; the rest is float64.
+        let torque_cost = f32r(f32r(u * u) * f32r(0.001));
+        let cost = angle_normalize(th).powi(2) + 0.1 * thdot * thdot + torque_cost;
+        let new_thdot = (thdot + (15.0 * th.sin() + f32r(3.0 * u)) * Self::DT).clamp(-Self::MAX_SPEED, Self::MAX_SPEED);
+        self.theta = th + new_thdot * Self::DT;
+        self.theta_dot = new_thdot;
+        Step { obs: self.obs(), reward: -cost, terminated: false, truncated: false, info: Vec::new() }
+    }
+}
+
+/// MountainCarContinuous-v0: drive an under-powered car up a hill (+100 at the flag, −0.1 a²
+/// per step). Terminates at position ≥ 0.45 with non-negative velocity.
+pub struct MountainCarContinuous {
+    position: f64,
+    velocity: f64,
+    /// Gymnasium keeps the reset state in float64 and every later state in float32; the first
+    /// step after a reset therefore runs in float64 and all others in float32.
+    state_is_f32: bool,
+    rng: Rng,
+    obs_space: BoxSpace,
+    act_space: BoxSpace,
+}
+
+impl MountainCarContinuous {
+    const MIN_POSITION: f64 = -1.2;
+    const MAX_POSITION: f64 = 0.6;
+    const MAX_SPEED: f64 = 0.07;
+    const GOAL_POSITION: f64 = 0.45;
+    const POWER: f64 = 0.0015;
+
+    pub fn new() -> Self {
+        MountainCarContinuous {
+            position: 0.0,
+            velocity: 0.0,
+            state_is_f32: false,
+            rng: Rng::new(0),
+            obs_space: BoxSpace::new(vec![-1.2, -0.07], vec![0.6, 0.07]),
+            act_space: BoxSpace::new(vec![-1.0], vec![1.0]),
+        }
+    }
+
+    /// Puts the car in a given (float64) state, as Gymnasium's reset leaves it.
+    pub fn reset_to(&mut self, position: f64, velocity: f64) -> Vec<f32> {
+        self.position = position;
+        self.velocity = velocity;
+        self.state_is_f32 = false;
+        vec![position as f32, velocity as f32]
+    }
+}
+
+impl Default for MountainCarContinuous {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Env for MountainCarContinuous {
+    fn observation_space(&self) -> &BoxSpace {
+        &self.obs_space
+    }
+    fn action_space(&self) -> &BoxSpace {
+        &self.act_space
+    }
+
+    fn reset(&mut self, seed: Option<u64>) -> Vec<f32> {
+        if let Some(s) = seed {
+            self.rng = Rng::new(s);
+        }
+        let position = self.rng.uniform_range(-0.6, -0.4);
+        self.reset_to(position, 0.0)
+    }
+
+    fn step(&mut self, action: &[f32]) -> Step {
+        let a = action[0];
+        let narrow = |x: f64| if self.state_is_f32 { f32r(x) } else { x };
+        let (mut position, mut velocity) = (self.position, self.velocity);
+        // `math.cos(3 * position)` evaluates 3·position in the state's precision, cos in float64.
+        let slope = 0.0025 * narrow(3.0 * position).cos();
+        // Python's min/max keep a float32 action float32 unless it is clipped to a Python float.
+        let dv = if (-1.0..=1.0).contains(&a) {
+            f32r(f32r(a as f64 * f32r(Self::POWER)) - f32r(slope))
+        } else {
+            (a.clamp(-1.0, 1.0) as f64) * Self::POWER - slope
+        };
+        velocity = if self.state_is_f32 { f32r(velocity + f32r(dv)) } else { velocity + dv };
+        velocity = velocity.clamp(-Self::MAX_SPEED, Self::MAX_SPEED);
+        position = if self.state_is_f32 { f32r(position + f32r(velocity)) } else { position + velocity };
+        position = position.clamp(Self::MIN_POSITION, Self::MAX_POSITION);
+        if position == Self::MIN_POSITION && velocity < 0.0 {
+            velocity = 0.0;
+        }
+        let terminated = position >= Self::GOAL_POSITION && velocity >= 0.0;
+        let reward = if terminated { 100.0 } else { 0.0 } - (a as f64).powi(2) * 0.1;
+        self.position = f32r(position);
+        self.velocity = f32r(velocity);
+        self.state_is_f32 = true;
+        Step {
+            obs: vec![self.position as f32, self.velocity as f32],
+            reward,
+            terminated,
+            truncated: false,
+            info: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pendulum_reset_covers_gymnasium_ranges() {
+        let mut env = Pendulum::new();
+        let (mut max_th, mut max_w) = (0.0f64, 0.0f64);
+        for s in 0..500 {
+            let obs = env.reset(Some(s));
+            assert!(env.theta.abs() <= PI && env.theta_dot.abs() <= 1.0);
+            assert!((obs[0] as f64 - env.theta.cos()).abs() < 1e-7);
+            max_th = max_th.max(env.theta.abs());
+            max_w = max_w.max(env.theta_dot.abs());
+        }
+        assert!(max_th > 3.0 && max_w > 0.95, "reset should span the ranges: {max_th} {max_w}");
+    }
+
+    #[test]
+    fn pendulum_hand_computed_step() {
+        let mut env = Pendulum::new();
+        env.reset_to(0.5, -0.25);
+        let s = env.step(&[3.0]); // clipped to 2.0
+        let thdot = -0.25 + (15.0 * 0.5f64.sin() + 6.0) * 0.05;
+        let th = 0.5 + thdot * 0.05;
+        let cost = 0.25 + 0.1 * 0.0625 + (0.004f32 as f64);
+        assert!((s.reward + cost).abs() < 1e-7, "{} vs {}", s.reward, -cost);
+        assert!((s.obs[2] as f64 - thdot).abs() < 1e-6 && (s.obs[1] as f64 - th.sin()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn mountain_car_reaches_goal_and_terminates_with_bonus() {
+        let mut env = MountainCarContinuous::new();
+        env.reset_to(0.44, 0.06);
+        let s = env.step(&[1.0]);
+        assert!(s.terminated);
+        assert!((s.reward - (100.0 - 0.1)).abs() < 1e-12);
+        // Left wall: velocity is zeroed when the car hits it going left.
+        env.reset_to(-1.19, -0.05);
+        let s = env.step(&[-1.0]);
+        assert_eq!(s.obs, vec![-1.2f32, 0.0]);
+        assert!(!s.terminated);
+    }
+
+    #[test]
+    fn mountain_car_reset_range() {
+        let mut env = MountainCarContinuous::new();
+        for s in 0..200 {
+            let obs = env.reset(Some(s));
+            assert!((-0.6..-0.4).contains(&obs[0]) && obs[1] == 0.0);
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Environments: a Gymnasium-like [`Env`] trait, time limits, and the built-in tasks.
+//!
+//! Implement [`Env`] to train polyak on your own task (see `examples/custom_env.rs`). Built-in
+//! environments are created by name with [`make`], which also applies Gymnasium's time limit.
+
+mod classic;
+
+pub use classic::{MountainCarContinuous, Pendulum};
+
+use crate::error::{Error, Result};
+
+/// A box-shaped space: one `[low, high]` interval per dimension (infinite bounds allowed).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BoxSpace {
+    pub low: Vec<f32>,
+    pub high: Vec<f32>,
+}
+
+impl BoxSpace {
+    pub fn new(low: Vec<f32>, high: Vec<f32>) -> Self {
+        assert_eq!(low.len(), high.len(), "box bounds of different lengths");
+        BoxSpace { low, high }
+    }
+
+    pub fn dim(&self) -> usize {
+        self.low.len()
+    }
+
+    pub fn contains(&self, x: &[f32]) -> bool {
+        x.len() == self.dim() && x.iter().zip(self.low.iter().zip(&self.high)).all(|(v, (l, h))| v >= l && v <= h)
+    }
+}
+
+/// What one environment step returns (Gymnasium's `(obs, reward, terminated, truncated, info)`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub obs: Vec<f32>,
+    pub reward: f64,
+    /// The episode reached a terminal state of the MDP (the value beyond it is zero).
+    pub terminated: bool,
+    /// The episode was cut short from outside the MDP, e.g. by a time limit.
+    pub truncated: bool,
+    /// Named per-step quantities (e.g. reward terms); logged by the training loop.
+    pub info: Vec<(&'static str, f64)>,
+}
+
+/// A reinforcement-learning environment with continuous (box) observations and actions.
+pub trait Env: Send {
+    fn observation_space(&self) -> &BoxSpace;
+    fn action_space(&self) -> &BoxSpace;
+    /// Starts a new episode. `Some(seed)` reseeds the environment's generator (as Gymnasium's
+    /// `reset(seed=…)`); `None` continues its stream.
+    fn reset(&mut self, seed: Option<u64>) -> Vec<f32>;
+    /// Advances one step with an action in the environment's own bounds.
+    fn step(&mut self, action: &[f32]) -> Step;
+    /// The time limit that truncates an episode, if any.
+    fn max_episode_steps(&self) -> Option<usize> {
+        None
+    }
+}
+
+impl<E: Env + ?Sized> Env for Box<E> {
+    fn observation_space(&self) -> &BoxSpace {
+        (**self).observation_space()
+    }
+    fn action_space(&self) -> &BoxSpace {
+        (**self).action_space()
+    }
+    fn reset(&mut self, seed: Option<u64>) -> Vec<f32> {
+        (**self).reset(seed)
+    }
+    fn step(&mut self, action: &[f32]) -> Step {
+        (**self).step(action)
+    }
+    fn max_episode_steps(&self) -> Option<usize> {
+        (**self).max_episode_steps()
+    }
+}
+
+/// Gymnasium's `TimeLimit` wrapper: truncates an episode after `max_steps` steps (a step that
+/// terminates at the limit reports both flags, as Gymnasium does).
+pub struct TimeLimit<E> {
+    env: E,
+    max_steps: usize,
+    elapsed: usize,
+}
+
+impl<E: Env> TimeLimit<E> {
+    pub fn new(env: E, max_steps: usize) -> Self {
+        TimeLimit { env, max_steps, elapsed: 0 }
+    }
+
+    pub fn inner_mut(&mut self) -> &mut E {
+        &mut self.env
+    }
+}
+
+impl<E: Env> Env for TimeLimit<E> {
+    fn observation_space(&self) -> &BoxSpace {
+        self.env.observation_space()
+    }
+    fn action_space(&self) -> &BoxSpace {
+        self.env.action_space()
+    }
+    fn reset(&mut self, seed: Option<u64>) -> Vec<f32> {
+        self.elapsed = 0;
+        self.env.reset(seed)
+    }
+    fn step(&mut self, action: &[f32]) -> Step {
+        let mut step = self.env.step(action);
+        self.elapsed += 1;
+        if self.elapsed >= self.max_steps {
+            step.truncated = true;
+        }
+        step
+    }
+    fn max_episode_steps(&self) -> Option<usize> {
+        Some(self.max_steps)
+    }
+}
+
+/// Names [`make`] accepts.
+pub fn available() -> Vec<String> {
+    ["Pendulum-v1", "MountainCarContinuous-v0"].iter().map(|s| s.to_string()).collect()
+}
+
+/// Creates a built-in environment by its Gymnasium id, with Gymnasium's time limit.
+pub fn make(name: &str) -> Result<Box<dyn Env>> {
+    match name {
+        "Pendulum-v1" => Ok(Box::new(TimeLimit::new(Pendulum::new(), 200))),
+        "MountainCarContinuous-v0" => Ok(Box::new(TimeLimit::new(MountainCarContinuous::new(), 999))),
+        _ => Err(Error::UnknownName { kind: "environment", name: name.to_string(), available: available() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_limit_truncates_at_the_limit_and_reset_restarts_the_count() {
+        let mut env = make("Pendulum-v1").unwrap();
+        assert_eq!(env.max_episode_steps(), Some(200));
+        for round in 0..2 {
+            env.reset(Some(round));
+            for t in 1..=200 {
+                let s = env.step(&[0.0]);
+                assert!(!s.terminated);
+                assert_eq!(s.truncated, t == 200, "step {t}");
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_env_suggests_the_closest() {
+        let err = make("pendulum").err().unwrap().to_string();
+        assert!(err.contains("did you mean `Pendulum-v1`"), "{err}");
+    }
+}

@@ -1,0 +1,161 @@
+//! Uniform experience replay on contiguous `f32` storage.
+//!
+//! One transition costs `4·(2·obs_dim + act_dim + 1) + 2` bytes (observation, next observation,
+//! action, reward as `f32`; `terminated` and `truncated` as one byte each): 166 B for HalfCheetah
+//! (obs 17, act 6), so the default 1M capacity is ≈ 166 MB. Pages are only touched as they fill,
+//! so a short run on a large buffer costs what it stores.
+//!
+//! `terminated` and `truncated` are kept apart because they mean different things for the
+//! Bellman target: only a true termination zeroes the bootstrap; a time-limit truncation is an
+//! artefact of the episode cut-off and the target still bootstraps from the next state.
+
+use crate::rng::Rng;
+
+pub struct ReplayBuffer {
+    capacity: usize,
+    obs_dim: usize,
+    act_dim: usize,
+    obs: Vec<f32>,
+    next_obs: Vec<f32>,
+    actions: Vec<f32>,
+    rewards: Vec<f32>,
+    terminated: Vec<u8>,
+    truncated: Vec<u8>,
+    /// Slot the next transition is written to.
+    pos: usize,
+    len: usize,
+}
+
+/// A sampled mini-batch, row-major; reused between samples so sampling never allocates.
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    pub size: usize,
+    pub obs: Vec<f32>,
+    pub actions: Vec<f32>,
+    pub rewards: Vec<f32>,
+    pub next_obs: Vec<f32>,
+    /// 1.0 where the episode truly ended at this transition, else 0.0.
+    pub terminated: Vec<f32>,
+}
+
+impl ReplayBuffer {
+    pub fn new(capacity: usize, obs_dim: usize, act_dim: usize) -> Self {
+        assert!(capacity > 0, "replay capacity must be positive");
+        ReplayBuffer {
+            capacity,
+            obs_dim,
+            act_dim,
+            obs: vec![0.0; capacity * obs_dim],
+            next_obs: vec![0.0; capacity * obs_dim],
+            actions: vec![0.0; capacity * act_dim],
+            rewards: vec![0.0; capacity],
+            terminated: vec![0; capacity],
+            truncated: vec![0; capacity],
+            pos: 0,
+            len: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Stores one transition, overwriting the oldest once full. `action` is the normalised
+    /// action in [−1, 1] that the networks produced, not the env-scaled one.
+    pub fn push(&mut self, obs: &[f32], action: &[f32], reward: f64, next_obs: &[f32], terminated: bool, truncated: bool) {
+        let (o, a, i) = (self.obs_dim, self.act_dim, self.pos);
+        self.obs[i * o..(i + 1) * o].copy_from_slice(obs);
+        self.next_obs[i * o..(i + 1) * o].copy_from_slice(next_obs);
+        self.actions[i * a..(i + 1) * a].copy_from_slice(action);
+        self.rewards[i] = reward as f32;
+        self.terminated[i] = terminated as u8;
+        self.truncated[i] = truncated as u8;
+        self.pos = (self.pos + 1) % self.capacity;
+        self.len = (self.len + 1).min(self.capacity);
+    }
+
+    /// Was transition `i` (0 = oldest kept) cut by a time limit? Kept for analysis and exact
+    /// resume; the update itself only needs `terminated`.
+    pub fn truncated(&self, i: usize) -> bool {
+        self.truncated[self.slot(i)] != 0
+    }
+
+    fn slot(&self, i: usize) -> usize {
+        assert!(i < self.len, "transition {i} of {}", self.len);
+        (self.pos + self.capacity - self.len + i) % self.capacity
+    }
+
+    /// Samples `size` transitions uniformly with replacement into `batch`.
+    pub fn sample(&self, size: usize, rng: &mut Rng, batch: &mut Batch) {
+        assert!(self.len > 0, "sampling from an empty replay buffer");
+        let (o, a) = (self.obs_dim, self.act_dim);
+        batch.size = size;
+        batch.obs.resize(size * o, 0.0);
+        batch.next_obs.resize(size * o, 0.0);
+        batch.actions.resize(size * a, 0.0);
+        batch.rewards.resize(size, 0.0);
+        batch.terminated.resize(size, 0.0);
+        for b in 0..size {
+            let i = rng.below(self.len as u64) as usize;
+            batch.obs[b * o..(b + 1) * o].copy_from_slice(&self.obs[i * o..(i + 1) * o]);
+            batch.next_obs[b * o..(b + 1) * o].copy_from_slice(&self.next_obs[i * o..(i + 1) * o]);
+            batch.actions[b * a..(b + 1) * a].copy_from_slice(&self.actions[i * a..(i + 1) * a]);
+            batch.rewards[b] = self.rewards[i];
+            batch.terminated[b] = self.terminated[i] as f32;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_overwrites_oldest_and_keeps_flags_apart() {
+        let mut rb = ReplayBuffer::new(3, 1, 1);
+        for t in 0..5 {
+            let x = t as f32;
+            rb.push(&[x], &[-x], t as f64, &[x + 0.5], t == 3, t == 4);
+        }
+        assert_eq!(rb.len(), 3);
+        // Kept: transitions 2, 3, 4 (oldest first).
+        assert!(!rb.truncated(0) && !rb.truncated(1) && rb.truncated(2));
+        let mut batch = Batch::default();
+        rb.sample(300, &mut Rng::new(0), &mut batch);
+        let mut seen = [0usize; 5];
+        for b in 0..300 {
+            let t = batch.obs[b] as usize;
+            assert!(t >= 2, "overwritten transition {t} sampled");
+            assert_eq!(batch.actions[b], -(t as f32));
+            assert_eq!(batch.next_obs[b], t as f32 + 0.5);
+            assert_eq!(batch.rewards[b], t as f32);
+            // Only the true termination (t = 3) is marked; the truncation (t = 4) is not.
+            assert_eq!(batch.terminated[b], (t == 3) as u8 as f32);
+            seen[t] += 1;
+        }
+        // Uniform: each of the 3 kept transitions ≈ 100 times.
+        for &c in &seen[2..] {
+            assert!((60..140).contains(&c), "{seen:?}");
+        }
+    }
+
+    #[test]
+    fn same_rng_same_batch() {
+        let mut rb = ReplayBuffer::new(100, 2, 1);
+        for t in 0..100 {
+            rb.push(&[t as f32, 0.0], &[0.0], 0.0, &[0.0, 0.0], false, false);
+        }
+        let (mut a, mut b) = (Batch::default(), Batch::default());
+        rb.sample(32, &mut Rng::new(9), &mut a);
+        rb.sample(32, &mut Rng::new(9), &mut b);
+        assert_eq!(a.obs, b.obs);
+    }
+}
