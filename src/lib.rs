@@ -6,3 +6,4 @@ pub mod error;
 pub mod replay;
 
 pub use error::{Error, Result};
+pub mod algo;

@@ -43,6 +43,11 @@ impl Rng {
         (s != [0; 4]).then_some(Rng { s })
     }
 
+    /// Sets one word of the state (checkpoint restore writes them one at a time).
+    pub(crate) fn set_word(&mut self, i: usize, value: u64) {
+        self.s[i] = value;
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         let s = &mut self.s;
         let result = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);

@@ -207,46 +207,23 @@ mod tests {
 
     #[test]
     fn parameter_and_input_gradients_match_finite_differences() {
-        let (mut net, mut x, c, batch) = setup();
+        let (net, x, c, batch) = setup();
         let mut cache = MlpCache::default();
         net.forward(&x, batch, &mut cache);
         let mut grads = vec![0.0; net.n_params()];
         let mut dx = vec![0.0; x.len()];
         net.backward(&x, &mut cache, &c, &mut grads, Some(&mut dx));
-        // Central differences in f32 need a step well above rounding noise; a probe that straddles
-        // a ReLU kink is recognised by its one-sided slopes disagreeing and skipped.
-        let h = 2e-3f32;
-        let base = loss(&net, &x, batch, &c);
-        let mut checked = 0;
-        let mut fd_check = |analytic: f32, up: f64, down: f64, what: &str| {
-            let (fwd, bwd) = ((up - base) / h as f64, (base - down) / h as f64);
-            if (fwd - bwd).abs() > 0.05 * (1.0 + fwd.abs()) {
-                return;
-            }
-            let fd = (up - down) / (2.0 * h as f64);
-            assert!((fd - analytic as f64).abs() < 2e-3 + 1e-2 * fd.abs(), "{what}: fd {fd} vs {analytic}");
-            checked += 1;
-        };
-        for p in 0..net.n_params() {
-            let orig = net.params[p];
-            net.params[p] = orig + h;
-            let up = loss(&net, &x, batch, &c);
-            net.params[p] = orig - h;
-            let down = loss(&net, &x, batch, &c);
-            net.params[p] = orig;
-            fd_check(grads[p], up, down, &format!("param {p}"));
-        }
-        for i in 0..x.len() {
-            let orig = x[i];
-            x[i] = orig + h;
-            let up = loss(&net, &x, batch, &c);
-            x[i] = orig - h;
-            let down = loss(&net, &x, batch, &c);
-            x[i] = orig;
-            fd_check(dx[i], up, down, &format!("input {i}"));
-        }
-        let total = net.n_params() + x.len();
-        assert!(checked > total * 9 / 10, "only {checked} of {total} probes were away from kinks");
+        let h = 2e-3;
+        let n = net.n_params();
+        let checked = super::super::gradcheck::check(&mut net.params.clone(), &grads, 0..n, h, |p| {
+            let mut probe = net.clone();
+            probe.params.copy_from_slice(p);
+            loss(&probe, &x, batch, &c)
+        });
+        assert!(checked > n * 9 / 10, "only {checked} of {n} parameter probes away from kinks");
+        let n_in = x.len();
+        let checked = super::super::gradcheck::check(&mut x.clone(), &dx, 0..n_in, h, |xs| loss(&net, xs, batch, &c));
+        assert!(checked > n_in * 9 / 10, "only {checked} of {n_in} input probes away from kinks");
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! "Engine"). Parameters are flat `f32` vectors; see [`Mlp`].
 
 mod adam;
+#[cfg(test)]
+pub(crate) mod gradcheck;
 mod linalg;
 mod mlp;
 

@@ -1,0 +1,380 @@
+//! SAC (Haarnoja et al. 2018, "Soft Actor-Critic Algorithms and Applications"): a tanh-squashed
+//! Gaussian policy, twin critics with a soft Bellman backup, and the temperature α learned
+//! through log α towards a target entropy of −|A|.
+
+use super::{bellman_target, rng_counters, set_rng_counter, ActMode, Agent, CommonConfig, Critics, Trainable, UpdateStats};
+use crate::nn::{Adam, Mlp, MlpCache};
+use crate::replay::Batch;
+use crate::rng::Rng;
+use serde::{Deserialize, Serialize};
+
+/// log σ is clamped to this range (SB3/CleanRL's bounds) so σ never collapses or explodes.
+pub const LOG_STD_MIN: f32 = -20.0;
+pub const LOG_STD_MAX: f32 = 2.0;
+const HALF_LN_2PI: f32 = 0.918_938_5;
+
+/// SAC's own hyperparameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SacConfig {
+    /// Learn α (true) or keep it fixed at `initial_alpha`.
+    pub auto_alpha: bool,
+    /// Starting (or fixed) temperature α.
+    pub initial_alpha: f64,
+    /// Adam learning rate of log α.
+    pub alpha_lr: f64,
+    /// Entropy the temperature steers towards; default −|A|.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_entropy: Option<f64>,
+}
+
+impl Default for SacConfig {
+    fn default() -> Self {
+        SacConfig { auto_alpha: true, initial_alpha: 1.0, alpha_lr: 3e-4, target_entropy: None }
+    }
+}
+
+/// Reparameterised tanh-Gaussian sample, row by row. `head` rows are `[mean | log σ]` (log σ
+/// before clamping), `eps` the standard-normal noise. Writes `a = tanh(mean + σ·eps)` and
+/// `log π(a|s) = Σ_j [log N(u_j; mean_j, σ_j) − log(1 − tanh²u_j)]`, the correction written as
+/// `2·(ln 2 − u − softplus(−2u))`, which stays finite where `1 − tanh²u` underflows.
+pub fn squashed_sample(head: &[f32], eps: &[f32], act_dim: usize, action: &mut [f32], logp: &mut [f32]) {
+    for (b, row) in head.chunks_exact(2 * act_dim).enumerate() {
+        let mut lp = 0.0f32;
+        for j in 0..act_dim {
+            let log_std = row[act_dim + j].clamp(LOG_STD_MIN, LOG_STD_MAX);
+            let e = eps[b * act_dim + j];
+            let u = row[j] + log_std.exp() * e;
+            action[b * act_dim + j] = u.tanh();
+            let log_det = 2.0 * (std::f32::consts::LN_2 - u - softplus(-2.0 * u));
+            lp += -0.5 * e * e - log_std - HALF_LN_2PI - log_det;
+        }
+        logp[b] = lp;
+    }
+}
+
+fn softplus(x: f32) -> f32 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+pub struct Sac {
+    cfg: SacConfig,
+    gamma: f32,
+    tau: f32,
+    act_dim: usize,
+    /// Policy network: s ↦ [mean | log σ].
+    actor: Trainable,
+    critics: Critics,
+    log_alpha: Vec<f32>,
+    alpha_adam: Adam,
+    target_entropy: f32,
+    /// Source of the reparameterisation noise inside updates.
+    noise_rng: Rng,
+    updates: u64,
+    // Scratch, reused across updates: the policy sample at s ("pi") and at s' ("next").
+    pi_cache: MlpCache,
+    next_cache: MlpCache,
+    act_cache: MlpCache,
+    eps_pi: Vec<f32>,
+    a_pi: Vec<f32>,
+    logp_pi: Vec<f32>,
+    eps_next: Vec<f32>,
+    a_next: Vec<f32>,
+    logp_next: Vec<f32>,
+    y: Vec<f32>,
+    d_head: Vec<f32>,
+}
+
+impl Sac {
+    pub fn new(obs_dim: usize, act_dim: usize, common: &CommonConfig, cfg: SacConfig, seed: u64) -> Self {
+        let mut init = Rng::stream(seed, 0x5AC);
+        let sizes: Vec<usize> = std::iter::once(obs_dim).chain(common.hidden.iter().copied()).chain([2 * act_dim]).collect();
+        let actor = Trainable::new(Mlp::new(&sizes, &mut init), common.actor_lr as f32);
+        let critics = Critics::new(2, obs_dim, act_dim, &common.hidden, common.critic_lr as f32, &mut init);
+        Sac {
+            target_entropy: cfg.target_entropy.unwrap_or(-(act_dim as f64)) as f32,
+            log_alpha: vec![(cfg.initial_alpha as f32).ln()],
+            alpha_adam: Adam::new(1, cfg.alpha_lr as f32),
+            cfg,
+            gamma: common.gamma as f32,
+            tau: common.tau as f32,
+            act_dim,
+            actor,
+            critics,
+            noise_rng: Rng::stream(seed, 0x5AC0),
+            updates: 0,
+            pi_cache: MlpCache::default(),
+            next_cache: MlpCache::default(),
+            act_cache: MlpCache::default(),
+            eps_pi: Vec::new(),
+            a_pi: Vec::new(),
+            logp_pi: Vec::new(),
+            eps_next: Vec::new(),
+            a_next: Vec::new(),
+            logp_next: Vec::new(),
+            y: Vec::new(),
+            d_head: Vec::new(),
+        }
+    }
+
+    pub fn alpha(&self) -> f32 {
+        self.log_alpha[0].exp()
+    }
+
+    /// a ~ π(·|s) and log π(a|s) at the batch's observations with the current `eps_pi`.
+    pub(crate) fn sample_pi(&mut self, obs: &[f32], n: usize) {
+        let head = self.actor.net.forward(obs, n, &mut self.pi_cache);
+        self.a_pi.resize(n * self.act_dim, 0.0);
+        self.logp_pi.resize(n, 0.0);
+        squashed_sample(head, &self.eps_pi, self.act_dim, &mut self.a_pi, &mut self.logp_pi);
+    }
+
+    /// Temperature objective −log α·(log π + H̄), gradient step on log α (SB3's form).
+    fn update_alpha(&mut self) {
+        if !self.cfg.auto_alpha {
+            return;
+        }
+        let n = self.logp_pi.len() as f64;
+        let mean = self.logp_pi.iter().map(|&l| (l + self.target_entropy) as f64).sum::<f64>() / n;
+        self.alpha_adam.step(&mut self.log_alpha, &[-mean as f32]);
+    }
+
+    /// Soft Bellman backup y = r + γ(1−d)(min_i Q'_i(s', a') − α log π(a'|s')), a' ~ π(·|s'),
+    /// then one step on Σ_i mean (Q_i(s, a) − y)².
+    fn update_critics(&mut self, batch: &Batch, alpha: f32) -> (f64, f64) {
+        let n = batch.size;
+        self.eps_next.resize(n * self.act_dim, 0.0);
+        self.noise_rng.fill_normal(&mut self.eps_next);
+        let head = self.actor.net.forward(&batch.next_obs, n, &mut self.next_cache);
+        self.a_next.resize(n * self.act_dim, 0.0);
+        self.logp_next.resize(n, 0.0);
+        squashed_sample(head, &self.eps_next, self.act_dim, &mut self.a_next, &mut self.logp_next);
+        self.y.resize(n, 0.0);
+        self.critics.target_min(&batch.next_obs, &self.a_next, n, &mut self.y);
+        for (v, &lp) in self.y.iter_mut().zip(&self.logp_next) {
+            *v -= alpha * lp;
+        }
+        bellman_target(&batch.rewards, &batch.terminated, self.gamma, &mut self.y);
+        self.critics.train(&batch.obs, &batch.actions, &self.y, n)
+    }
+
+    /// Actor objective mean_b(α log π(ã_b|s_b) − min_i Q_i(s_b, ã_b)) for the sample drawn by
+    /// [`Sac::sample_pi`]; leaves its gradient in the actor's buffer and returns the loss.
+    pub(crate) fn actor_loss_and_grad(&mut self, obs: &[f32], alpha: f32) -> f64 {
+        let (n, k) = (self.logp_pi.len(), self.act_dim);
+        let q = self.critics.q_and_action_grad(obs, &self.a_pi, n, true);
+        let loss = q.iter().zip(&self.logp_pi).map(|(&q, &lp)| (alpha * lp - q) as f64).sum::<f64>() / n as f64;
+        // With u = mean + σ·eps: ∂log π/∂u = 2·tanh u, ∂ã/∂u = 1 − ã², ∂u/∂log σ = σ·eps, and
+        // log π has a further −1 per log σ. The clamp passes no gradient outside its range.
+        let head = self.pi_cache.output();
+        self.d_head.resize(n * 2 * k, 0.0);
+        let inv_n = 1.0 / n as f32;
+        for b in 0..n {
+            for j in 0..k {
+                let i = b * k + j;
+                let (a, g_q) = (self.a_pi[i], self.critics.action_grad[i]);
+                let d_u = inv_n * (alpha * 2.0 * a - g_q * (1.0 - a * a));
+                let raw_log_std = head[b * 2 * k + k + j];
+                let in_range = (LOG_STD_MIN..=LOG_STD_MAX).contains(&raw_log_std);
+                let sigma_eps = raw_log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).exp() * self.eps_pi[i];
+                self.d_head[b * 2 * k + j] = d_u;
+                self.d_head[b * 2 * k + k + j] = if in_range { d_u * sigma_eps - alpha * inv_n } else { 0.0 };
+            }
+        }
+        self.actor.net.backward(obs, &mut self.pi_cache, &self.d_head, &mut self.actor.grads, None);
+        loss
+    }
+}
+
+impl Agent for Sac {
+    fn act(&mut self, obs: &[f32], mode: ActMode, rng: &mut Rng, action: &mut [f32]) {
+        let k = self.act_dim;
+        let head = self.actor.net.forward(obs, 1, &mut self.act_cache);
+        for j in 0..k {
+            *action.get_mut(j).expect("action buffer") = match mode {
+                // Evaluation acts with the mode of the squashed mean, tanh(mean).
+                ActMode::Deterministic => head[j].tanh(),
+                ActMode::Explore => {
+                    let log_std = head[k + j].clamp(LOG_STD_MIN, LOG_STD_MAX);
+                    (head[j] + log_std.exp() * rng.normal() as f32).tanh()
+                }
+            };
+        }
+    }
+
+    fn update(&mut self, batch: &Batch) -> UpdateStats {
+        let n = batch.size;
+        // One policy sample at s serves both the temperature and the actor objective, as in SB3.
+        self.eps_pi.resize(n * self.act_dim, 0.0);
+        self.noise_rng.fill_normal(&mut self.eps_pi);
+        self.sample_pi(&batch.obs, n);
+        let alpha = self.alpha();
+        self.update_alpha();
+        let (critic_loss, mean_q) = self.update_critics(batch, alpha);
+        let actor_loss = self.actor_loss_and_grad(&batch.obs, alpha);
+        self.actor.step();
+        self.critics.polyak(self.tau);
+        self.updates += 1;
+        UpdateStats { critic_loss, actor_loss: Some(actor_loss), alpha: Some(alpha as f64), mean_q }
+    }
+
+    fn tensors(&self) -> Vec<(String, &[f32])> {
+        let mut out = Vec::new();
+        self.actor.push_tensors("actor", &mut out);
+        for (i, c) in self.critics.nets.iter().enumerate() {
+            c.push_tensors(&format!("critic{i}"), &mut out);
+        }
+        for (i, t) in self.critics.targets.iter().enumerate() {
+            out.push((format!("critic{i}_target"), &t.params));
+        }
+        out.push(("log_alpha".into(), &self.log_alpha));
+        out.push(("log_alpha.adam_m".into(), &self.alpha_adam.m));
+        out.push(("log_alpha.adam_v".into(), &self.alpha_adam.v));
+        out
+    }
+
+    fn tensors_mut(&mut self) -> Vec<(String, &mut [f32])> {
+        let mut out = Vec::new();
+        self.actor.push_tensors_mut("actor", &mut out);
+        for (i, c) in self.critics.nets.iter_mut().enumerate() {
+            c.push_tensors_mut(&format!("critic{i}"), &mut out);
+        }
+        for (i, t) in self.critics.targets.iter_mut().enumerate() {
+            out.push((format!("critic{i}_target"), &mut t.params));
+        }
+        out.push(("log_alpha".into(), &mut self.log_alpha));
+        out.push(("log_alpha.adam_m".into(), &mut self.alpha_adam.m));
+        out.push(("log_alpha.adam_v".into(), &mut self.alpha_adam.v));
+        out
+    }
+
+    fn counters(&self) -> Vec<(String, u64)> {
+        let mut out = vec![
+            ("updates".to_string(), self.updates),
+            ("actor.adam_t".to_string(), self.actor.adam.t),
+            ("log_alpha.adam_t".to_string(), self.alpha_adam.t),
+        ];
+        for (i, c) in self.critics.nets.iter().enumerate() {
+            out.push((format!("critic{i}.adam_t"), c.adam.t));
+        }
+        rng_counters("noise_rng", &self.noise_rng, &mut out);
+        out
+    }
+
+    fn set_counter(&mut self, name: &str, value: u64) -> bool {
+        match name {
+            "updates" => self.updates = value,
+            "actor.adam_t" => self.actor.adam.t = value,
+            "log_alpha.adam_t" => self.alpha_adam.t = value,
+            "critic0.adam_t" => self.critics.nets[0].adam.t = value,
+            "critic1.adam_t" => self.critics.nets[1].adam.t = value,
+            _ => return set_rng_counter("noise_rng", &mut self.noise_rng, name, value),
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// log π computed directly in f64 from its definition.
+    fn direct_logp(mean: f64, log_std: f64, eps: f64) -> f64 {
+        let sigma = log_std.exp();
+        let u = mean + sigma * eps;
+        let normal = -0.5 * ((u - mean) / sigma).powi(2) - log_std - 0.5 * (2.0 * std::f64::consts::PI).ln();
+        normal - (1.0 - u.tanh().powi(2)).ln()
+    }
+
+    #[test]
+    fn log_prob_matches_direct_computation() {
+        for &(m, ls, e) in &[(0.3, -0.5, 1.2), (-1.0, 0.4, -0.7), (2.0, 1.5, 0.9), (0.0, -3.0, 0.1)] {
+            let (mut a, mut lp) = ([0.0f32], [0.0f32]);
+            squashed_sample(&[m as f32, ls as f32], &[e as f32], 1, &mut a, &mut lp);
+            let want = direct_logp(m, ls, e);
+            assert!((lp[0] as f64 - want).abs() < 1e-4 * (1.0 + want.abs()), "({m},{ls},{e}): {} vs {want}", lp[0]);
+            assert!((a[0] as f64 - (m + ls.exp() * e).tanh()).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn saturated_log_std_is_clamped_and_large_u_stays_finite() {
+        let (mut a, mut lp) = ([0.0f32; 2], [0.0f32]);
+        // log σ = 5 is clamped to 2; mean 12 puts tanh in f32 saturation (1 − tanh² = 0 in f32).
+        squashed_sample(&[12.0, 0.0, 5.0, 0.0], &[0.5, 0.0], 2, &mut a, &mut lp);
+        let want = direct_logp(12.0, 2.0, 0.5) + direct_logp(0.0, 0.0, 0.0);
+        assert!(lp[0].is_finite());
+        assert!((lp[0] as f64 - want).abs() < 1e-3 * want.abs(), "{} vs {want}", lp[0]);
+        assert_eq!(a[0], 1.0);
+    }
+
+    fn setup(log_std_bias: f32) -> (Sac, Vec<f32>) {
+        let common = CommonConfig { hidden: vec![16, 16], ..Default::default() };
+        let mut sac = Sac::new(3, 2, &common, SacConfig::default(), 9);
+        // Shift the log σ head's biases so a test can put it inside or beyond the clamp.
+        let n = sac.actor.net.n_params();
+        for j in 0..2 {
+            sac.actor.net.params[n - 2 + j] += log_std_bias;
+        }
+        let n = 8;
+        let obs: Vec<f32> = (0..n * 3).map(|i| ((i * 5) as f32 * 0.29).cos()).collect();
+        sac.eps_pi = (0..n * 2).map(|i| ((i * 3) as f32 * 0.71).sin()).collect();
+        (sac, obs)
+    }
+
+    #[test]
+    fn actor_gradient_matches_finite_differences() {
+        let (mut sac, obs) = setup(0.0);
+        let alpha = 0.3;
+        sac.sample_pi(&obs, 8);
+        sac.actor_loss_and_grad(&obs, alpha);
+        let analytic = sac.actor.grads.clone();
+        let n = sac.actor.net.n_params();
+        let mut params = sac.actor.net.params.clone();
+        let checked = crate::nn::gradcheck::check(&mut params, &analytic, 0..n, 3e-3, |p| {
+            sac.actor.net.params.copy_from_slice(p);
+            sac.sample_pi(&obs, 8);
+            sac.actor_loss_and_grad(&obs, alpha)
+        });
+        assert!(checked > n * 8 / 10, "only {checked} of {n} probes away from kinks");
+    }
+
+    #[test]
+    fn saturated_log_std_passes_no_gradient() {
+        // log σ heads pushed to ≈ 30, far beyond the clamp at 2.
+        let (mut sac, obs) = setup(30.0);
+        sac.sample_pi(&obs, 8);
+        let loss = sac.actor_loss_and_grad(&obs, 0.3);
+        assert!(loss.is_finite());
+        let g = &sac.actor.grads;
+        let n = g.len();
+        // Last layer: W (16 × 4, columns [mean0, mean1, logσ0, logσ1]) then b (4).
+        let w0 = n - (16 * 4 + 4);
+        for r in 0..16 {
+            assert_eq!(&g[w0 + r * 4 + 2..w0 + r * 4 + 4], &[0.0, 0.0], "log σ weights, row {r}");
+        }
+        assert_eq!(&g[n - 2..], &[0.0, 0.0], "log σ biases");
+        assert!(g[n - 4..n - 2].iter().all(|&v| v != 0.0), "mean biases still learn");
+    }
+
+    #[test]
+    fn temperature_falls_when_entropy_is_above_target() {
+        let (mut sac, obs) = setup(0.0);
+        sac.target_entropy = -100.0; // policy entropy is far above: α must decrease
+        let b = Batch {
+            size: 8,
+            obs: obs.clone(),
+            actions: vec![0.1; 16],
+            rewards: vec![0.0; 8],
+            next_obs: obs,
+            terminated: vec![0.0; 8],
+        };
+        let a0 = sac.alpha();
+        for _ in 0..10 {
+            sac.update(&b);
+        }
+        assert!(sac.alpha() < a0);
+        // One Adam step moves log α by ≈ lr, so ten steps ≈ 10·3e-4.
+        assert!(((a0.ln() - sac.alpha().ln()) - 3e-3).abs() < 3e-4);
+    }
+}
