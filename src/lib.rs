@@ -1,9 +1,16 @@
 //! polyak: fast, reproducible off-policy deep reinforcement learning for continuous control.
-pub mod nn;
-pub mod rng;
 pub mod env;
 pub mod error;
+pub mod nn;
 pub mod replay;
+pub mod rng;
 
 pub use error::{Error, Result};
 pub mod algo;
+pub mod bench;
+pub mod checkpoint;
+pub mod cli;
+pub mod config;
+pub mod fsutil;
+pub mod metrics;
+pub mod train;

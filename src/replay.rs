@@ -70,7 +70,15 @@ impl ReplayBuffer {
 
     /// Stores one transition, overwriting the oldest once full. `action` is the normalised
     /// action in [−1, 1] that the networks produced, not the env-scaled one.
-    pub fn push(&mut self, obs: &[f32], action: &[f32], reward: f64, next_obs: &[f32], terminated: bool, truncated: bool) {
+    pub fn push(
+        &mut self,
+        obs: &[f32],
+        action: &[f32],
+        reward: f64,
+        next_obs: &[f32],
+        terminated: bool,
+        truncated: bool,
+    ) {
         let (o, a, i) = (self.obs_dim, self.act_dim, self.pos);
         self.obs[i * o..(i + 1) * o].copy_from_slice(obs);
         self.next_obs[i * o..(i + 1) * o].copy_from_slice(next_obs);

@@ -22,9 +22,21 @@ pub struct Critics {
 }
 
 impl Critics {
-    pub fn new(n: usize, obs_dim: usize, act_dim: usize, hidden: &[usize], lr: f32, rng: &mut Rng) -> Self {
-        let sizes: Vec<usize> = std::iter::once(obs_dim + act_dim).chain(hidden.iter().copied()).chain([1]).collect();
-        let nets: Vec<Trainable> = (0..n).map(|_| Trainable::new(Mlp::new(&sizes, rng), lr)).collect();
+    pub fn new(
+        n: usize,
+        obs_dim: usize,
+        act_dim: usize,
+        hidden: &[usize],
+        lr: f32,
+        rng: &mut Rng,
+    ) -> Self {
+        let sizes: Vec<usize> = std::iter::once(obs_dim + act_dim)
+            .chain(hidden.iter().copied())
+            .chain([1])
+            .collect();
+        let nets: Vec<Trainable> = (0..n)
+            .map(|_| Trainable::new(Mlp::new(&sizes, rng), lr))
+            .collect();
         let targets = nets.iter().map(|t| t.net.clone()).collect();
         Critics {
             obs_dim,
@@ -60,7 +72,13 @@ impl Critics {
 
     /// `out[b] = min_i Q'_i(s'_b, a'_b)` over the target critics (clipped double Q; with a single
     /// critic this is plain `Q'`).
-    pub fn target_min(&mut self, next_obs: &[f32], next_act: &[f32], batch: usize, out: &mut [f32]) {
+    pub fn target_min(
+        &mut self,
+        next_obs: &[f32],
+        next_act: &[f32],
+        batch: usize,
+        out: &mut [f32],
+    ) {
         self.fill_input(next_obs, next_act, batch);
         for (i, target) in self.targets.iter().enumerate() {
             let q = target.forward(&self.input, batch, &mut self.target_cache);
@@ -89,7 +107,9 @@ impl Critics {
                     mean_q += qv as f64;
                 }
             }
-            critic.net.backward(&self.input, cache, &self.d_q, &mut critic.grads, None);
+            critic
+                .net
+                .backward(&self.input, cache, &self.d_q, &mut critic.grads, None);
             critic.step();
         }
         (loss / batch as f64, mean_q / batch as f64)
@@ -98,13 +118,21 @@ impl Critics {
     /// Q(s, a) and ∂Q/∂a (in `action_grad`, `batch × act_dim`) with the *online* critics, where
     /// Q is `min_i Q_i` when `use_min` (SAC) and `Q_1` otherwise (TD3/DDPG's actor objective).
     /// No critic weight gradient is computed: the actor loss does not need one.
-    pub fn q_and_action_grad(&mut self, obs: &[f32], act: &[f32], batch: usize, use_min: bool) -> &[f32] {
+    pub fn q_and_action_grad(
+        &mut self,
+        obs: &[f32],
+        act: &[f32],
+        batch: usize,
+        use_min: bool,
+    ) -> &[f32] {
         self.fill_input(obs, act, batch);
         let n = if use_min { self.nets.len() } else { 1 };
         let (o, a) = (self.obs_dim, self.act_dim);
         self.q.resize(batch, 0.0);
         for i in 0..n {
-            let qi = self.nets[i].net.forward(&self.input, batch, &mut self.caches[i]);
+            let qi = self.nets[i]
+                .net
+                .forward(&self.input, batch, &mut self.caches[i]);
             if i == 0 {
                 self.q.copy_from_slice(qi);
             } else {
@@ -119,13 +147,20 @@ impl Critics {
         for i in 0..n {
             // The min routes each sample's gradient to the critic that attains it (the first
             // one on ties, as torch.min does).
-            let attained_before = |b: usize, caches: &[MlpCache]| (0..i).any(|j| caches[j].output()[b] == self.q[b]);
+            let attained_before =
+                |b: usize, caches: &[MlpCache]| (0..i).any(|j| caches[j].output()[b] == self.q[b]);
             for b in 0..batch {
                 let own = self.caches[i].output()[b] == self.q[b];
                 self.d_q[b] = (own && !attained_before(b, &self.caches)) as u8 as f32;
             }
-            let out = if i == 0 { &mut self.action_grad } else { &mut self.grad_tmp };
-            self.nets[i].net.backward_input(&mut self.caches[i], &self.d_q, out, o..o + a);
+            let out = if i == 0 {
+                &mut self.action_grad
+            } else {
+                &mut self.grad_tmp
+            };
+            self.nets[i]
+                .net
+                .backward_input(&mut self.caches[i], &self.d_q, out, o..o + a);
             if i > 0 {
                 for (g, t) in self.action_grad.iter_mut().zip(&self.grad_tmp) {
                     *g += t;

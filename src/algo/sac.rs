@@ -2,7 +2,10 @@
 //! Gaussian policy, twin critics with a soft Bellman backup, and the temperature α learned
 //! through log α towards a target entropy of −|A|.
 
-use super::{bellman_target, rng_counters, set_rng_counter, ActMode, Agent, CommonConfig, Critics, Trainable, UpdateStats};
+use super::{
+    bellman_target, rng_counters, set_rng_counter, ActMode, Agent, CommonConfig, Critics,
+    Trainable, UpdateStats,
+};
 use crate::nn::{Adam, Mlp, MlpCache};
 use crate::replay::Batch;
 use crate::rng::Rng;
@@ -30,7 +33,12 @@ pub struct SacConfig {
 
 impl Default for SacConfig {
     fn default() -> Self {
-        SacConfig { auto_alpha: true, initial_alpha: 1.0, alpha_lr: 3e-4, target_entropy: None }
+        SacConfig {
+            auto_alpha: true,
+            initial_alpha: 1.0,
+            alpha_lr: 3e-4,
+            target_entropy: None,
+        }
     }
 }
 
@@ -38,7 +46,13 @@ impl Default for SacConfig {
 /// before clamping), `eps` the standard-normal noise. Writes `a = tanh(mean + σ·eps)` and
 /// `log π(a|s) = Σ_j [log N(u_j; mean_j, σ_j) − log(1 − tanh²u_j)]`, the correction written as
 /// `2·(ln 2 − u − softplus(−2u))`, which stays finite where `1 − tanh²u` underflows.
-pub fn squashed_sample(head: &[f32], eps: &[f32], act_dim: usize, action: &mut [f32], logp: &mut [f32]) {
+pub fn squashed_sample(
+    head: &[f32],
+    eps: &[f32],
+    act_dim: usize,
+    action: &mut [f32],
+    logp: &mut [f32],
+) {
     for (b, row) in head.chunks_exact(2 * act_dim).enumerate() {
         let mut lp = 0.0f32;
         for j in 0..act_dim {
@@ -86,11 +100,27 @@ pub struct Sac {
 }
 
 impl Sac {
-    pub fn new(obs_dim: usize, act_dim: usize, common: &CommonConfig, cfg: SacConfig, seed: u64) -> Self {
+    pub fn new(
+        obs_dim: usize,
+        act_dim: usize,
+        common: &CommonConfig,
+        cfg: SacConfig,
+        seed: u64,
+    ) -> Self {
         let mut init = Rng::stream(seed, 0x5AC);
-        let sizes: Vec<usize> = std::iter::once(obs_dim).chain(common.hidden.iter().copied()).chain([2 * act_dim]).collect();
+        let sizes: Vec<usize> = std::iter::once(obs_dim)
+            .chain(common.hidden.iter().copied())
+            .chain([2 * act_dim])
+            .collect();
         let actor = Trainable::new(Mlp::new(&sizes, &mut init), common.actor_lr as f32);
-        let critics = Critics::new(2, obs_dim, act_dim, &common.hidden, common.critic_lr as f32, &mut init);
+        let critics = Critics::new(
+            2,
+            obs_dim,
+            act_dim,
+            &common.hidden,
+            common.critic_lr as f32,
+            &mut init,
+        );
         Sac {
             target_entropy: cfg.target_entropy.unwrap_or(-(act_dim as f64)) as f32,
             log_alpha: vec![(cfg.initial_alpha as f32).ln()],
@@ -126,7 +156,13 @@ impl Sac {
         let head = self.actor.net.forward(obs, n, &mut self.pi_cache);
         self.a_pi.resize(n * self.act_dim, 0.0);
         self.logp_pi.resize(n, 0.0);
-        squashed_sample(head, &self.eps_pi, self.act_dim, &mut self.a_pi, &mut self.logp_pi);
+        squashed_sample(
+            head,
+            &self.eps_pi,
+            self.act_dim,
+            &mut self.a_pi,
+            &mut self.logp_pi,
+        );
     }
 
     /// Temperature objective −log α·(log π + H̄), gradient step on log α (SB3's form).
@@ -135,7 +171,12 @@ impl Sac {
             return;
         }
         let n = self.logp_pi.len() as f64;
-        let mean = self.logp_pi.iter().map(|&l| (l + self.target_entropy) as f64).sum::<f64>() / n;
+        let mean = self
+            .logp_pi
+            .iter()
+            .map(|&l| (l + self.target_entropy) as f64)
+            .sum::<f64>()
+            / n;
         self.alpha_adam.step(&mut self.log_alpha, &[-mean as f32]);
     }
 
@@ -145,12 +186,22 @@ impl Sac {
         let n = batch.size;
         self.eps_next.resize(n * self.act_dim, 0.0);
         self.noise_rng.fill_normal(&mut self.eps_next);
-        let head = self.actor.net.forward(&batch.next_obs, n, &mut self.next_cache);
+        let head = self
+            .actor
+            .net
+            .forward(&batch.next_obs, n, &mut self.next_cache);
         self.a_next.resize(n * self.act_dim, 0.0);
         self.logp_next.resize(n, 0.0);
-        squashed_sample(head, &self.eps_next, self.act_dim, &mut self.a_next, &mut self.logp_next);
+        squashed_sample(
+            head,
+            &self.eps_next,
+            self.act_dim,
+            &mut self.a_next,
+            &mut self.logp_next,
+        );
         self.y.resize(n, 0.0);
-        self.critics.target_min(&batch.next_obs, &self.a_next, n, &mut self.y);
+        self.critics
+            .target_min(&batch.next_obs, &self.a_next, n, &mut self.y);
         for (v, &lp) in self.y.iter_mut().zip(&self.logp_next) {
             *v -= alpha * lp;
         }
@@ -163,7 +214,12 @@ impl Sac {
     pub(crate) fn actor_loss_and_grad(&mut self, obs: &[f32], alpha: f32) -> f64 {
         let (n, k) = (self.logp_pi.len(), self.act_dim);
         let q = self.critics.q_and_action_grad(obs, &self.a_pi, n, true);
-        let loss = q.iter().zip(&self.logp_pi).map(|(&q, &lp)| (alpha * lp - q) as f64).sum::<f64>() / n as f64;
+        let loss = q
+            .iter()
+            .zip(&self.logp_pi)
+            .map(|(&q, &lp)| (alpha * lp - q) as f64)
+            .sum::<f64>()
+            / n as f64;
         // With u = mean + σ·eps: ∂log π/∂u = 2·tanh u, ∂ã/∂u = 1 − ã², ∂u/∂log σ = σ·eps, and
         // log π has a further −1 per log σ. The clamp passes no gradient outside its range.
         let head = self.pi_cache.output();
@@ -178,10 +234,20 @@ impl Sac {
                 let in_range = (LOG_STD_MIN..=LOG_STD_MAX).contains(&raw_log_std);
                 let sigma_eps = raw_log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).exp() * self.eps_pi[i];
                 self.d_head[b * 2 * k + j] = d_u;
-                self.d_head[b * 2 * k + k + j] = if in_range { d_u * sigma_eps - alpha * inv_n } else { 0.0 };
+                self.d_head[b * 2 * k + k + j] = if in_range {
+                    d_u * sigma_eps - alpha * inv_n
+                } else {
+                    0.0
+                };
             }
         }
-        self.actor.net.backward(obs, &mut self.pi_cache, &self.d_head, &mut self.actor.grads, None);
+        self.actor.net.backward(
+            obs,
+            &mut self.pi_cache,
+            &self.d_head,
+            &mut self.actor.grads,
+            None,
+        );
         loss
     }
 }
@@ -215,7 +281,12 @@ impl Agent for Sac {
         self.actor.step();
         self.critics.polyak(self.tau);
         self.updates += 1;
-        UpdateStats { critic_loss, actor_loss: Some(actor_loss), alpha: Some(alpha as f64), mean_q }
+        UpdateStats {
+            critic_loss,
+            actor_loss: Some(actor_loss),
+            alpha: Some(alpha as f64),
+            mean_q,
+        }
     }
 
     fn tensors(&self) -> Vec<(String, &[f32])> {
@@ -282,17 +353,27 @@ mod tests {
     fn direct_logp(mean: f64, log_std: f64, eps: f64) -> f64 {
         let sigma = log_std.exp();
         let u = mean + sigma * eps;
-        let normal = -0.5 * ((u - mean) / sigma).powi(2) - log_std - 0.5 * (2.0 * std::f64::consts::PI).ln();
+        let normal =
+            -0.5 * ((u - mean) / sigma).powi(2) - log_std - 0.5 * (2.0 * std::f64::consts::PI).ln();
         normal - (1.0 - u.tanh().powi(2)).ln()
     }
 
     #[test]
     fn log_prob_matches_direct_computation() {
-        for &(m, ls, e) in &[(0.3, -0.5, 1.2), (-1.0, 0.4, -0.7), (2.0, 1.5, 0.9), (0.0, -3.0, 0.1)] {
+        for &(m, ls, e) in &[
+            (0.3, -0.5, 1.2),
+            (-1.0, 0.4, -0.7),
+            (2.0, 1.5, 0.9),
+            (0.0, -3.0, 0.1),
+        ] {
             let (mut a, mut lp) = ([0.0f32], [0.0f32]);
             squashed_sample(&[m as f32, ls as f32], &[e as f32], 1, &mut a, &mut lp);
             let want = direct_logp(m, ls, e);
-            assert!((lp[0] as f64 - want).abs() < 1e-4 * (1.0 + want.abs()), "({m},{ls},{e}): {} vs {want}", lp[0]);
+            assert!(
+                (lp[0] as f64 - want).abs() < 1e-4 * (1.0 + want.abs()),
+                "({m},{ls},{e}): {} vs {want}",
+                lp[0]
+            );
             assert!((a[0] as f64 - (m + ls.exp() * e).tanh()).abs() < 1e-6);
         }
     }
@@ -304,12 +385,19 @@ mod tests {
         squashed_sample(&[12.0, 0.0, 5.0, 0.0], &[0.5, 0.0], 2, &mut a, &mut lp);
         let want = direct_logp(12.0, 2.0, 0.5) + direct_logp(0.0, 0.0, 0.0);
         assert!(lp[0].is_finite());
-        assert!((lp[0] as f64 - want).abs() < 1e-3 * want.abs(), "{} vs {want}", lp[0]);
+        assert!(
+            (lp[0] as f64 - want).abs() < 1e-3 * want.abs(),
+            "{} vs {want}",
+            lp[0]
+        );
         assert_eq!(a[0], 1.0);
     }
 
     fn setup(log_std_bias: f32) -> (Sac, Vec<f32>) {
-        let common = CommonConfig { hidden: vec![16, 16], ..Default::default() };
+        let common = CommonConfig {
+            hidden: vec![16, 16],
+            ..Default::default()
+        };
         let mut sac = Sac::new(3, 2, &common, SacConfig::default(), 9);
         // Shift the log σ head's biases so a test can put it inside or beyond the clamp.
         let n = sac.actor.net.n_params();
@@ -336,7 +424,10 @@ mod tests {
             sac.sample_pi(&obs, 8);
             sac.actor_loss_and_grad(&obs, alpha)
         });
-        assert!(checked > n * 8 / 10, "only {checked} of {n} probes away from kinks");
+        assert!(
+            checked > n * 8 / 10,
+            "only {checked} of {n} probes away from kinks"
+        );
     }
 
     #[test]
@@ -351,10 +442,17 @@ mod tests {
         // Last layer: W (16 × 4, columns [mean0, mean1, logσ0, logσ1]) then b (4).
         let w0 = n - (16 * 4 + 4);
         for r in 0..16 {
-            assert_eq!(&g[w0 + r * 4 + 2..w0 + r * 4 + 4], &[0.0, 0.0], "log σ weights, row {r}");
+            assert_eq!(
+                &g[w0 + r * 4 + 2..w0 + r * 4 + 4],
+                &[0.0, 0.0],
+                "log σ weights, row {r}"
+            );
         }
         assert_eq!(&g[n - 2..], &[0.0, 0.0], "log σ biases");
-        assert!(g[n - 4..n - 2].iter().all(|&v| v != 0.0), "mean biases still learn");
+        assert!(
+            g[n - 4..n - 2].iter().all(|&v| v != 0.0),
+            "mean biases still learn"
+        );
     }
 
     #[test]

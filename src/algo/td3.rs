@@ -2,7 +2,10 @@
 //! Actor-Critic Methods"), with each of its three tricks behind its own switch. With all three
 //! off — one critic, `policy_delay = 1`, no target smoothing — it is DDPG (Lillicrap et al. 2016).
 
-use super::{bellman_target, rng_counters, set_rng_counter, ActMode, Agent, CommonConfig, Critics, Trainable, UpdateStats};
+use super::{
+    bellman_target, rng_counters, set_rng_counter, ActMode, Agent, CommonConfig, Critics,
+    Trainable, UpdateStats,
+};
 use crate::nn::{polyak_update, Mlp, MlpCache};
 use crate::replay::Batch;
 use crate::rng::Rng;
@@ -26,14 +29,25 @@ pub struct Td3Config {
 
 impl Default for Td3Config {
     fn default() -> Self {
-        Td3Config { twin_critics: true, policy_delay: 2, target_noise: 0.2, target_noise_clip: 0.5, exploration_noise: 0.1 }
+        Td3Config {
+            twin_critics: true,
+            policy_delay: 2,
+            target_noise: 0.2,
+            target_noise_clip: 0.5,
+            exploration_noise: 0.1,
+        }
     }
 }
 
 impl Td3Config {
     /// DDPG: TD3 with the three tricks off.
     pub fn ddpg() -> Self {
-        Td3Config { twin_critics: false, policy_delay: 1, target_noise: 0.0, ..Self::default() }
+        Td3Config {
+            twin_critics: false,
+            policy_delay: 1,
+            target_noise: 0.0,
+            ..Self::default()
+        }
     }
 }
 
@@ -58,12 +72,28 @@ pub struct Td3 {
 }
 
 impl Td3 {
-    pub fn new(obs_dim: usize, act_dim: usize, common: &CommonConfig, cfg: Td3Config, seed: u64) -> Self {
+    pub fn new(
+        obs_dim: usize,
+        act_dim: usize,
+        common: &CommonConfig,
+        cfg: Td3Config,
+        seed: u64,
+    ) -> Self {
         let mut init = Rng::stream(seed, 0x1417);
-        let sizes: Vec<usize> = std::iter::once(obs_dim).chain(common.hidden.iter().copied()).chain([act_dim]).collect();
+        let sizes: Vec<usize> = std::iter::once(obs_dim)
+            .chain(common.hidden.iter().copied())
+            .chain([act_dim])
+            .collect();
         let actor = Trainable::new(Mlp::new(&sizes, &mut init), common.actor_lr as f32);
         let n_critics = if cfg.twin_critics { 2 } else { 1 };
-        let critics = Critics::new(n_critics, obs_dim, act_dim, &common.hidden, common.critic_lr as f32, &mut init);
+        let critics = Critics::new(
+            n_critics,
+            obs_dim,
+            act_dim,
+            &common.hidden,
+            common.critic_lr as f32,
+            &mut init,
+        );
         Td3 {
             actor_target: actor.net.clone(),
             actor,
@@ -85,15 +115,25 @@ impl Td3 {
     /// Critic objective: y = r + γ(1−d)·min_i Q'_i(s', clip(μ'(s') + clip(ε, −c, c), −1, 1)).
     fn update_critics(&mut self, batch: &Batch) -> (f64, f64) {
         let n = batch.size;
-        let pre = self.actor_target.forward(&batch.next_obs, n, &mut self.actor_cache);
+        let pre = self
+            .actor_target
+            .forward(&batch.next_obs, n, &mut self.actor_cache);
         self.next_action.resize(pre.len(), 0.0);
-        let (sigma, clip) = (self.cfg.target_noise as f32, self.cfg.target_noise_clip as f32);
+        let (sigma, clip) = (
+            self.cfg.target_noise as f32,
+            self.cfg.target_noise_clip as f32,
+        );
         for (a, &p) in self.next_action.iter_mut().zip(pre) {
-            let noise = if sigma > 0.0 { (sigma * self.noise_rng.normal() as f32).clamp(-clip, clip) } else { 0.0 };
+            let noise = if sigma > 0.0 {
+                (sigma * self.noise_rng.normal() as f32).clamp(-clip, clip)
+            } else {
+                0.0
+            };
             *a = (p.tanh() + noise).clamp(-1.0, 1.0);
         }
         self.y.resize(n, 0.0);
-        self.critics.target_min(&batch.next_obs, &self.next_action, n, &mut self.y);
+        self.critics
+            .target_min(&batch.next_obs, &self.next_action, n, &mut self.y);
         bellman_target(&batch.rewards, &batch.terminated, self.gamma, &mut self.y);
         self.critics.train(&batch.obs, &batch.actions, &self.y, n)
     }
@@ -109,8 +149,18 @@ impl Td3 {
         // ∂loss/∂pre = −(1/n)·∂Q/∂a·(1 − tanh²)
         self.d_pre.clear();
         let grad = &self.critics.action_grad;
-        self.d_pre.extend(grad.iter().zip(&self.pi).map(|(&g, &a)| -g * (1.0 - a * a) / n as f32));
-        self.actor.net.backward(obs, &mut self.actor_cache, &self.d_pre, &mut self.actor.grads, None);
+        self.d_pre.extend(
+            grad.iter()
+                .zip(&self.pi)
+                .map(|(&g, &a)| -g * (1.0 - a * a) / n as f32),
+        );
+        self.actor.net.backward(
+            obs,
+            &mut self.actor_cache,
+            &self.d_pre,
+            &mut self.actor.grads,
+            None,
+        );
         loss
     }
 }
@@ -121,7 +171,8 @@ impl Agent for Td3 {
         for (a, &p) in action.iter_mut().zip(pre) {
             *a = p.tanh();
             if mode == ActMode::Explore {
-                *a = (*a + self.cfg.exploration_noise as f32 * rng.normal() as f32).clamp(-1.0, 1.0);
+                *a =
+                    (*a + self.cfg.exploration_noise as f32 * rng.normal() as f32).clamp(-1.0, 1.0);
             }
         }
     }
@@ -133,10 +184,19 @@ impl Agent for Td3 {
         if self.updates % self.cfg.policy_delay as u64 == 0 {
             actor_loss = Some(self.actor_loss_and_grad(&batch.obs, batch.size));
             self.actor.step();
-            polyak_update(&mut self.actor_target.params, &self.actor.net.params, self.tau);
+            polyak_update(
+                &mut self.actor_target.params,
+                &self.actor.net.params,
+                self.tau,
+            );
             self.critics.polyak(self.tau);
         }
-        UpdateStats { critic_loss, actor_loss, alpha: None, mean_q }
+        UpdateStats {
+            critic_loss,
+            actor_loss,
+            alpha: None,
+            mean_q,
+        }
     }
 
     fn tensors(&self) -> Vec<(String, &[f32])> {
@@ -166,7 +226,10 @@ impl Agent for Td3 {
     }
 
     fn counters(&self) -> Vec<(String, u64)> {
-        let mut out = vec![("updates".to_string(), self.updates), ("actor.adam_t".to_string(), self.actor.adam.t)];
+        let mut out = vec![
+            ("updates".to_string(), self.updates),
+            ("actor.adam_t".to_string(), self.actor.adam.t),
+        ];
         for (i, c) in self.critics.nets.iter().enumerate() {
             out.push((format!("critic{i}.adam_t"), c.adam.t));
         }
@@ -179,8 +242,15 @@ impl Agent for Td3 {
             "updates" => self.updates = value,
             "actor.adam_t" => self.actor.adam.t = value,
             _ => {
-                if let Some(c) = name.strip_prefix("critic").and_then(|r| r.strip_suffix(".adam_t")) {
-                    match c.parse::<usize>().ok().and_then(|i| self.critics.nets.get_mut(i)) {
+                if let Some(c) = name
+                    .strip_prefix("critic")
+                    .and_then(|r| r.strip_suffix(".adam_t"))
+                {
+                    match c
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|i| self.critics.nets.get_mut(i))
+                    {
                         Some(net) => net.adam.t = value,
                         None => return false,
                     }
@@ -211,7 +281,10 @@ mod tests {
 
     #[test]
     fn actor_gradient_matches_finite_differences() {
-        let common = CommonConfig { hidden: vec![16, 16], ..Default::default() };
+        let common = CommonConfig {
+            hidden: vec![16, 16],
+            ..Default::default()
+        };
         let mut td3 = Td3::new(3, 2, &common, Td3Config::default(), 5);
         let obs: Vec<f32> = (0..8 * 3).map(|i| ((i * 7) as f32 * 0.13).sin()).collect();
         td3.actor_loss_and_grad(&obs, 8);
@@ -222,13 +295,28 @@ mod tests {
             td3.actor.net.params.copy_from_slice(p);
             td3.actor_loss_and_grad(&obs, 8)
         });
-        assert!(checked > n * 8 / 10, "only {checked} of {n} probes away from kinks");
+        assert!(
+            checked > n * 8 / 10,
+            "only {checked} of {n} probes away from kinks"
+        );
     }
 
     #[test]
     fn delay_updates_actor_and_targets_every_d_critic_updates() {
-        let common = CommonConfig { hidden: vec![8], ..Default::default() };
-        let mut td3 = Td3::new(2, 1, &common, Td3Config { policy_delay: 3, ..Default::default() }, 1);
+        let common = CommonConfig {
+            hidden: vec![8],
+            ..Default::default()
+        };
+        let mut td3 = Td3::new(
+            2,
+            1,
+            &common,
+            Td3Config {
+                policy_delay: 3,
+                ..Default::default()
+            },
+            1,
+        );
         let mut rng = Rng::new(0);
         let b = batch(16, 2, 1, &mut rng);
         let target0 = td3.actor_target.params.clone();
@@ -245,19 +333,39 @@ mod tests {
 
     #[test]
     fn ddpg_has_one_critic_and_updates_actor_every_step() {
-        let common = CommonConfig { hidden: vec![8], ..Default::default() };
+        let common = CommonConfig {
+            hidden: vec![8],
+            ..Default::default()
+        };
         let mut ddpg = Td3::new(2, 1, &common, Td3Config::ddpg(), 1);
         assert_eq!(ddpg.critics.len(), 1);
         let b = batch(16, 2, 1, &mut Rng::new(0));
         assert!(ddpg.update(&b).actor_loss.is_some());
         assert!(ddpg.update(&b).actor_loss.is_some());
-        assert!(ddpg.tensors().iter().all(|(n, _)| !n.starts_with("critic1")));
+        assert!(ddpg
+            .tensors()
+            .iter()
+            .all(|(n, _)| !n.starts_with("critic1")));
     }
 
     #[test]
     fn critic_loss_falls_on_a_fixed_batch() {
-        let common = CommonConfig { hidden: vec![32, 32], critic_lr: 1e-3, ..Default::default() };
-        let mut td3 = Td3::new(3, 1, &common, Td3Config { policy_delay: 1000, target_noise: 0.0, ..Default::default() }, 2);
+        let common = CommonConfig {
+            hidden: vec![32, 32],
+            critic_lr: 1e-3,
+            ..Default::default()
+        };
+        let mut td3 = Td3::new(
+            3,
+            1,
+            &common,
+            Td3Config {
+                policy_delay: 1000,
+                target_noise: 0.0,
+                ..Default::default()
+            },
+            2,
+        );
         let b = batch(64, 3, 1, &mut Rng::new(4));
         let first = td3.update(&b).critic_loss;
         let mut last = first;

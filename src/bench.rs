@@ -1,0 +1,117 @@
+//! Speed measurements behind `polyak bench` and `cargo bench`: gradient updates per second at
+//! a given problem size, and env steps per second.
+//!
+//! Each figure is the median of several timed rounds after a warm-up, because a shared 2-core
+//! machine drifts by ±20% within minutes.
+
+use crate::algo::{Agent, CommonConfig, Sac, SacConfig, Td3, Td3Config};
+use crate::env::Env;
+use crate::replay::Batch;
+use crate::rng::Rng;
+use std::time::Instant;
+
+/// Which update to time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchAlgo {
+    Sac,
+    Td3,
+    Ddpg,
+}
+
+impl BenchAlgo {
+    pub const ALL: [BenchAlgo; 3] = [BenchAlgo::Sac, BenchAlgo::Td3, BenchAlgo::Ddpg];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BenchAlgo::Sac => "sac",
+            BenchAlgo::Td3 => "td3",
+            BenchAlgo::Ddpg => "ddpg",
+        }
+    }
+
+    pub fn build(self, obs_dim: usize, act_dim: usize, common: &CommonConfig) -> Box<dyn Agent> {
+        match self {
+            BenchAlgo::Sac => Box::new(Sac::new(obs_dim, act_dim, common, SacConfig::default(), 0)),
+            BenchAlgo::Td3 => Box::new(Td3::new(obs_dim, act_dim, common, Td3Config::default(), 0)),
+            BenchAlgo::Ddpg => Box::new(Td3::new(obs_dim, act_dim, common, Td3Config::ddpg(), 0)),
+        }
+    }
+}
+
+/// A random batch of the given shape.
+pub fn random_batch(size: usize, obs_dim: usize, act_dim: usize, rng: &mut Rng) -> Batch {
+    let mut normal = |n: usize| (0..n).map(|_| rng.normal() as f32).collect::<Vec<f32>>();
+    Batch {
+        size,
+        obs: normal(size * obs_dim),
+        actions: normal(size * act_dim).iter().map(|a| a.tanh()).collect(),
+        rewards: normal(size),
+        next_obs: normal(size * obs_dim),
+        terminated: vec![0.0; size],
+    }
+}
+
+/// Median of `samples` (sorted in place).
+pub fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(|a, b| a.total_cmp(b));
+    let n = samples.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        samples[n / 2]
+    } else {
+        0.5 * (samples[n / 2 - 1] + samples[n / 2])
+    }
+}
+
+/// Updates per second of `algo` (median over `rounds` rounds of `updates` updates each).
+pub fn updates_per_second(
+    algo: BenchAlgo,
+    obs_dim: usize,
+    act_dim: usize,
+    batch: usize,
+    rounds: usize,
+    updates: usize,
+) -> f64 {
+    let common = CommonConfig::default();
+    let mut agent = algo.build(obs_dim, act_dim, &common);
+    let b = random_batch(batch, obs_dim, act_dim, &mut Rng::new(1));
+    for _ in 0..updates.min(20) {
+        agent.update(&b);
+    }
+    let mut rates: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..updates {
+                agent.update(&b);
+            }
+            updates as f64 / t.elapsed().as_secs_f64()
+        })
+        .collect();
+    median(&mut rates)
+}
+
+/// Env steps per second with uniformly random actions (median over `rounds`).
+pub fn env_steps_per_second(env: &mut dyn Env, rounds: usize, steps: usize) -> f64 {
+    let mut rng = Rng::new(0);
+    let space = env.action_space().clone();
+    let mut action = vec![0.0f32; space.dim()];
+    env.reset(Some(0));
+    let mut rates: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..steps {
+                for (a, (l, h)) in action.iter_mut().zip(space.low.iter().zip(&space.high)) {
+                    *a = rng.uniform_range(*l as f64, *h as f64) as f32;
+                }
+                let s = env.step(&action);
+                if s.terminated || s.truncated {
+                    env.reset(None);
+                }
+            }
+            steps as f64 / t.elapsed().as_secs_f64()
+        })
+        .collect();
+    median(&mut rates)
+}

@@ -1,0 +1,337 @@
+//! Checkpoints: an agent's complete learned state in one safetensors file.
+//!
+//! Format (version 1): a standard safetensors file (readable by the `safetensors` Python
+//! package), every tensor 1-D `F32`, named as the agent names them — `actor`, `actor_target`,
+//! `critic{i}`, `critic{i}_target`, `log_alpha`, and `<net>.adam_m` / `<net>.adam_v` for the Adam
+//! moments. A network tensor is the MLP's flat parameter vector: per layer `W` (`in × out`,
+//! row-major) then `b`. The string metadata holds `format = "polyak-checkpoint"`,
+//! `format_version`, the run's `config` (TOML), `step`, `episodes`, integer state as
+//! `counter.<name>` (update count, Adam step counts, the update-noise generator), and `crc32`, a
+//! checksum over all tensors and metadata, verified on load. New state (replay buffer, RNGs of
+//! the loop) is added as further tensors and counters without changing the layout.
+
+use crate::algo::Agent;
+use crate::error::{Error, Result};
+use crate::fsutil::write_atomic;
+use safetensors::{tensor::TensorView, Dtype, SafeTensors};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+pub const FORMAT: &str = "polyak-checkpoint";
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A checkpoint read from disk.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checkpoint {
+    /// Metadata other than the format, counters and checksum (e.g. `config`, `step`).
+    pub info: BTreeMap<String, String>,
+    pub counters: BTreeMap<String, u64>,
+    pub tensors: BTreeMap<String, Vec<f32>>,
+}
+
+impl Checkpoint {
+    /// Captures an agent's state, with run information (`config`, `step`, …).
+    pub fn from_agent(agent: &dyn Agent, info: BTreeMap<String, String>) -> Self {
+        Checkpoint {
+            info,
+            counters: agent.counters().into_iter().collect(),
+            tensors: agent
+                .tensors()
+                .into_iter()
+                .map(|(n, t)| (n, t.to_vec()))
+                .collect(),
+        }
+    }
+
+    /// Writes the checkpoint atomically (see [`write_atomic`]).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let bytes: Vec<Vec<u8>> = self
+            .tensors
+            .values()
+            .map(|t| t.iter().flat_map(|v| v.to_le_bytes()).collect())
+            .collect();
+        let views: Vec<(&str, TensorView)> = self
+            .tensors
+            .iter()
+            .zip(&bytes)
+            .map(|((name, t), b)| {
+                Ok((
+                    name.as_str(),
+                    TensorView::new(Dtype::F32, vec![t.len()], b)?,
+                ))
+            })
+            .collect::<std::result::Result<_, safetensors::SafeTensorError>>()
+            .map_err(|e| Error::checkpoint(path, format!("cannot encode: {e}")))?;
+        let mut meta = self.metadata();
+        meta.insert(
+            "crc32".into(),
+            format!("{:08x}", checksum(&meta, &self.tensors)),
+        );
+        let file = safetensors::serialize(views, &Some(meta.into_iter().collect()))
+            .map_err(|e| Error::checkpoint(path, format!("cannot encode: {e}")))?;
+        write_atomic(path, &file)
+    }
+
+    fn metadata(&self) -> BTreeMap<String, String> {
+        let mut meta = self.info.clone();
+        meta.insert("format".into(), FORMAT.into());
+        meta.insert("format_version".into(), FORMAT_VERSION.to_string());
+        for (k, v) in &self.counters {
+            meta.insert(format!("counter.{k}"), v.to_string());
+        }
+        meta
+    }
+
+    /// Reads and verifies a checkpoint; a truncated, corrupt or foreign file is a clear error.
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::from_bytes(&bytes).map_err(|msg| Error::checkpoint(path, msg))
+    }
+
+    /// Parses checkpoint bytes. Never panics on malformed input.
+    pub fn from_bytes(bytes: &[u8]) -> std::result::Result<Self, String> {
+        let st = SafeTensors::deserialize(bytes)
+            .map_err(|e| format!("not a valid safetensors file (truncated or corrupt?): {e}"))?;
+        let (_, header) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| format!("not a valid safetensors file: {e}"))?;
+        let mut meta: BTreeMap<String, String> = header
+            .metadata()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect::<HashMap<_, _>>()
+            .into_iter()
+            .collect();
+        if meta.get("format").map(String::as_str) != Some(FORMAT) {
+            return Err(
+                "not a polyak checkpoint (no `format = polyak-checkpoint` metadata)".into(),
+            );
+        }
+        let version = meta.get("format_version").cloned().unwrap_or_default();
+        if version != FORMAT_VERSION.to_string() {
+            return Err(format!(
+                "format version {version:?}; this build reads version {FORMAT_VERSION}"
+            ));
+        }
+        let stored_crc = meta
+            .remove("crc32")
+            .ok_or("no crc32 checksum in metadata")?;
+        let mut tensors = BTreeMap::new();
+        for (name, view) in st.tensors() {
+            if view.dtype() != Dtype::F32 {
+                return Err(format!(
+                    "tensor `{name}` has dtype {:?}, expected F32",
+                    view.dtype()
+                ));
+            }
+            let data = view
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            tensors.insert(name, data);
+        }
+        let crc = format!("{:08x}", checksum(&meta, &tensors));
+        if crc != stored_crc {
+            return Err(format!(
+                "checksum mismatch (stored {stored_crc}, computed {crc}): the file is corrupt"
+            ));
+        }
+        let mut counters = BTreeMap::new();
+        let mut info = BTreeMap::new();
+        for (k, v) in meta {
+            if let Some(name) = k.strip_prefix("counter.") {
+                let value = v
+                    .parse()
+                    .map_err(|_| format!("counter `{name}` is not an integer: {v:?}"))?;
+                counters.insert(name.to_string(), value);
+            } else if k != "format" && k != "format_version" {
+                info.insert(k, v);
+            }
+        }
+        Ok(Checkpoint {
+            info,
+            counters,
+            tensors,
+        })
+    }
+
+    /// Loads this state into `agent`, which must have been built with the same shapes.
+    pub fn restore(&self, agent: &mut dyn Agent, path: &Path) -> Result<()> {
+        let expected: Vec<String> = agent.tensors().into_iter().map(|(n, _)| n).collect();
+        for name in self.tensors.keys() {
+            if !expected.contains(name) {
+                return Err(Error::checkpoint(
+                    path,
+                    format!("unexpected tensor `{name}`: a different algorithm?"),
+                ));
+            }
+        }
+        for (name, dst) in agent.tensors_mut() {
+            let src = self.tensors.get(&name).ok_or_else(|| {
+                Error::checkpoint(
+                    path,
+                    format!("missing tensor `{name}`: a different algorithm?"),
+                )
+            })?;
+            if src.len() != dst.len() {
+                return Err(Error::checkpoint(
+                    path,
+                    format!(
+                        "tensor `{name}` has {} values, the network {}: a different network shape?",
+                        src.len(),
+                        dst.len()
+                    ),
+                ));
+            }
+            dst.copy_from_slice(src);
+        }
+        for (name, &value) in &self.counters {
+            if !agent.set_counter(name, value) {
+                return Err(Error::checkpoint(path, format!("unknown counter `{name}`")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// CRC32 over metadata (sorted `key=value` lines) and tensors (sorted by name, raw LE bytes).
+fn checksum(meta: &BTreeMap<String, String>, tensors: &BTreeMap<String, Vec<f32>>) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    for (k, v) in meta.iter().filter(|(k, _)| k.as_str() != "crc32") {
+        h.update(k.as_bytes());
+        h.update(b"=");
+        h.update(v.as_bytes());
+        h.update(b"\n");
+    }
+    for (name, t) in tensors {
+        h.update(name.as_bytes());
+        for v in t {
+            h.update(&v.to_le_bytes());
+        }
+    }
+    h.finalize()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::algo::{ActMode, CommonConfig, Sac, SacConfig, Td3, Td3Config};
+    use crate::bench::random_batch;
+    use crate::rng::Rng;
+
+    fn trained_sac() -> Sac {
+        let common = CommonConfig {
+            hidden: vec![32, 32],
+            ..Default::default()
+        };
+        let mut sac = Sac::new(3, 2, &common, SacConfig::default(), 1);
+        let b = random_batch(16, 3, 2, &mut Rng::new(0));
+        for _ in 0..5 {
+            sac.update(&b);
+        }
+        sac
+    }
+
+    #[test]
+    fn round_trip_restores_identical_actions_and_updates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ckpt.safetensors");
+        let mut sac = trained_sac();
+        let info = BTreeMap::from([("step".to_string(), "5".to_string())]);
+        Checkpoint::from_agent(&sac, info.clone())
+            .save(&path)
+            .unwrap();
+        let ckpt = Checkpoint::load(&path).unwrap();
+        assert_eq!(ckpt.info, info);
+        let common = CommonConfig {
+            hidden: vec![32, 32],
+            ..Default::default()
+        };
+        let mut fresh = Sac::new(3, 2, &common, SacConfig::default(), 99);
+        ckpt.restore(&mut fresh, &path).unwrap();
+        let obs = [0.3, -0.2, 0.9];
+        let (mut a, mut b) = ([0.0f32; 2], [0.0f32; 2]);
+        sac.act(&obs, ActMode::Deterministic, &mut Rng::new(0), &mut a);
+        fresh.act(&obs, ActMode::Deterministic, &mut Rng::new(0), &mut b);
+        assert_eq!(a, b);
+        // Optimiser state and noise generator came along: the next update is identical too.
+        let batch = random_batch(16, 3, 2, &mut Rng::new(7));
+        assert_eq!(sac.update(&batch), fresh.update(&batch));
+        assert_eq!(sac.tensors(), fresh.tensors());
+    }
+
+    #[test]
+    fn truncated_corrupt_and_foreign_files_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ckpt.safetensors");
+        Checkpoint::from_agent(&trained_sac(), BTreeMap::new())
+            .save(&path)
+            .unwrap();
+        let good = std::fs::read(&path).unwrap();
+
+        let truncated = &good[..good.len() - 100];
+        let err = Checkpoint::from_bytes(truncated).unwrap_err();
+        assert!(err.contains("truncated or corrupt"), "{err}");
+
+        let mut flipped = good.clone();
+        let last = flipped.len() - 3;
+        flipped[last] ^= 0x40;
+        let err = Checkpoint::from_bytes(&flipped).unwrap_err();
+        assert!(err.contains("checksum mismatch"), "{err}");
+
+        assert!(Checkpoint::from_bytes(b"hello").is_err());
+        let plain = safetensors::serialize(Vec::<(&str, TensorView)>::new(), &None).unwrap();
+        assert!(Checkpoint::from_bytes(&plain)
+            .unwrap_err()
+            .contains("not a polyak checkpoint"));
+
+        std::fs::write(&path, truncated).unwrap();
+        let err = Checkpoint::load(&path).unwrap_err().to_string();
+        assert!(err.contains(&path.display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn restoring_into_a_different_shape_or_algorithm_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ckpt.safetensors");
+        let ckpt = Checkpoint::from_agent(&trained_sac(), BTreeMap::new());
+        let wide = CommonConfig {
+            hidden: vec![64, 64],
+            ..Default::default()
+        };
+        let err = ckpt
+            .restore(&mut Sac::new(3, 2, &wide, SacConfig::default(), 0), &path)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("network shape"), "{err}");
+        let small = CommonConfig {
+            hidden: vec![32, 32],
+            ..Default::default()
+        };
+        let mut td3 = Td3::new(3, 2, &small, Td3Config::default(), 0);
+        let err = ckpt.restore(&mut td3, &path).unwrap_err().to_string();
+        assert!(err.contains("different algorithm"), "{err}");
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        let mut rng = Rng::new(5);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.safetensors");
+        Checkpoint::from_agent(&trained_sac(), BTreeMap::new())
+            .save(&path)
+            .unwrap();
+        let good = std::fs::read(&path).unwrap();
+        for _ in 0..2000 {
+            let mut bytes = good.clone();
+            let n = 1 + rng.below(8) as usize;
+            for _ in 0..n {
+                let i = rng.below(bytes.len() as u64) as usize;
+                bytes[i] = rng.next_u64() as u8;
+            }
+            bytes.truncate(rng.below(bytes.len() as u64 + 1) as usize);
+            let _ = Checkpoint::from_bytes(&bytes);
+        }
+    }
+}

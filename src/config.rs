@@ -1,0 +1,571 @@
+//! Run configuration: every hyperparameter in one TOML-serialisable struct.
+//!
+//! A run's config is resolved in layers — defaults, then the algorithm preset, then a TOML file,
+//! then `--set key=value` overrides — and validated as a whole. Unknown keys and bad values are
+//! rejected with the key, what was expected, and the closest known key.
+
+use crate::algo::{CommonConfig, SacConfig, Td3Config};
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Algorithm names `--algo` accepts. The TD3 ablations switch off one trick each; `ddpg`
+/// switches off all three (TD3 paper, Table 2).
+pub const PRESETS: [&str; 6] = [
+    "sac",
+    "td3",
+    "ddpg",
+    "td3-no-twin",
+    "td3-no-delay",
+    "td3-no-smoothing",
+];
+
+/// Which update a preset runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    Sac,
+    Td3,
+}
+
+/// Everything that defines a training run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Algorithm or preset (see [`PRESETS`]).
+    pub algo: String,
+    /// Environment id, e.g. "Pendulum-v1".
+    pub env: String,
+    /// Fixes every random choice of the run.
+    pub seed: u64,
+    /// Environment steps to train for.
+    pub total_steps: u64,
+    /// Uniform-random warm-up steps before the first update.
+    pub learning_starts: u64,
+    /// Gradient updates per environment step.
+    pub gradient_steps: u32,
+    /// Transitions per gradient update.
+    pub batch_size: usize,
+    /// Replay capacity in transitions.
+    pub buffer_size: usize,
+    /// Discount factor γ.
+    pub gamma: f64,
+    /// Target-network Polyak coefficient τ.
+    pub tau: f64,
+    /// Adam learning rate of the actor.
+    pub actor_lr: f64,
+    /// Adam learning rate of the critics.
+    pub critic_lr: f64,
+    /// Hidden layer widths (actor and critics).
+    pub hidden: Vec<usize>,
+    /// Evaluate every this many env steps (0 = only at the end).
+    pub eval_every: u64,
+    /// Deterministic episodes per evaluation.
+    pub eval_episodes: usize,
+    /// Checkpoint every this many env steps (0 = only at the end; the end is always saved).
+    pub checkpoint_every: u64,
+    /// TD3/DDPG switches.
+    pub td3: Td3Config,
+    /// SAC settings.
+    pub sac: SacConfig,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        let common = CommonConfig::default();
+        TrainConfig {
+            algo: "sac".into(),
+            env: "Pendulum-v1".into(),
+            seed: 0,
+            total_steps: 20_000,
+            learning_starts: 1_000,
+            gradient_steps: 1,
+            batch_size: 256,
+            buffer_size: 1_000_000,
+            gamma: common.gamma,
+            tau: common.tau,
+            actor_lr: common.actor_lr,
+            critic_lr: common.critic_lr,
+            hidden: common.hidden,
+            eval_every: 5_000,
+            eval_episodes: 10,
+            checkpoint_every: 50_000,
+            td3: Td3Config::default(),
+            sac: SacConfig::default(),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Defaults with a preset's switches applied.
+    pub fn preset(algo: &str) -> Result<Self> {
+        let mut cfg = TrainConfig {
+            algo: algo.to_string(),
+            ..Default::default()
+        };
+        match algo {
+            "sac" | "td3" => {}
+            "ddpg" => cfg.td3 = Td3Config::ddpg(),
+            "td3-no-twin" => cfg.td3.twin_critics = false,
+            "td3-no-delay" => cfg.td3.policy_delay = 1,
+            "td3-no-smoothing" => cfg.td3.target_noise = 0.0,
+            _ => {
+                return Err(Error::UnknownName {
+                    kind: "algorithm",
+                    name: algo.to_string(),
+                    available: PRESETS.iter().map(|s| s.to_string()).collect(),
+                })
+            }
+        }
+        Ok(cfg)
+    }
+
+    pub fn family(&self) -> Family {
+        if self.algo == "sac" {
+            Family::Sac
+        } else {
+            Family::Td3
+        }
+    }
+
+    pub fn common(&self) -> CommonConfig {
+        CommonConfig {
+            gamma: self.gamma,
+            tau: self.tau,
+            actor_lr: self.actor_lr,
+            critic_lr: self.critic_lr,
+            hidden: self.hidden.clone(),
+        }
+    }
+
+    /// Resolves a run's config: defaults → preset of `algo` (or the file's `algo`, else "sac")
+    /// → `file` → `sets` (`key=value`, dotted keys for sections, e.g. `td3.policy_delay=3`).
+    pub fn resolve(algo: Option<&str>, file: Option<&Path>, sets: &[String]) -> Result<Self> {
+        let file_table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+                text.parse::<toml::Table>().map_err(|e| {
+                    Error::Invalid(format!("{}: not valid TOML: {e}", path.display()))
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        let mut overrides = toml::Table::new();
+        for set in sets {
+            let (key, value) = set.split_once('=').ok_or_else(|| {
+                Error::config(set, "expected key=value, e.g. --set batch_size=128")
+            })?;
+            set_dotted(&mut overrides, key.trim(), parse_value(value.trim()));
+        }
+        let algo = algo
+            .map(str::to_string)
+            .or_else(|| get_str(&overrides, "algo"))
+            .or_else(|| get_str(&file_table, "algo"))
+            .unwrap_or_else(|| "sac".to_string());
+        let base = Self::preset(&algo)?;
+        let mut merged = toml::Table::try_from(&base).map_err(|e| Error::Invalid(e.to_string()))?;
+        let known = merged.clone();
+        for layer in [&file_table, &overrides] {
+            check_known(layer, &known, "")?;
+            merge(&mut merged, layer);
+        }
+        merged.insert("algo".into(), toml::Value::String(algo));
+        let cfg = Self::from_table(merged)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Reads a resolved config (as written to a run directory).
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::from_toml(&text).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+    }
+
+    /// Parses and validates a complete config from TOML text.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let table = text
+            .parse::<toml::Table>()
+            .map_err(|e| Error::Invalid(format!("not valid TOML: {e}")))?;
+        let algo = get_str(&table, "algo").unwrap_or_else(|| "sac".into());
+        let mut merged = toml::Table::try_from(Self::preset(&algo)?)
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        check_known(&table, &merged.clone(), "")?;
+        merge(&mut merged, &table);
+        let cfg = Self::from_table(merged)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn from_table(table: toml::Table) -> Result<Self> {
+        TrainConfig::deserialize(table.clone()).map_err(|e| {
+            let key = locate_bad_key(&table).unwrap_or_else(|| "config".into());
+            Error::config(key, e.to_string().lines().next().unwrap_or("").to_string())
+        })
+    }
+
+    /// The resolved config as TOML, with only the section of the algorithm family in use.
+    pub fn to_toml(&self) -> String {
+        let mut table = toml::Table::try_from(self).expect("config serialises");
+        table.remove(match self.family() {
+            Family::Sac => "td3",
+            Family::Td3 => "sac",
+        });
+        toml::to_string_pretty(&table).expect("config serialises")
+    }
+
+    /// Range checks, each naming the key and what it expects.
+    pub fn validate(&self) -> Result<()> {
+        fn check(ok: bool, key: &str, expected: &str, got: impl std::fmt::Display) -> Result<()> {
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::config(
+                    key,
+                    format!("expected {expected}, got {got}"),
+                ))
+            }
+        }
+        let finite_pos = |x: f64| x.is_finite() && x > 0.0;
+        check(!self.env.is_empty(), "env", "an environment id", "\"\"")?;
+        check(
+            self.total_steps >= 1,
+            "total_steps",
+            "at least 1",
+            self.total_steps,
+        )?;
+        check(
+            self.gradient_steps >= 1,
+            "gradient_steps",
+            "at least 1",
+            self.gradient_steps,
+        )?;
+        check(
+            self.batch_size >= 1,
+            "batch_size",
+            "at least 1",
+            self.batch_size,
+        )?;
+        check(
+            self.buffer_size >= 1,
+            "buffer_size",
+            "at least 1",
+            self.buffer_size,
+        )?;
+        check(
+            (0.0..=1.0).contains(&self.gamma),
+            "gamma",
+            "a discount in [0, 1]",
+            self.gamma,
+        )?;
+        check(
+            self.tau > 0.0 && self.tau <= 1.0,
+            "tau",
+            "a coefficient in (0, 1]",
+            self.tau,
+        )?;
+        check(
+            finite_pos(self.actor_lr),
+            "actor_lr",
+            "a positive learning rate",
+            self.actor_lr,
+        )?;
+        check(
+            finite_pos(self.critic_lr),
+            "critic_lr",
+            "a positive learning rate",
+            self.critic_lr,
+        )?;
+        check(
+            !self.hidden.is_empty() && self.hidden.iter().all(|&h| h > 0),
+            "hidden",
+            "a non-empty list of positive layer widths",
+            format!("{:?}", self.hidden),
+        )?;
+        check(
+            self.eval_episodes >= 1,
+            "eval_episodes",
+            "at least 1",
+            self.eval_episodes,
+        )?;
+        let t = &self.td3;
+        check(
+            t.policy_delay >= 1,
+            "td3.policy_delay",
+            "at least 1",
+            t.policy_delay,
+        )?;
+        check(
+            t.target_noise >= 0.0 && t.target_noise.is_finite(),
+            "td3.target_noise",
+            "≥ 0",
+            t.target_noise,
+        )?;
+        check(
+            t.target_noise_clip >= 0.0,
+            "td3.target_noise_clip",
+            "≥ 0",
+            t.target_noise_clip,
+        )?;
+        check(
+            t.exploration_noise >= 0.0,
+            "td3.exploration_noise",
+            "≥ 0",
+            t.exploration_noise,
+        )?;
+        let s = &self.sac;
+        check(
+            finite_pos(s.initial_alpha),
+            "sac.initial_alpha",
+            "a positive temperature",
+            s.initial_alpha,
+        )?;
+        check(
+            finite_pos(s.alpha_lr),
+            "sac.alpha_lr",
+            "a positive learning rate",
+            s.alpha_lr,
+        )?;
+        if let Some(h) = s.target_entropy {
+            check(h.is_finite(), "sac.target_entropy", "a finite number", h)?;
+        }
+        Ok(())
+    }
+}
+
+fn get_str(table: &toml::Table, key: &str) -> Option<String> {
+    table.get(key).and_then(|v| v.as_str()).map(str::to_string)
+}
+
+/// `--set` values are TOML (`3`, `1e-3`, `[64, 64]`, `true`); anything else is a string, so
+/// `--set env=Pendulum-v1` needs no quotes.
+fn parse_value(text: &str) -> toml::Value {
+    format!("v = {text}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(text.to_string()))
+}
+
+fn set_dotted(table: &mut toml::Table, key: &str, value: toml::Value) {
+    match key.split_once('.') {
+        Some((head, rest)) => {
+            let entry = table
+                .entry(head)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(sub) = entry {
+                set_dotted(sub, rest, value);
+            }
+        }
+        None => {
+            table.insert(key.to_string(), value);
+        }
+    }
+}
+
+/// Rejects keys the config does not have, suggesting the closest one. Optional keys that the
+/// defaults leave unset are listed here explicitly.
+fn check_known(layer: &toml::Table, known: &toml::Table, prefix: &str) -> Result<()> {
+    const OPTIONAL: [&str; 1] = ["sac.target_entropy"];
+    for (key, value) in layer {
+        let path = format!("{prefix}{key}");
+        match known.get(key) {
+            Some(toml::Value::Table(sub)) => match value {
+                toml::Value::Table(v) => check_known(v, sub, &format!("{path}."))?,
+                _ => return Err(Error::config(&path, "expected a table of settings")),
+            },
+            Some(_) => {}
+            None if OPTIONAL.contains(&path.as_str()) => {}
+            None => {
+                let mut available: Vec<String> =
+                    known.keys().map(|k| format!("{prefix}{k}")).collect();
+                available.extend(
+                    OPTIONAL
+                        .iter()
+                        .filter(|o| o.starts_with(prefix))
+                        .map(|o| o.to_string()),
+                );
+                return Err(Error::UnknownName {
+                    kind: "config key",
+                    name: path,
+                    available,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The (dotted) key whose value alone makes deserialisation fail: serde's error says what was
+/// expected but not where.
+fn locate_bad_key(table: &toml::Table) -> Option<String> {
+    let base = toml::Table::try_from(TrainConfig::default()).ok()?;
+    let fails = |key: &str, value: &toml::Value| {
+        let mut t = base.clone();
+        set_dotted(&mut t, key, value.clone());
+        TrainConfig::deserialize(t).is_err()
+    };
+    for (key, value) in table {
+        match value {
+            toml::Value::Table(sub) => {
+                for (k, v) in sub {
+                    let path = format!("{key}.{k}");
+                    if fails(&path, v) {
+                        return Some(path);
+                    }
+                }
+            }
+            _ if fails(key, value) => return Some(key.clone()),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn merge(base: &mut toml::Table, layer: &toml::Table) {
+    for (key, value) in layer {
+        match (base.get_mut(key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(l)) => merge(b, l),
+            _ => {
+                base.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sets(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn presets_switch_the_td3_tricks() {
+        let ddpg = TrainConfig::resolve(Some("ddpg"), None, &[]).unwrap();
+        assert_eq!(
+            (
+                ddpg.td3.twin_critics,
+                ddpg.td3.policy_delay,
+                ddpg.td3.target_noise
+            ),
+            (false, 1, 0.0)
+        );
+        assert!(
+            !TrainConfig::resolve(Some("td3-no-twin"), None, &[])
+                .unwrap()
+                .td3
+                .twin_critics
+        );
+        assert_eq!(
+            TrainConfig::resolve(Some("td3-no-delay"), None, &[])
+                .unwrap()
+                .td3
+                .policy_delay,
+            1
+        );
+        assert_eq!(
+            TrainConfig::resolve(Some("td3-no-smoothing"), None, &[])
+                .unwrap()
+                .td3
+                .target_noise,
+            0.0
+        );
+        let td3 = TrainConfig::resolve(Some("td3"), None, &[]).unwrap();
+        assert_eq!(td3.td3, Td3Config::default());
+        assert_eq!(td3.family(), Family::Td3);
+    }
+
+    #[test]
+    fn layers_apply_in_order_file_then_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "algo = \"td3\"\nbatch_size = 64\nseed = 3\n[td3]\npolicy_delay = 4\n",
+        )
+        .unwrap();
+        let cfg = TrainConfig::resolve(
+            None,
+            Some(&path),
+            &sets(&["seed=9", "td3.target_noise=0.1", "hidden=[64, 32]"]),
+        )
+        .unwrap();
+        assert_eq!(cfg.algo, "td3");
+        assert_eq!((cfg.batch_size, cfg.seed, cfg.td3.policy_delay), (64, 9, 4));
+        assert_eq!(cfg.td3.target_noise, 0.1);
+        assert_eq!(cfg.hidden, vec![64, 32]);
+        // --algo on the command line wins over the file.
+        assert_eq!(
+            TrainConfig::resolve(Some("sac"), Some(&path), &[])
+                .unwrap()
+                .algo,
+            "sac"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_names_are_rejected_with_a_suggestion() {
+        let err = TrainConfig::resolve(None, None, &sets(&["batchsize=3"]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown config key `batchsize`")
+                && err.contains("did you mean `batch_size`"),
+            "{err}"
+        );
+        let err = TrainConfig::resolve(None, None, &sets(&["td3.policy_dely=3"]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("did you mean `td3.policy_delay`"), "{err}");
+        let err = TrainConfig::resolve(Some("td4"), None, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown algorithm `td4`") && err.contains("did you mean `td3`"),
+            "{err}"
+        );
+        let err = TrainConfig::resolve(None, None, &sets(&["seed"]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("key=value"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_the_expectation() {
+        let cases = [
+            ("gamma=1.5", "gamma", "[0, 1]"),
+            ("tau=0", "tau", "(0, 1]"),
+            ("actor_lr=-1e-3", "actor_lr", "positive"),
+            ("hidden=[]", "hidden", "non-empty"),
+            ("td3.policy_delay=0", "td3.policy_delay", "at least 1"),
+            ("sac.initial_alpha=0", "sac.initial_alpha", "positive"),
+            ("seed=\"abc\"", "seed", "u64"),
+            ("batch_size=-4", "batch_size", ""),
+        ];
+        for (set, key, expect) in cases {
+            let err = TrainConfig::resolve(None, None, &sets(&[set]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("`{key}`")) && err.contains(expect),
+                "{set}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn resolved_toml_round_trips_and_keeps_only_the_family_section() {
+        let cfg = TrainConfig::resolve(Some("td3-no-delay"), None, &sets(&["seed=4"])).unwrap();
+        let text = cfg.to_toml();
+        assert!(text.contains("[td3]") && !text.contains("[sac]"), "{text}");
+        assert_eq!(TrainConfig::from_toml(&text).unwrap(), cfg);
+        let sac = TrainConfig::resolve(None, None, &sets(&["sac.target_entropy=-2.5"])).unwrap();
+        assert_eq!(
+            TrainConfig::from_toml(&sac.to_toml())
+                .unwrap()
+                .sac
+                .target_entropy,
+            Some(-2.5)
+        );
+    }
+}

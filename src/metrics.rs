@@ -1,0 +1,135 @@
+//! `metrics.csv`: one row per finished training episode and per evaluation.
+//!
+//! Columns: `step` (env steps so far), `wall_time` (s since start), `sps` (env steps/s since
+//! start), `episode` (episodes finished), `episode_return`, `episode_length`, `eval_mean`,
+//! `eval_std`, `critic_loss`, `actor_loss`, `alpha`, `mean_q`. An episode row carries the means
+//! of the update statistics since the previous episode row; columns that do not apply are empty.
+//! With one thread the same seed reproduces every column but `wall_time` and `sps` byte for byte.
+
+use crate::error::{Error, Result};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+pub const COLUMNS: [&str; 12] = [
+    "step",
+    "wall_time",
+    "sps",
+    "episode",
+    "episode_return",
+    "episode_length",
+    "eval_mean",
+    "eval_std",
+    "critic_loss",
+    "actor_loss",
+    "alpha",
+    "mean_q",
+];
+
+/// One row; `None` cells are written empty.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Row {
+    pub step: u64,
+    pub wall_time: f64,
+    pub sps: f64,
+    pub episode: u64,
+    pub episode_return: Option<f64>,
+    pub episode_length: Option<u64>,
+    pub eval_mean: Option<f64>,
+    pub eval_std: Option<f64>,
+    pub critic_loss: Option<f64>,
+    pub actor_loss: Option<f64>,
+    pub alpha: Option<f64>,
+    pub mean_q: Option<f64>,
+}
+
+fn cell<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map(|x| x.to_string()).unwrap_or_default()
+}
+
+impl Row {
+    pub fn to_csv(&self) -> String {
+        [
+            self.step.to_string(),
+            format!("{:.3}", self.wall_time),
+            format!("{:.1}", self.sps),
+            self.episode.to_string(),
+            cell(self.episode_return),
+            cell(self.episode_length),
+            cell(self.eval_mean),
+            cell(self.eval_std),
+            cell(self.critic_loss),
+            cell(self.actor_loss),
+            cell(self.alpha),
+            cell(self.mean_q),
+        ]
+        .join(",")
+    }
+}
+
+/// Appends rows to `metrics.csv`, flushed row by row so a crash loses at most the row in flight.
+pub struct MetricsWriter {
+    path: PathBuf,
+    out: BufWriter<File>,
+}
+
+impl MetricsWriter {
+    pub fn create(path: &Path) -> Result<Self> {
+        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        let mut w = MetricsWriter {
+            path: path.to_path_buf(),
+            out: BufWriter::new(file),
+        };
+        w.line(&COLUMNS.join(","))?;
+        Ok(w)
+    }
+
+    pub fn write(&mut self, row: &Row) -> Result<()> {
+        self.line(&row.to_csv())
+    }
+
+    fn line(&mut self, text: &str) -> Result<()> {
+        writeln!(self.out, "{text}")
+            .and_then(|_| self.out.flush())
+            .map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+/// Mean of the statistics of the updates since the last episode row.
+#[derive(Clone, Debug, Default)]
+pub struct UpdateAverager {
+    n: u64,
+    critic: f64,
+    n_actor: u64,
+    actor: f64,
+    alpha: Option<f64>,
+    q: f64,
+}
+
+impl UpdateAverager {
+    pub fn add(&mut self, s: &crate::algo::UpdateStats) {
+        self.n += 1;
+        self.critic += s.critic_loss;
+        self.q += s.mean_q;
+        if let Some(a) = s.actor_loss {
+            self.n_actor += 1;
+            self.actor += a;
+        }
+        if s.alpha.is_some() {
+            self.alpha = s.alpha;
+        }
+    }
+
+    /// Fills the loss columns of `row` and starts a new window.
+    pub fn drain_into(&mut self, row: &mut Row) {
+        if self.n > 0 {
+            row.critic_loss = Some(self.critic / self.n as f64);
+            row.mean_q = Some(self.q / self.n as f64);
+            row.alpha = self.alpha;
+        }
+        if self.n_actor > 0 {
+            row.actor_loss = Some(self.actor / self.n_actor as f64);
+        }
+        *self = UpdateAverager::default();
+    }
+}

@@ -1,0 +1,150 @@
+//! The `polyak` binary end to end: a short run, its run directory, eval, and bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn polyak(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_polyak"))
+        .args(args)
+        .output()
+        .expect("run polyak")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn train_writes_a_run_directory_and_eval_reloads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let o = polyak(&[
+        "train",
+        "--algo",
+        "td3",
+        "--steps",
+        "600",
+        "--seed",
+        "3",
+        "--out",
+        run_s,
+        "-q",
+        "--set",
+        "learning_starts=200",
+        "--set",
+        "hidden=[32, 32]",
+        "--set",
+        "eval_every=300",
+        "--set",
+        "eval_episodes=2",
+        "--set",
+        "checkpoint_every=300",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("done: 600 steps, 3 episodes"),
+        "{}",
+        stdout(&o)
+    );
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        config.contains("algo = \"td3\"")
+            && config.contains("seed = 3")
+            && config.contains("[td3]"),
+        "{config}"
+    );
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let lines: Vec<&str> = metrics.lines().collect();
+    assert!(lines[0].starts_with(
+        "step,wall_time,sps,episode,episode_return,episode_length,eval_mean,eval_std"
+    ));
+    // 3 episode rows (200 steps each) and 2 eval rows (steps 300, 600).
+    assert_eq!(lines.len(), 1 + 3 + 2, "{metrics}");
+    assert!(Path::new(&run)
+        .join("checkpoints/step_000000300.safetensors")
+        .exists());
+    assert!(Path::new(&run)
+        .join("checkpoints/final.safetensors")
+        .exists());
+
+    let o = polyak(&["eval", "--run", run_s, "--episodes", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("eval over 3 episodes:"),
+        "{}",
+        stdout(&o)
+    );
+    // Same checkpoint, same seed: identical returns.
+    assert_eq!(
+        stdout(&o),
+        stdout(&polyak(&["eval", "--run", run_s, "--episodes", "3"]))
+    );
+
+    // A run directory is never overwritten.
+    let o = polyak(&["train", "--steps", "10", "--out", run_s, "-q"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("already holds a run"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A corrupt checkpoint is a clear error naming the file.
+    let ckpt = run.join("checkpoints/final.safetensors");
+    let bytes = std::fs::read(&ckpt).unwrap();
+    std::fs::write(&ckpt, &bytes[..bytes.len() / 2]).unwrap();
+    let o = polyak(&["eval", "--run", run_s]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("final.safetensors") && stderr(&o).contains("truncated or corrupt"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn bad_names_and_values_are_rejected_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("never");
+    let out_s = out.to_str().unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (&["--env", "Pendulum-v0"], "did you mean `Pendulum-v1`"),
+        (&["--algo", "sca"], "did you mean `sac`"),
+        (&["--set", "gama=0.9"], "did you mean `gamma`"),
+        (
+            &["--set", "gamma=2"],
+            "config `gamma`: expected a discount in [0, 1], got 2",
+        ),
+        (&["--config", "/nonexistent.toml"], "/nonexistent.toml"),
+    ];
+    for (args, expected) in cases {
+        let mut full = vec!["train", "--out", out_s, "-q", "--steps", "10"];
+        full.extend_from_slice(args);
+        let o = polyak(&full);
+        assert!(!o.status.success(), "{args:?} should fail");
+        assert!(stderr(&o).contains(expected), "{args:?}: {}", stderr(&o));
+        assert!(!out.exists(), "{args:?} created the run directory");
+    }
+}
+
+#[test]
+fn list_names_presets_and_envs() {
+    let o = polyak(&["list"]);
+    let text = stdout(&o);
+    for name in [
+        "sac",
+        "td3",
+        "ddpg",
+        "td3-no-twin",
+        "td3-no-delay",
+        "td3-no-smoothing",
+        "Pendulum-v1",
+        "MountainCarContinuous-v0",
+    ] {
+        assert!(text.contains(name), "{text}");
+    }
+}
