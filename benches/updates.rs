@@ -6,10 +6,7 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let (rounds, updates) = if quick { (3, 20) } else { (7, 100) };
     println!("updates/s, batch 256, 256×256 MLPs, 1 thread, median of {rounds} rounds");
-    for (label, obs, act) in [
-        ("HalfCheetah sizes (obs 17, act 6)", 17, 6),
-        ("Pendulum sizes (obs 3, act 1)", 3, 1),
-    ] {
+    for (label, obs, act) in [("HalfCheetah sizes (obs 17, act 6)", 17, 6), ("Pendulum sizes (obs 3, act 1)", 3, 1)] {
         for algo in BenchAlgo::ALL {
             let r = updates_per_second(algo, obs, act, 256, rounds, updates);
             println!("  {label:<34} {:<5} {r:8.1}", algo.name());

@@ -63,25 +63,15 @@ impl Env for PointMass {
 }
 
 fn main() -> polyak::Result<()> {
-    let sets: Vec<String> = [
-        "env=\"PointMass\"",
-        "total_steps=6000",
-        "eval_every=2000",
-        "hidden=[64, 64]",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let sets: Vec<String> = ["env=\"PointMass\"", "total_steps=6000", "eval_every=2000", "hidden=[64, 64]"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let cfg = TrainConfig::resolve(Some("td3"), None, &sets)?;
     let make = || -> Box<dyn Env> { Box::new(TimeLimit::new(PointMass::new(), 100)) };
     let dir = std::env::temp_dir().join("polyak-custom-env-example");
     let _ = std::fs::remove_dir_all(&dir);
     let summary = train_env(&cfg, make(), make(), &dir, &TrainOptions::default())?;
-    println!(
-        "final eval return {:.2} ± {:.2} (run in {})",
-        summary.final_eval.0,
-        summary.final_eval.1,
-        dir.display()
-    );
+    println!("final eval return {:.2} ± {:.2} (run in {})", summary.final_eval.0, summary.final_eval.1, dir.display());
     Ok(())
 }

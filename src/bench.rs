@@ -65,16 +65,10 @@ pub fn median(samples: &mut [f64]) -> f64 {
     }
 }
 
-/// Updates per second of `algo` (median over `rounds` rounds of `updates` updates each).
-pub fn updates_per_second(
-    algo: BenchAlgo,
-    obs_dim: usize,
-    act_dim: usize,
-    batch: usize,
-    rounds: usize,
-    updates: usize,
-) -> f64 {
-    let common = CommonConfig::default();
+/// Updates per second of `algo` at `size` = (obs dim, act dim), batch 256 (median over `rounds` rounds of `updates` updates each).
+pub fn updates_per_second(algo: BenchAlgo, size: (usize, usize), threads: usize, rounds: usize, updates: usize) -> f64 {
+    let (obs_dim, act_dim, batch) = (size.0, size.1, 256);
+    let common = CommonConfig { threads, ..CommonConfig::default() };
     let mut agent = algo.build(obs_dim, act_dim, &common);
     let b = random_batch(batch, obs_dim, act_dim, &mut Rng::new(1));
     for _ in 0..updates.min(20) {

@@ -35,38 +35,23 @@ impl Checkpoint {
         Checkpoint {
             info,
             counters: agent.counters().into_iter().collect(),
-            tensors: agent
-                .tensors()
-                .into_iter()
-                .map(|(n, t)| (n, t.to_vec()))
-                .collect(),
+            tensors: agent.tensors().into_iter().map(|(n, t)| (n, t.to_vec())).collect(),
         }
     }
 
     /// Writes the checkpoint atomically (see [`write_atomic`]).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let bytes: Vec<Vec<u8>> = self
-            .tensors
-            .values()
-            .map(|t| t.iter().flat_map(|v| v.to_le_bytes()).collect())
-            .collect();
+        let bytes: Vec<Vec<u8>> =
+            self.tensors.values().map(|t| t.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
         let views: Vec<(&str, TensorView)> = self
             .tensors
             .iter()
             .zip(&bytes)
-            .map(|((name, t), b)| {
-                Ok((
-                    name.as_str(),
-                    TensorView::new(Dtype::F32, vec![t.len()], b)?,
-                ))
-            })
+            .map(|((name, t), b)| Ok((name.as_str(), TensorView::new(Dtype::F32, vec![t.len()], b)?)))
             .collect::<std::result::Result<_, safetensors::SafeTensorError>>()
             .map_err(|e| Error::checkpoint(path, format!("cannot encode: {e}")))?;
         let mut meta = self.metadata();
-        meta.insert(
-            "crc32".into(),
-            format!("{:08x}", checksum(&meta, &self.tensors)),
-        );
+        meta.insert("crc32".into(), format!("{:08x}", checksum(&meta, &self.tensors)));
         let file = safetensors::serialize(views, &Some(meta.into_iter().collect()))
             .map_err(|e| Error::checkpoint(path, format!("cannot encode: {e}")))?;
         write_atomic(path, &file)
@@ -92,68 +77,41 @@ impl Checkpoint {
     pub fn from_bytes(bytes: &[u8]) -> std::result::Result<Self, String> {
         let st = SafeTensors::deserialize(bytes)
             .map_err(|e| format!("not a valid safetensors file (truncated or corrupt?): {e}"))?;
-        let (_, header) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| format!("not a valid safetensors file: {e}"))?;
-        let mut meta: BTreeMap<String, String> = header
-            .metadata()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect::<HashMap<_, _>>()
-            .into_iter()
-            .collect();
+        let (_, header) =
+            SafeTensors::read_metadata(bytes).map_err(|e| format!("not a valid safetensors file: {e}"))?;
+        let mut meta: BTreeMap<String, String> =
+            header.metadata().clone().unwrap_or_default().into_iter().collect::<HashMap<_, _>>().into_iter().collect();
         if meta.get("format").map(String::as_str) != Some(FORMAT) {
-            return Err(
-                "not a polyak checkpoint (no `format = polyak-checkpoint` metadata)".into(),
-            );
+            return Err("not a polyak checkpoint (no `format = polyak-checkpoint` metadata)".into());
         }
         let version = meta.get("format_version").cloned().unwrap_or_default();
         if version != FORMAT_VERSION.to_string() {
-            return Err(format!(
-                "format version {version:?}; this build reads version {FORMAT_VERSION}"
-            ));
+            return Err(format!("format version {version:?}; this build reads version {FORMAT_VERSION}"));
         }
-        let stored_crc = meta
-            .remove("crc32")
-            .ok_or("no crc32 checksum in metadata")?;
+        let stored_crc = meta.remove("crc32").ok_or("no crc32 checksum in metadata")?;
         let mut tensors = BTreeMap::new();
         for (name, view) in st.tensors() {
             if view.dtype() != Dtype::F32 {
-                return Err(format!(
-                    "tensor `{name}` has dtype {:?}, expected F32",
-                    view.dtype()
-                ));
+                return Err(format!("tensor `{name}` has dtype {:?}, expected F32", view.dtype()));
             }
-            let data = view
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
+            let data = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
             tensors.insert(name, data);
         }
         let crc = format!("{:08x}", checksum(&meta, &tensors));
         if crc != stored_crc {
-            return Err(format!(
-                "checksum mismatch (stored {stored_crc}, computed {crc}): the file is corrupt"
-            ));
+            return Err(format!("checksum mismatch (stored {stored_crc}, computed {crc}): the file is corrupt"));
         }
         let mut counters = BTreeMap::new();
         let mut info = BTreeMap::new();
         for (k, v) in meta {
             if let Some(name) = k.strip_prefix("counter.") {
-                let value = v
-                    .parse()
-                    .map_err(|_| format!("counter `{name}` is not an integer: {v:?}"))?;
+                let value = v.parse().map_err(|_| format!("counter `{name}` is not an integer: {v:?}"))?;
                 counters.insert(name.to_string(), value);
             } else if k != "format" && k != "format_version" {
                 info.insert(k, v);
             }
         }
-        Ok(Checkpoint {
-            info,
-            counters,
-            tensors,
-        })
+        Ok(Checkpoint { info, counters, tensors })
     }
 
     /// Loads this state into `agent`, which must have been built with the same shapes.
@@ -161,19 +119,14 @@ impl Checkpoint {
         let expected: Vec<String> = agent.tensors().into_iter().map(|(n, _)| n).collect();
         for name in self.tensors.keys() {
             if !expected.contains(name) {
-                return Err(Error::checkpoint(
-                    path,
-                    format!("unexpected tensor `{name}`: a different algorithm?"),
-                ));
+                return Err(Error::checkpoint(path, format!("unexpected tensor `{name}`: a different algorithm?")));
             }
         }
         for (name, dst) in agent.tensors_mut() {
-            let src = self.tensors.get(&name).ok_or_else(|| {
-                Error::checkpoint(
-                    path,
-                    format!("missing tensor `{name}`: a different algorithm?"),
-                )
-            })?;
+            let src = self
+                .tensors
+                .get(&name)
+                .ok_or_else(|| Error::checkpoint(path, format!("missing tensor `{name}`: a different algorithm?")))?;
             if src.len() != dst.len() {
                 return Err(Error::checkpoint(
                     path,
@@ -221,10 +174,7 @@ mod tests {
     use crate::rng::Rng;
 
     fn trained_sac() -> Sac {
-        let common = CommonConfig {
-            hidden: vec![32, 32],
-            ..Default::default()
-        };
+        let common = CommonConfig { hidden: vec![32, 32], ..Default::default() };
         let mut sac = Sac::new(3, 2, &common, SacConfig::default(), 1);
         let b = random_batch(16, 3, 2, &mut Rng::new(0));
         for _ in 0..5 {
@@ -239,15 +189,10 @@ mod tests {
         let path = dir.path().join("ckpt.safetensors");
         let mut sac = trained_sac();
         let info = BTreeMap::from([("step".to_string(), "5".to_string())]);
-        Checkpoint::from_agent(&sac, info.clone())
-            .save(&path)
-            .unwrap();
+        Checkpoint::from_agent(&sac, info.clone()).save(&path).unwrap();
         let ckpt = Checkpoint::load(&path).unwrap();
         assert_eq!(ckpt.info, info);
-        let common = CommonConfig {
-            hidden: vec![32, 32],
-            ..Default::default()
-        };
+        let common = CommonConfig { hidden: vec![32, 32], ..Default::default() };
         let mut fresh = Sac::new(3, 2, &common, SacConfig::default(), 99);
         ckpt.restore(&mut fresh, &path).unwrap();
         let obs = [0.3, -0.2, 0.9];
@@ -265,9 +210,7 @@ mod tests {
     fn truncated_corrupt_and_foreign_files_are_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ckpt.safetensors");
-        Checkpoint::from_agent(&trained_sac(), BTreeMap::new())
-            .save(&path)
-            .unwrap();
+        Checkpoint::from_agent(&trained_sac(), BTreeMap::new()).save(&path).unwrap();
         let good = std::fs::read(&path).unwrap();
 
         let truncated = &good[..good.len() - 100];
@@ -282,9 +225,7 @@ mod tests {
 
         assert!(Checkpoint::from_bytes(b"hello").is_err());
         let plain = safetensors::serialize(Vec::<(&str, TensorView)>::new(), &None).unwrap();
-        assert!(Checkpoint::from_bytes(&plain)
-            .unwrap_err()
-            .contains("not a polyak checkpoint"));
+        assert!(Checkpoint::from_bytes(&plain).unwrap_err().contains("not a polyak checkpoint"));
 
         std::fs::write(&path, truncated).unwrap();
         let err = Checkpoint::load(&path).unwrap_err().to_string();
@@ -296,19 +237,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ckpt.safetensors");
         let ckpt = Checkpoint::from_agent(&trained_sac(), BTreeMap::new());
-        let wide = CommonConfig {
-            hidden: vec![64, 64],
-            ..Default::default()
-        };
-        let err = ckpt
-            .restore(&mut Sac::new(3, 2, &wide, SacConfig::default(), 0), &path)
-            .unwrap_err()
-            .to_string();
+        let wide = CommonConfig { hidden: vec![64, 64], ..Default::default() };
+        let err = ckpt.restore(&mut Sac::new(3, 2, &wide, SacConfig::default(), 0), &path).unwrap_err().to_string();
         assert!(err.contains("network shape"), "{err}");
-        let small = CommonConfig {
-            hidden: vec![32, 32],
-            ..Default::default()
-        };
+        let small = CommonConfig { hidden: vec![32, 32], ..Default::default() };
         let mut td3 = Td3::new(3, 2, &small, Td3Config::default(), 0);
         let err = ckpt.restore(&mut td3, &path).unwrap_err().to_string();
         assert!(err.contains("different algorithm"), "{err}");
@@ -319,9 +251,7 @@ mod tests {
         let mut rng = Rng::new(5);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.safetensors");
-        Checkpoint::from_agent(&trained_sac(), BTreeMap::new())
-            .save(&path)
-            .unwrap();
+        Checkpoint::from_agent(&trained_sac(), BTreeMap::new()).save(&path).unwrap();
         let good = std::fs::read(&path).unwrap();
         for _ in 0..2000 {
             let mut bytes = good.clone();

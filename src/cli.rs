@@ -112,10 +112,8 @@ fn run_train(args: TrainArgs) -> Result<()> {
     let run_dir = match args.out {
         Some(dir) => dir,
         None => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
             PathBuf::from("runs").join(format!("{}_{}_s{}_{now}", cfg.algo, cfg.env, cfg.seed))
         }
     };
@@ -159,12 +157,7 @@ fn run_eval(args: EvalArgs) -> Result<()> {
     if args.episodes == 0 {
         return Err(Error::config("--episodes", "expected at least 1"));
     }
-    let (mean, std, returns) = evaluate_run(
-        &args.run,
-        args.checkpoint.as_deref(),
-        args.episodes,
-        args.seed,
-    )?;
+    let (mean, std, returns) = evaluate_run(&args.run, args.checkpoint.as_deref(), args.episodes, args.seed)?;
     let list: Vec<String> = returns.iter().map(|r| format!("{r:.2}")).collect();
     println!("eval over {} episodes: {mean:.2} ± {std:.2}", returns.len());
     println!("returns: {}", list.join(" "));
@@ -173,24 +166,18 @@ fn run_eval(args: EvalArgs) -> Result<()> {
 
 fn run_bench(args: BenchArgs) -> Result<()> {
     let (rounds, updates) = if args.quick { (3, 20) } else { (7, 100) };
-    println!("gradient updates/s (batch 256, 256×256 MLPs, 1 thread; median of {rounds} rounds)");
-    for (label, obs, act) in [
-        ("HalfCheetah sizes (obs 17, act 6)", 17, 6),
-        ("Pendulum sizes (obs 3, act 1)", 3, 1),
-    ] {
+    println!("gradient updates/s (batch 256, 256×256 MLPs; median of {rounds} rounds)");
+    for (label, size) in [("HalfCheetah sizes (obs 17, act 6)", (17, 6)), ("Pendulum sizes (obs 3, act 1)", (3, 1))] {
         for algo in BenchAlgo::ALL {
-            let r = updates_per_second(algo, obs, act, 256, rounds, updates);
-            println!("  {label:<34} {:<5} {r:8.1}", algo.name());
+            let one = updates_per_second(algo, size, 1, rounds, updates);
+            let two = updates_per_second(algo, size, 2, rounds, updates);
+            println!("  {label:<34} {:<5} 1 thread {one:7.1}   2 threads {two:7.1}", algo.name());
         }
     }
     println!("env steps/s (random actions)");
     for name in crate::env::available() {
         let mut env = crate::env::make(&name)?;
-        let r = env_steps_per_second(
-            env.as_mut(),
-            rounds,
-            if args.quick { 20_000 } else { 200_000 },
-        );
+        let r = env_steps_per_second(env.as_mut(), rounds, if args.quick { 20_000 } else { 200_000 });
         println!("  {name:<34} {r:12.0}");
     }
     Ok(())

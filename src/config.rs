@@ -11,14 +11,7 @@ use std::path::Path;
 
 /// Algorithm names `--algo` accepts. The TD3 ablations switch off one trick each; `ddpg`
 /// switches off all three (TD3 paper, Table 2).
-pub const PRESETS: [&str; 6] = [
-    "sac",
-    "td3",
-    "ddpg",
-    "td3-no-twin",
-    "td3-no-delay",
-    "td3-no-smoothing",
-];
+pub const PRESETS: [&str; 6] = ["sac", "td3", "ddpg", "td3-no-twin", "td3-no-delay", "td3-no-smoothing"];
 
 /// Which update a preset runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +56,9 @@ pub struct TrainConfig {
     pub eval_episodes: usize,
     /// Checkpoint every this many env steps (0 = only at the end; the end is always saved).
     pub checkpoint_every: u64,
+    /// Threads per update: 0 = automatic (2 where the machine has 2 cores; twin critics run
+    /// concurrently), 1 = single-threaded. Results are identical for any value.
+    pub threads: usize,
     /// TD3/DDPG switches.
     pub td3: Td3Config,
     /// SAC settings.
@@ -89,6 +85,7 @@ impl Default for TrainConfig {
             eval_every: 5_000,
             eval_episodes: 10,
             checkpoint_every: 50_000,
+            threads: 0,
             td3: Td3Config::default(),
             sac: SacConfig::default(),
         }
@@ -98,10 +95,7 @@ impl Default for TrainConfig {
 impl TrainConfig {
     /// Defaults with a preset's switches applied.
     pub fn preset(algo: &str) -> Result<Self> {
-        let mut cfg = TrainConfig {
-            algo: algo.to_string(),
-            ..Default::default()
-        };
+        let mut cfg = TrainConfig { algo: algo.to_string(), ..Default::default() };
         match algo {
             "sac" | "td3" => {}
             "ddpg" => cfg.td3 = Td3Config::ddpg(),
@@ -134,6 +128,15 @@ impl TrainConfig {
             actor_lr: self.actor_lr,
             critic_lr: self.critic_lr,
             hidden: self.hidden.clone(),
+            threads: self.resolved_threads(),
+        }
+    }
+
+    /// The thread count `threads = 0` stands for on this machine.
+    pub fn resolved_threads(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map(|n| n.get().min(2)).unwrap_or(1),
+            n => n,
         }
     }
 
@@ -143,17 +146,16 @@ impl TrainConfig {
         let file_table = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-                text.parse::<toml::Table>().map_err(|e| {
-                    Error::Invalid(format!("{}: not valid TOML: {e}", path.display()))
-                })?
+                text.parse::<toml::Table>()
+                    .map_err(|e| Error::Invalid(format!("{}: not valid TOML: {e}", path.display())))?
             }
             None => toml::Table::new(),
         };
         let mut overrides = toml::Table::new();
         for set in sets {
-            let (key, value) = set.split_once('=').ok_or_else(|| {
-                Error::config(set, "expected key=value, e.g. --set batch_size=128")
-            })?;
+            let (key, value) = set
+                .split_once('=')
+                .ok_or_else(|| Error::config(set, "expected key=value, e.g. --set batch_size=128"))?;
             set_dotted(&mut overrides, key.trim(), parse_value(value.trim()));
         }
         let algo = algo
@@ -182,12 +184,9 @@ impl TrainConfig {
 
     /// Parses and validates a complete config from TOML text.
     pub fn from_toml(text: &str) -> Result<Self> {
-        let table = text
-            .parse::<toml::Table>()
-            .map_err(|e| Error::Invalid(format!("not valid TOML: {e}")))?;
+        let table = text.parse::<toml::Table>().map_err(|e| Error::Invalid(format!("not valid TOML: {e}")))?;
         let algo = get_str(&table, "algo").unwrap_or_else(|| "sac".into());
-        let mut merged = toml::Table::try_from(Self::preset(&algo)?)
-            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let mut merged = toml::Table::try_from(Self::preset(&algo)?).map_err(|e| Error::Invalid(e.to_string()))?;
         check_known(&table, &merged.clone(), "")?;
         merge(&mut merged, &table);
         let cfg = Self::from_table(merged)?;
@@ -218,112 +217,34 @@ impl TrainConfig {
             if ok {
                 Ok(())
             } else {
-                Err(Error::config(
-                    key,
-                    format!("expected {expected}, got {got}"),
-                ))
+                Err(Error::config(key, format!("expected {expected}, got {got}")))
             }
         }
         let finite_pos = |x: f64| x.is_finite() && x > 0.0;
         check(!self.env.is_empty(), "env", "an environment id", "\"\"")?;
-        check(
-            self.total_steps >= 1,
-            "total_steps",
-            "at least 1",
-            self.total_steps,
-        )?;
-        check(
-            self.gradient_steps >= 1,
-            "gradient_steps",
-            "at least 1",
-            self.gradient_steps,
-        )?;
-        check(
-            self.batch_size >= 1,
-            "batch_size",
-            "at least 1",
-            self.batch_size,
-        )?;
-        check(
-            self.buffer_size >= 1,
-            "buffer_size",
-            "at least 1",
-            self.buffer_size,
-        )?;
-        check(
-            (0.0..=1.0).contains(&self.gamma),
-            "gamma",
-            "a discount in [0, 1]",
-            self.gamma,
-        )?;
-        check(
-            self.tau > 0.0 && self.tau <= 1.0,
-            "tau",
-            "a coefficient in (0, 1]",
-            self.tau,
-        )?;
-        check(
-            finite_pos(self.actor_lr),
-            "actor_lr",
-            "a positive learning rate",
-            self.actor_lr,
-        )?;
-        check(
-            finite_pos(self.critic_lr),
-            "critic_lr",
-            "a positive learning rate",
-            self.critic_lr,
-        )?;
+        check(self.total_steps >= 1, "total_steps", "at least 1", self.total_steps)?;
+        check(self.gradient_steps >= 1, "gradient_steps", "at least 1", self.gradient_steps)?;
+        check(self.batch_size >= 1, "batch_size", "at least 1", self.batch_size)?;
+        check(self.buffer_size >= 1, "buffer_size", "at least 1", self.buffer_size)?;
+        check((0.0..=1.0).contains(&self.gamma), "gamma", "a discount in [0, 1]", self.gamma)?;
+        check(self.tau > 0.0 && self.tau <= 1.0, "tau", "a coefficient in (0, 1]", self.tau)?;
+        check(finite_pos(self.actor_lr), "actor_lr", "a positive learning rate", self.actor_lr)?;
+        check(finite_pos(self.critic_lr), "critic_lr", "a positive learning rate", self.critic_lr)?;
         check(
             !self.hidden.is_empty() && self.hidden.iter().all(|&h| h > 0),
             "hidden",
             "a non-empty list of positive layer widths",
             format!("{:?}", self.hidden),
         )?;
-        check(
-            self.eval_episodes >= 1,
-            "eval_episodes",
-            "at least 1",
-            self.eval_episodes,
-        )?;
+        check(self.eval_episodes >= 1, "eval_episodes", "at least 1", self.eval_episodes)?;
         let t = &self.td3;
-        check(
-            t.policy_delay >= 1,
-            "td3.policy_delay",
-            "at least 1",
-            t.policy_delay,
-        )?;
-        check(
-            t.target_noise >= 0.0 && t.target_noise.is_finite(),
-            "td3.target_noise",
-            "≥ 0",
-            t.target_noise,
-        )?;
-        check(
-            t.target_noise_clip >= 0.0,
-            "td3.target_noise_clip",
-            "≥ 0",
-            t.target_noise_clip,
-        )?;
-        check(
-            t.exploration_noise >= 0.0,
-            "td3.exploration_noise",
-            "≥ 0",
-            t.exploration_noise,
-        )?;
+        check(t.policy_delay >= 1, "td3.policy_delay", "at least 1", t.policy_delay)?;
+        check(t.target_noise >= 0.0 && t.target_noise.is_finite(), "td3.target_noise", "≥ 0", t.target_noise)?;
+        check(t.target_noise_clip >= 0.0, "td3.target_noise_clip", "≥ 0", t.target_noise_clip)?;
+        check(t.exploration_noise >= 0.0, "td3.exploration_noise", "≥ 0", t.exploration_noise)?;
         let s = &self.sac;
-        check(
-            finite_pos(s.initial_alpha),
-            "sac.initial_alpha",
-            "a positive temperature",
-            s.initial_alpha,
-        )?;
-        check(
-            finite_pos(s.alpha_lr),
-            "sac.alpha_lr",
-            "a positive learning rate",
-            s.alpha_lr,
-        )?;
+        check(finite_pos(s.initial_alpha), "sac.initial_alpha", "a positive temperature", s.initial_alpha)?;
+        check(finite_pos(s.alpha_lr), "sac.alpha_lr", "a positive learning rate", s.alpha_lr)?;
         if let Some(h) = s.target_entropy {
             check(h.is_finite(), "sac.target_entropy", "a finite number", h)?;
         }
@@ -348,9 +269,7 @@ fn parse_value(text: &str) -> toml::Value {
 fn set_dotted(table: &mut toml::Table, key: &str, value: toml::Value) {
     match key.split_once('.') {
         Some((head, rest)) => {
-            let entry = table
-                .entry(head)
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let entry = table.entry(head).or_insert_with(|| toml::Value::Table(toml::Table::new()));
             if let toml::Value::Table(sub) = entry {
                 set_dotted(sub, rest, value);
             }
@@ -375,19 +294,9 @@ fn check_known(layer: &toml::Table, known: &toml::Table, prefix: &str) -> Result
             Some(_) => {}
             None if OPTIONAL.contains(&path.as_str()) => {}
             None => {
-                let mut available: Vec<String> =
-                    known.keys().map(|k| format!("{prefix}{k}")).collect();
-                available.extend(
-                    OPTIONAL
-                        .iter()
-                        .filter(|o| o.starts_with(prefix))
-                        .map(|o| o.to_string()),
-                );
-                return Err(Error::UnknownName {
-                    kind: "config key",
-                    name: path,
-                    available,
-                });
+                let mut available: Vec<String> = known.keys().map(|k| format!("{prefix}{k}")).collect();
+                available.extend(OPTIONAL.iter().filter(|o| o.starts_with(prefix)).map(|o| o.to_string()));
+                return Err(Error::UnknownName { kind: "config key", name: path, available });
             }
         }
     }
@@ -442,34 +351,10 @@ mod tests {
     #[test]
     fn presets_switch_the_td3_tricks() {
         let ddpg = TrainConfig::resolve(Some("ddpg"), None, &[]).unwrap();
-        assert_eq!(
-            (
-                ddpg.td3.twin_critics,
-                ddpg.td3.policy_delay,
-                ddpg.td3.target_noise
-            ),
-            (false, 1, 0.0)
-        );
-        assert!(
-            !TrainConfig::resolve(Some("td3-no-twin"), None, &[])
-                .unwrap()
-                .td3
-                .twin_critics
-        );
-        assert_eq!(
-            TrainConfig::resolve(Some("td3-no-delay"), None, &[])
-                .unwrap()
-                .td3
-                .policy_delay,
-            1
-        );
-        assert_eq!(
-            TrainConfig::resolve(Some("td3-no-smoothing"), None, &[])
-                .unwrap()
-                .td3
-                .target_noise,
-            0.0
-        );
+        assert_eq!((ddpg.td3.twin_critics, ddpg.td3.policy_delay, ddpg.td3.target_noise), (false, 1, 0.0));
+        assert!(!TrainConfig::resolve(Some("td3-no-twin"), None, &[]).unwrap().td3.twin_critics);
+        assert_eq!(TrainConfig::resolve(Some("td3-no-delay"), None, &[]).unwrap().td3.policy_delay, 1);
+        assert_eq!(TrainConfig::resolve(Some("td3-no-smoothing"), None, &[]).unwrap().td3.target_noise, 0.0);
         let td3 = TrainConfig::resolve(Some("td3"), None, &[]).unwrap();
         assert_eq!(td3.td3, Td3Config::default());
         assert_eq!(td3.family(), Family::Td3);
@@ -479,54 +364,27 @@ mod tests {
     fn layers_apply_in_order_file_then_set() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
-        std::fs::write(
-            &path,
-            "algo = \"td3\"\nbatch_size = 64\nseed = 3\n[td3]\npolicy_delay = 4\n",
-        )
-        .unwrap();
-        let cfg = TrainConfig::resolve(
-            None,
-            Some(&path),
-            &sets(&["seed=9", "td3.target_noise=0.1", "hidden=[64, 32]"]),
-        )
-        .unwrap();
+        std::fs::write(&path, "algo = \"td3\"\nbatch_size = 64\nseed = 3\n[td3]\npolicy_delay = 4\n").unwrap();
+        let cfg =
+            TrainConfig::resolve(None, Some(&path), &sets(&["seed=9", "td3.target_noise=0.1", "hidden=[64, 32]"]))
+                .unwrap();
         assert_eq!(cfg.algo, "td3");
         assert_eq!((cfg.batch_size, cfg.seed, cfg.td3.policy_delay), (64, 9, 4));
         assert_eq!(cfg.td3.target_noise, 0.1);
         assert_eq!(cfg.hidden, vec![64, 32]);
         // --algo on the command line wins over the file.
-        assert_eq!(
-            TrainConfig::resolve(Some("sac"), Some(&path), &[])
-                .unwrap()
-                .algo,
-            "sac"
-        );
+        assert_eq!(TrainConfig::resolve(Some("sac"), Some(&path), &[]).unwrap().algo, "sac");
     }
 
     #[test]
     fn unknown_keys_and_names_are_rejected_with_a_suggestion() {
-        let err = TrainConfig::resolve(None, None, &sets(&["batchsize=3"]))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("unknown config key `batchsize`")
-                && err.contains("did you mean `batch_size`"),
-            "{err}"
-        );
-        let err = TrainConfig::resolve(None, None, &sets(&["td3.policy_dely=3"]))
-            .unwrap_err()
-            .to_string();
+        let err = TrainConfig::resolve(None, None, &sets(&["batchsize=3"])).unwrap_err().to_string();
+        assert!(err.contains("unknown config key `batchsize`") && err.contains("did you mean `batch_size`"), "{err}");
+        let err = TrainConfig::resolve(None, None, &sets(&["td3.policy_dely=3"])).unwrap_err().to_string();
         assert!(err.contains("did you mean `td3.policy_delay`"), "{err}");
-        let err = TrainConfig::resolve(Some("td4"), None, &[])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("unknown algorithm `td4`") && err.contains("did you mean `td3`"),
-            "{err}"
-        );
-        let err = TrainConfig::resolve(None, None, &sets(&["seed"]))
-            .unwrap_err()
-            .to_string();
+        let err = TrainConfig::resolve(Some("td4"), None, &[]).unwrap_err().to_string();
+        assert!(err.contains("unknown algorithm `td4`") && err.contains("did you mean `td3`"), "{err}");
+        let err = TrainConfig::resolve(None, None, &sets(&["seed"])).unwrap_err().to_string();
         assert!(err.contains("key=value"), "{err}");
     }
 
@@ -543,13 +401,8 @@ mod tests {
             ("batch_size=-4", "batch_size", ""),
         ];
         for (set, key, expect) in cases {
-            let err = TrainConfig::resolve(None, None, &sets(&[set]))
-                .unwrap_err()
-                .to_string();
-            assert!(
-                err.contains(&format!("`{key}`")) && err.contains(expect),
-                "{set}: {err}"
-            );
+            let err = TrainConfig::resolve(None, None, &sets(&[set])).unwrap_err().to_string();
+            assert!(err.contains(&format!("`{key}`")) && err.contains(expect), "{set}: {err}");
         }
     }
 
@@ -560,12 +413,6 @@ mod tests {
         assert!(text.contains("[td3]") && !text.contains("[sac]"), "{text}");
         assert_eq!(TrainConfig::from_toml(&text).unwrap(), cfg);
         let sac = TrainConfig::resolve(None, None, &sets(&["sac.target_entropy=-2.5"])).unwrap();
-        assert_eq!(
-            TrainConfig::from_toml(&sac.to_toml())
-                .unwrap()
-                .sac
-                .target_entropy,
-            Some(-2.5)
-        );
+        assert_eq!(TrainConfig::from_toml(&sac.to_toml()).unwrap().sac.target_entropy, Some(-2.5));
     }
 }

@@ -6,18 +6,11 @@ use std::path::PathBuf;
 #[derive(Debug)]
 pub enum Error {
     /// An environment, algorithm or config key that polyak does not know.
-    UnknownName {
-        kind: &'static str,
-        name: String,
-        available: Vec<String>,
-    },
+    UnknownName { kind: &'static str, name: String, available: Vec<String> },
     /// A configuration value that is out of range or of the wrong type.
     Config { key: String, message: String },
     /// A file could not be read or written.
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     /// A checkpoint that is truncated, corrupt, or does not fit the run.
     Checkpoint { path: PathBuf, message: String },
     /// Training produced a NaN/Inf; continuing would train on garbage.
@@ -30,35 +23,22 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
 
     pub fn checkpoint(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        Error::Checkpoint {
-            path: path.into(),
-            message: message.into(),
-        }
+        Error::Checkpoint { path: path.into(), message: message.into() }
     }
 
     pub fn config(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Config {
-            key: key.into(),
-            message: message.into(),
-        }
+        Error::Config { key: key.into(), message: message.into() }
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::UnknownName {
-                kind,
-                name,
-                available,
-            } => {
+            Error::UnknownName { kind, name, available } => {
                 write!(f, "unknown {kind} `{name}`")?;
                 if let Some(close) = closest(name, available) {
                     write!(f, "; did you mean `{close}`?")?;
@@ -95,9 +75,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.iter().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + (ca != cb) as usize)
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + (ca != cb) as usize).min(prev[j + 1] + 1).min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -108,17 +86,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
 pub fn closest<'a>(name: &str, candidates: &'a [String]) -> Option<&'a str> {
     let lower = name.to_lowercase();
     if !lower.is_empty() {
-        if let Some(c) = candidates
-            .iter()
-            .find(|c| c.to_lowercase().starts_with(&lower))
-        {
+        if let Some(c) = candidates.iter().find(|c| c.to_lowercase().starts_with(&lower)) {
             return Some(c);
         }
     }
-    let (best, dist) = candidates
-        .iter()
-        .map(|c| (c, edit_distance(name, c)))
-        .min_by_key(|&(_, d)| d)?;
+    let (best, dist) = candidates.iter().map(|c| (c, edit_distance(name, c))).min_by_key(|&(_, d)| d)?;
     (dist <= (best.len() / 3).max(2)).then_some(best.as_str())
 }
 
@@ -128,24 +100,14 @@ mod tests {
 
     #[test]
     fn suggests_close_names_only() {
-        let envs: Vec<String> = ["Pendulum-v1", "MountainCarContinuous-v0"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let envs: Vec<String> = ["Pendulum-v1", "MountainCarContinuous-v0"].iter().map(|s| s.to_string()).collect();
         assert_eq!(closest("pendulum-v1", &envs), Some("Pendulum-v1"));
         assert_eq!(closest("Pendulum-v0", &envs), Some("Pendulum-v1"));
         assert_eq!(closest("Mountain", &envs), Some("MountainCarContinuous-v0"));
         assert_eq!(closest("CartPole-v1", &envs), None);
-        let e = Error::UnknownName {
-            kind: "environment",
-            name: "Pendulm-v1".into(),
-            available: envs,
-        };
+        let e = Error::UnknownName { kind: "environment", name: "Pendulm-v1".into(), available: envs };
         let msg = e.to_string();
-        assert!(
-            msg.contains("did you mean `Pendulum-v1`") && msg.contains("MountainCarContinuous-v0"),
-            "{msg}"
-        );
+        assert!(msg.contains("did you mean `Pendulum-v1`") && msg.contains("MountainCarContinuous-v0"), "{msg}");
     }
 
     #[test]

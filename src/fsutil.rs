@@ -8,10 +8,7 @@ use std::path::Path;
 /// never a torn one: write a temporary file in the same directory, fsync it, rename it over
 /// `path`, then fsync the directory so the rename itself survives a power cut.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
@@ -44,9 +41,7 @@ mod tests {
 
     #[test]
     fn unwritable_directory_is_an_error_naming_the_path() {
-        let err = write_atomic(Path::new("/nonexistent-dir/x.bin"), b"x")
-            .unwrap_err()
-            .to_string();
+        let err = write_atomic(Path::new("/nonexistent-dir/x.bin"), b"x").unwrap_err().to_string();
         assert!(err.contains("/nonexistent-dir/x.bin"), "{err}");
     }
 }

@@ -76,10 +76,7 @@ pub struct MetricsWriter {
 impl MetricsWriter {
     pub fn create(path: &Path) -> Result<Self> {
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
-        let mut w = MetricsWriter {
-            path: path.to_path_buf(),
-            out: BufWriter::new(file),
-        };
+        let mut w = MetricsWriter { path: path.to_path_buf(), out: BufWriter::new(file) };
         w.line(&COLUMNS.join(","))?;
         Ok(w)
     }
@@ -89,9 +86,7 @@ impl MetricsWriter {
     }
 
     fn line(&mut self, text: &str) -> Result<()> {
-        writeln!(self.out, "{text}")
-            .and_then(|_| self.out.flush())
-            .map_err(|e| Error::io(&self.path, e))
+        writeln!(self.out, "{text}").and_then(|_| self.out.flush()).map_err(|e| Error::io(&self.path, e))
     }
 }
 

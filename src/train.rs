@@ -48,30 +48,14 @@ pub struct TrainSummary {
 pub fn build_agent(cfg: &TrainConfig, obs_dim: usize, act_dim: usize) -> Box<dyn Agent> {
     let common = cfg.common();
     match cfg.family() {
-        Family::Sac => Box::new(Sac::new(
-            obs_dim,
-            act_dim,
-            &common,
-            cfg.sac.clone(),
-            cfg.seed,
-        )),
-        Family::Td3 => Box::new(Td3::new(
-            obs_dim,
-            act_dim,
-            &common,
-            cfg.td3.clone(),
-            cfg.seed,
-        )),
+        Family::Sac => Box::new(Sac::new(obs_dim, act_dim, &common, cfg.sac.clone(), cfg.seed)),
+        Family::Td3 => Box::new(Td3::new(obs_dim, act_dim, &common, cfg.td3.clone(), cfg.seed)),
     }
 }
 
 /// Maps a normalised action in [−1, 1] to the env's box: low + (a + 1)/2 · (high − low).
 pub fn scale_action(normalised: &[f32], space: &BoxSpace, out: &mut [f32]) {
-    for ((o, &a), (&l, &h)) in out
-        .iter_mut()
-        .zip(normalised)
-        .zip(space.low.iter().zip(&space.high))
-    {
+    for ((o, &a), (&l, &h)) in out.iter_mut().zip(normalised).zip(space.low.iter().zip(&space.high)) {
         *o = l + 0.5 * (a + 1.0) * (h - l);
     }
 }
@@ -80,20 +64,13 @@ fn check_action_space(space: &BoxSpace, env: &str) -> Result<()> {
     if space.low.iter().chain(&space.high).all(|v| v.is_finite()) {
         Ok(())
     } else {
-        Err(Error::Invalid(format!(
-            "{env}: the action space must be bounded to rescale actions from [-1, 1]"
-        )))
+        Err(Error::Invalid(format!("{env}: the action space must be bounded to rescale actions from [-1, 1]")))
     }
 }
 
 /// Mean and (population) standard deviation of `episodes` deterministic episodes; each episode's
 /// reset seed comes from `seeds`.
-pub fn evaluate(
-    agent: &mut dyn Agent,
-    env: &mut dyn Env,
-    episodes: usize,
-    seeds: &mut Rng,
-) -> (f64, f64, Vec<f64>) {
+pub fn evaluate(agent: &mut dyn Agent, env: &mut dyn Env, episodes: usize, seeds: &mut Rng) -> (f64, f64, Vec<f64>) {
     let space = env.action_space().clone();
     let (mut a, mut scaled) = (vec![0.0; space.dim()], vec![0.0; space.dim()]);
     let mut unused = Rng::new(0);
@@ -123,10 +100,9 @@ fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::new(total);
-    let style = ProgressStyle::with_template(
-        "{bar:30.cyan/blue} {human_pos}/{human_len} steps  {per_sec}  ETA {eta}  {msg}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style =
+        ProgressStyle::with_template("{bar:30.cyan/blue} {human_pos}/{human_len} steps  {per_sec}  ETA {eta}  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
     pb.set_style(style);
     pb
 }
@@ -192,14 +168,8 @@ pub fn train_env(
         Checkpoint::from_agent(agent, info).save(path)
     };
     let non_finite = |step: u64, quantity: &str, last: &Option<PathBuf>| {
-        let last = last
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "none yet".into());
-        Error::NonFinite {
-            step,
-            quantity: format!("{quantity} (last good checkpoint: {last})"),
-        }
+        let last = last.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "none yet".into());
+        Error::NonFinite { step, quantity: format!("{quantity} (last good checkpoint: {last})") }
     };
 
     for step in 1..=cfg.total_steps {
@@ -213,11 +183,7 @@ pub fn train_env(
         scale_action(&action, &space, &mut scaled);
         let s = env.step(&scaled);
         if !s.reward.is_finite() || s.obs.iter().any(|v| !v.is_finite()) {
-            return Err(non_finite(
-                step,
-                "observation or reward from the environment",
-                &last_good_checkpoint,
-            ));
+            return Err(non_finite(step, "observation or reward from the environment", &last_good_checkpoint));
         }
         replay.push(&obs, &action, s.reward, &s.obs, s.terminated, s.truncated);
         ep_return += s.reward;
@@ -225,11 +191,7 @@ pub fn train_env(
         obs = s.obs;
         if s.terminated || s.truncated {
             episodes += 1;
-            let mut row = Row {
-                step,
-                episode: episodes,
-                ..Default::default()
-            };
+            let mut row = Row { step, episode: episodes, ..Default::default() };
             row.episode_return = Some(ep_return);
             row.episode_length = Some(ep_len);
             averager.drain_into(&mut row);
@@ -242,8 +204,7 @@ pub fn train_env(
             for _ in 0..cfg.gradient_steps {
                 replay.sample(cfg.batch_size, &mut replay_rng, &mut batch);
                 let stats = agent.update(&batch);
-                let finite =
-                    stats.critic_loss.is_finite() && stats.actor_loss.is_none_or(f64::is_finite);
+                let finite = stats.critic_loss.is_finite() && stats.actor_loss.is_none_or(f64::is_finite);
                 if !finite {
                     return Err(non_finite(step, "loss", &last_good_checkpoint));
                 }
@@ -251,30 +212,13 @@ pub fn train_env(
             }
         }
         if (cfg.eval_every > 0 && step % cfg.eval_every == 0) || step == cfg.total_steps {
-            let (mean, std, _) = evaluate(
-                agent.as_mut(),
-                eval_env.as_mut(),
-                cfg.eval_episodes,
-                &mut eval_seeds,
-            );
+            let (mean, std, _) = evaluate(agent.as_mut(), eval_env.as_mut(), cfg.eval_episodes, &mut eval_seeds);
             last_eval = (mean, std);
-            let mut row = Row {
-                step,
-                episode: episodes,
-                eval_mean: Some(mean),
-                eval_std: Some(std),
-                ..Default::default()
-            };
+            let mut row =
+                Row { step, episode: episodes, eval_mean: Some(mean), eval_std: Some(std), ..Default::default() };
             write_row(&mut metrics, &mut row, start, step)?;
-            log_line(
-                &pb,
-                opts.quiet,
-                format!("step {step:>8}  eval {mean:9.2} ± {std:.2}"),
-            );
-            pb.set_message(format!(
-                "episode {:.1}  eval {mean:.1}",
-                row.episode_return.unwrap_or(f64::NAN)
-            ));
+            log_line(&pb, opts.quiet, format!("step {step:>8}  eval {mean:9.2} ± {std:.2}"));
+            pb.set_message(format!("episode {:.1}  eval {mean:.1}", row.episode_return.unwrap_or(f64::NAN)));
         }
         if cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0 && step != cfg.total_steps {
             let path = ckpt_dir.join(format!("step_{step:09}.safetensors"));
@@ -336,18 +280,9 @@ pub fn evaluate_run(
     };
     let ckpt = Checkpoint::load(&path)?;
     let mut env = make(&cfg.env)?;
-    let mut agent = build_agent(
-        &cfg,
-        env.observation_space().dim(),
-        env.action_space().dim(),
-    );
+    let mut agent = build_agent(&cfg, env.observation_space().dim(), env.action_space().dim());
     ckpt.restore(agent.as_mut(), &path)?;
-    Ok(evaluate(
-        agent.as_mut(),
-        env.as_mut(),
-        episodes,
-        &mut Rng::stream(seed, stream::EVAL),
-    ))
+    Ok(evaluate(agent.as_mut(), env.as_mut(), episodes, &mut Rng::stream(seed, stream::EVAL)))
 }
 
 #[cfg(test)]

@@ -4,25 +4,15 @@
 use polyak::env::{Env, MountainCarContinuous, Pendulum, TimeLimit};
 
 fn parse(line: &str) -> Vec<f64> {
-    line.split_whitespace()
-        .map(|t| t.parse::<f64>().expect("fixture number"))
-        .collect()
+    line.split_whitespace().map(|t| t.parse::<f64>().expect("fixture number")).collect()
 }
 
 /// Replays every episode of a fixture; `reset_to` puts the env in the recorded start state.
-fn replay<E: Env>(
-    fixture: &str,
-    mut env: TimeLimit<E>,
-    reset_to: fn(&mut E, f64, f64),
-) -> (usize, usize, usize) {
+fn replay<E: Env>(fixture: &str, mut env: TimeLimit<E>, reset_to: fn(&mut E, f64, f64)) -> (usize, usize, usize) {
     let (act_dim, obs_dim) = (env.action_space().dim(), env.observation_space().dim());
     let (mut steps, mut terminations, mut truncations) = (0, 0, 0);
     let mut max_err = 0.0f64;
-    for (n, line) in fixture
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.starts_with('#'))
-    {
+    for (n, line) in fixture.lines().enumerate().filter(|(_, l)| !l.starts_with('#')) {
         if let Some(state) = line.strip_prefix("reset ") {
             let s = parse(state);
             env.reset(Some(0));
@@ -31,30 +21,17 @@ fn replay<E: Env>(
         }
         let v = parse(line);
         let action: Vec<f32> = v[..act_dim].iter().map(|&a| a as f32).collect();
-        let (reward, terminated, truncated) =
-            (v[act_dim], v[act_dim + 1] == 1.0, v[act_dim + 2] == 1.0);
+        let (reward, terminated, truncated) = (v[act_dim], v[act_dim + 1] == 1.0, v[act_dim + 2] == 1.0);
         let want_obs = &v[act_dim + 3..];
         assert_eq!(want_obs.len(), obs_dim);
         let step = env.step(&action);
         let line_no = n + 1;
-        assert_eq!(
-            (step.terminated, step.truncated),
-            (terminated, truncated),
-            "flags, fixture line {line_no}"
-        );
-        assert!(
-            (step.reward - reward).abs() <= 1e-5,
-            "reward, line {line_no}: {} vs {reward}",
-            step.reward
-        );
+        assert_eq!((step.terminated, step.truncated), (terminated, truncated), "flags, fixture line {line_no}");
+        assert!((step.reward - reward).abs() <= 1e-5, "reward, line {line_no}: {} vs {reward}", step.reward);
         for (got, want) in step.obs.iter().zip(want_obs) {
             let err = (*got as f64 - want).abs();
             max_err = max_err.max(err);
-            assert!(
-                err <= 1e-5,
-                "obs, line {line_no}: {:?} vs {want_obs:?}",
-                step.obs
-            );
+            assert!(err <= 1e-5, "obs, line {line_no}: {:?} vs {want_obs:?}", step.obs);
         }
         steps += 1;
         terminations += terminated as usize;
@@ -71,11 +48,7 @@ fn pendulum_matches_gymnasium() {
     let (steps, term, trunc) = replay(fixture, env, |e, th, w| {
         e.reset_to(th, w);
     });
-    assert_eq!(
-        (steps, term, trunc),
-        (300, 0, 1),
-        "fixture should cover a full 200-step episode"
-    );
+    assert_eq!((steps, term, trunc), (300, 0, 1), "fixture should cover a full 200-step episode");
 }
 
 #[test]
@@ -85,8 +58,5 @@ fn mountain_car_matches_gymnasium() {
     let (steps, term, trunc) = replay(fixture, env, |e, p, v| {
         e.reset_to(p, v);
     });
-    assert!(
-        steps > 1000 && term == 1 && trunc == 1,
-        "{steps} steps, {term} terminations, {trunc} truncations"
-    );
+    assert!(steps > 1000 && term == 1 && trunc == 1, "{steps} steps, {term} terminations, {trunc} truncations");
 }

@@ -4,10 +4,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn polyak(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_polyak"))
-        .args(args)
-        .output()
-        .expect("run polyak")
+    Command::new(env!("CARGO_BIN_EXE_polyak")).args(args).output().expect("run polyak")
 }
 
 fn stderr(o: &Output) -> String {
@@ -46,52 +43,26 @@ fn train_writes_a_run_directory_and_eval_reloads_it() {
         "checkpoint_every=300",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(
-        stdout(&o).contains("done: 600 steps, 3 episodes"),
-        "{}",
-        stdout(&o)
-    );
+    assert!(stdout(&o).contains("done: 600 steps, 3 episodes"), "{}", stdout(&o));
     let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
-    assert!(
-        config.contains("algo = \"td3\"")
-            && config.contains("seed = 3")
-            && config.contains("[td3]"),
-        "{config}"
-    );
+    assert!(config.contains("algo = \"td3\"") && config.contains("seed = 3") && config.contains("[td3]"), "{config}");
     let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     let lines: Vec<&str> = metrics.lines().collect();
-    assert!(lines[0].starts_with(
-        "step,wall_time,sps,episode,episode_return,episode_length,eval_mean,eval_std"
-    ));
+    assert!(lines[0].starts_with("step,wall_time,sps,episode,episode_return,episode_length,eval_mean,eval_std"));
     // 3 episode rows (200 steps each) and 2 eval rows (steps 300, 600).
     assert_eq!(lines.len(), 1 + 3 + 2, "{metrics}");
-    assert!(Path::new(&run)
-        .join("checkpoints/step_000000300.safetensors")
-        .exists());
-    assert!(Path::new(&run)
-        .join("checkpoints/final.safetensors")
-        .exists());
+    assert!(Path::new(&run).join("checkpoints/step_000000300.safetensors").exists());
+    assert!(Path::new(&run).join("checkpoints/final.safetensors").exists());
 
     let o = polyak(&["eval", "--run", run_s, "--episodes", "3"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(
-        stdout(&o).contains("eval over 3 episodes:"),
-        "{}",
-        stdout(&o)
-    );
+    assert!(stdout(&o).contains("eval over 3 episodes:"), "{}", stdout(&o));
     // Same checkpoint, same seed: identical returns.
-    assert_eq!(
-        stdout(&o),
-        stdout(&polyak(&["eval", "--run", run_s, "--episodes", "3"]))
-    );
+    assert_eq!(stdout(&o), stdout(&polyak(&["eval", "--run", run_s, "--episodes", "3"])));
 
     // A run directory is never overwritten.
     let o = polyak(&["train", "--steps", "10", "--out", run_s, "-q"]);
-    assert!(
-        !o.status.success() && stderr(&o).contains("already holds a run"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(!o.status.success() && stderr(&o).contains("already holds a run"), "{}", stderr(&o));
 
     // A corrupt checkpoint is a clear error naming the file.
     let ckpt = run.join("checkpoints/final.safetensors");
@@ -99,11 +70,7 @@ fn train_writes_a_run_directory_and_eval_reloads_it() {
     std::fs::write(&ckpt, &bytes[..bytes.len() / 2]).unwrap();
     let o = polyak(&["eval", "--run", run_s]);
     assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("final.safetensors") && stderr(&o).contains("truncated or corrupt"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("final.safetensors") && stderr(&o).contains("truncated or corrupt"), "{}", stderr(&o));
 }
 
 #[test]
@@ -115,10 +82,7 @@ fn bad_names_and_values_are_rejected_before_anything_is_written() {
         (&["--env", "Pendulum-v0"], "did you mean `Pendulum-v1`"),
         (&["--algo", "sca"], "did you mean `sac`"),
         (&["--set", "gama=0.9"], "did you mean `gamma`"),
-        (
-            &["--set", "gamma=2"],
-            "config `gamma`: expected a discount in [0, 1], got 2",
-        ),
+        (&["--set", "gamma=2"], "config `gamma`: expected a discount in [0, 1], got 2"),
         (&["--config", "/nonexistent.toml"], "/nonexistent.toml"),
     ];
     for (args, expected) in cases {

@@ -15,7 +15,7 @@ fn metrics_without_clock(dir: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
-fn run(algo: &str, seed: u64) -> (Vec<String>, Checkpoint) {
+fn run(algo: &str, seed: u64, threads: usize) -> (Vec<String>, Checkpoint) {
     let sets: Vec<String> = [
         "total_steps=1000",
         "learning_starts=300",
@@ -26,7 +26,7 @@ fn run(algo: &str, seed: u64) -> (Vec<String>, Checkpoint) {
     ]
     .iter()
     .map(|s| s.to_string())
-    .chain([format!("seed={seed}")])
+    .chain([format!("seed={seed}"), format!("threads={threads}")])
     .collect();
     let cfg = TrainConfig::resolve(Some(algo), None, &sets).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -39,15 +39,17 @@ fn run(algo: &str, seed: u64) -> (Vec<String>, Checkpoint) {
 #[test]
 fn same_seed_reproduces_metrics_and_weights_exactly() {
     for algo in ["sac", "td3"] {
-        let (m1, c1) = run(algo, 11);
-        let (m2, c2) = run(algo, 11);
+        let (m1, c1) = run(algo, 11, 1);
+        let (m2, c2) = run(algo, 11, 1);
         assert!(m1.len() > 5, "{algo}: too few rows: {m1:?}");
         assert_eq!(m1, m2, "{algo}: metrics differ");
         assert!(c1 == c2, "{algo}: final weights or counters differ");
-        let (m3, _) = run(algo, 12);
-        assert_ne!(
-            m1, m3,
-            "{algo}: a different seed should give a different run"
-        );
+        // The twin critics on two threads run the same arithmetic: identical numbers.
+        let (m_par, c_par) = run(algo, 11, 2);
+        assert_eq!(m1, m_par, "{algo}: 2 threads changed the metrics");
+        // (The embedded config differs: it records `threads`.)
+        assert!(c1.tensors == c_par.tensors && c1.counters == c_par.counters, "{algo}: 2 threads changed the weights");
+        let (m3, _) = run(algo, 12, 1);
+        assert_ne!(m1, m3, "{algo}: a different seed should give a different run");
     }
 }

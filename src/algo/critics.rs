@@ -1,24 +1,51 @@
 //! The Q-function ensemble shared by TD3, DDPG and SAC: one or two critics `Q_i(s, a)`, their
 //! target copies, and the three things an update asks of them.
+//!
+//! With two critics and `parallel` set, critic 1 runs on a second thread in each of the three
+//! operations. Each critic's arithmetic is the same code in the same order either way, so the
+//! results are bit-identical to the sequential ones: threads never change a seed's numbers.
 
 use super::Trainable;
 use crate::nn::{polyak_update, Mlp, MlpCache};
 use crate::rng::Rng;
 
+/// One critic with its target copy and its own scratch buffers.
+pub(crate) struct Member {
+    pub(crate) online: Trainable,
+    pub(crate) target: Mlp,
+    cache: MlpCache,
+    target_cache: MlpCache,
+    d_q: Vec<f32>,
+    action_grad: Vec<f32>,
+    /// (Σ (Q − y)², Σ Q) of the last `train`.
+    sums: (f64, f64),
+}
+
 pub struct Critics {
     obs_dim: usize,
     act_dim: usize,
-    pub(crate) nets: Vec<Trainable>,
-    pub(crate) targets: Vec<Mlp>,
-    caches: Vec<MlpCache>,
-    target_cache: MlpCache,
+    parallel: bool,
+    pub(crate) members: Vec<Member>,
     /// `[s | a]` rows, the critics' input.
     input: Vec<f32>,
     q: Vec<f32>,
-    d_q: Vec<f32>,
-    grad_tmp: Vec<f32>,
     /// ∂Q/∂a from the last [`Critics::q_and_action_grad`].
     pub(crate) action_grad: Vec<f32>,
+}
+
+/// Runs `f` on every member, critic 1 on a second thread when `parallel`.
+fn for_each(members: &mut [Member], parallel: bool, f: impl Fn(usize, &mut Member) + Sync) {
+    if parallel && members.len() == 2 {
+        let (first, second) = members.split_at_mut(1);
+        std::thread::scope(|s| {
+            s.spawn(|| f(1, &mut second[0]));
+            f(0, &mut first[0]);
+        });
+    } else {
+        for (i, m) in members.iter_mut().enumerate() {
+            f(i, m);
+        }
+    }
 }
 
 impl Critics {
@@ -28,37 +55,33 @@ impl Critics {
         act_dim: usize,
         hidden: &[usize],
         lr: f32,
+        parallel: bool,
         rng: &mut Rng,
     ) -> Self {
-        let sizes: Vec<usize> = std::iter::once(obs_dim + act_dim)
-            .chain(hidden.iter().copied())
-            .chain([1])
+        let sizes: Vec<usize> = std::iter::once(obs_dim + act_dim).chain(hidden.iter().copied()).chain([1]).collect();
+        let members = (0..n)
+            .map(|_| {
+                let online = Trainable::new(Mlp::new(&sizes, rng), lr);
+                Member {
+                    target: online.net.clone(),
+                    online,
+                    cache: MlpCache::default(),
+                    target_cache: MlpCache::default(),
+                    d_q: Vec::new(),
+                    action_grad: Vec::new(),
+                    sums: (0.0, 0.0),
+                }
+            })
             .collect();
-        let nets: Vec<Trainable> = (0..n)
-            .map(|_| Trainable::new(Mlp::new(&sizes, rng), lr))
-            .collect();
-        let targets = nets.iter().map(|t| t.net.clone()).collect();
-        Critics {
-            obs_dim,
-            act_dim,
-            nets,
-            targets,
-            caches: vec![MlpCache::default(); n],
-            target_cache: MlpCache::default(),
-            input: Vec::new(),
-            q: Vec::new(),
-            d_q: Vec::new(),
-            grad_tmp: Vec::new(),
-            action_grad: Vec::new(),
-        }
+        Critics { obs_dim, act_dim, parallel, members, input: Vec::new(), q: Vec::new(), action_grad: Vec::new() }
     }
 
     pub fn len(&self) -> usize {
-        self.nets.len()
+        self.members.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.nets.is_empty()
+        self.members.is_empty()
     }
 
     fn fill_input(&mut self, obs: &[f32], act: &[f32], batch: usize) {
@@ -72,22 +95,16 @@ impl Critics {
 
     /// `out[b] = min_i Q'_i(s'_b, a'_b)` over the target critics (clipped double Q; with a single
     /// critic this is plain `Q'`).
-    pub fn target_min(
-        &mut self,
-        next_obs: &[f32],
-        next_act: &[f32],
-        batch: usize,
-        out: &mut [f32],
-    ) {
+    pub fn target_min(&mut self, next_obs: &[f32], next_act: &[f32], batch: usize, out: &mut [f32]) {
         self.fill_input(next_obs, next_act, batch);
-        for (i, target) in self.targets.iter().enumerate() {
-            let q = target.forward(&self.input, batch, &mut self.target_cache);
-            if i == 0 {
-                out.copy_from_slice(q);
-            } else {
-                for (o, &v) in out.iter_mut().zip(q) {
-                    *o = o.min(v);
-                }
+        let input = &self.input;
+        for_each(&mut self.members, self.parallel, |_, m| {
+            m.target.forward(input, batch, &mut m.target_cache);
+        });
+        out.copy_from_slice(self.members[0].target_cache.output());
+        for m in &self.members[1..] {
+            for (o, &v) in out.iter_mut().zip(m.target_cache.output()) {
+                *o = o.min(v);
             }
         }
     }
@@ -95,85 +112,106 @@ impl Critics {
     /// One gradient step on `Σ_i mean_b (Q_i(s_b, a_b) − y_b)²`. Returns (loss, mean Q_1).
     pub fn train(&mut self, obs: &[f32], act: &[f32], y: &[f32], batch: usize) -> (f64, f64) {
         self.fill_input(obs, act, batch);
-        self.d_q.resize(batch, 0.0);
-        let (mut loss, mut mean_q) = (0.0f64, 0.0f64);
-        for (i, (critic, cache)) in self.nets.iter_mut().zip(&mut self.caches).enumerate() {
-            let q = critic.net.forward(&self.input, batch, cache);
-            for ((d, &qv), &yv) in self.d_q.iter_mut().zip(q).zip(y) {
+        let input = &self.input;
+        for_each(&mut self.members, self.parallel, |_, m| {
+            let q = m.online.net.forward(input, batch, &mut m.cache);
+            m.d_q.resize(batch, 0.0);
+            let (mut sq, mut sum) = (0.0f64, 0.0f64);
+            for ((d, &qv), &yv) in m.d_q.iter_mut().zip(q).zip(y) {
                 let err = qv - yv;
-                loss += (err as f64) * (err as f64);
+                sq += (err as f64) * (err as f64);
+                sum += qv as f64;
                 *d = 2.0 * err / batch as f32;
-                if i == 0 {
-                    mean_q += qv as f64;
-                }
             }
-            critic
-                .net
-                .backward(&self.input, cache, &self.d_q, &mut critic.grads, None);
-            critic.step();
-        }
-        (loss / batch as f64, mean_q / batch as f64)
+            m.sums = (sq, sum);
+            m.online.net.backward(input, &mut m.cache, &m.d_q, &mut m.online.grads, None);
+            m.online.step();
+        });
+        let loss: f64 = self.members.iter().map(|m| m.sums.0).sum();
+        (loss / batch as f64, self.members[0].sums.1 / batch as f64)
     }
 
     /// Q(s, a) and ∂Q/∂a (in `action_grad`, `batch × act_dim`) with the *online* critics, where
     /// Q is `min_i Q_i` when `use_min` (SAC) and `Q_1` otherwise (TD3/DDPG's actor objective).
     /// No critic weight gradient is computed: the actor loss does not need one.
-    pub fn q_and_action_grad(
-        &mut self,
-        obs: &[f32],
-        act: &[f32],
-        batch: usize,
-        use_min: bool,
-    ) -> &[f32] {
+    pub fn q_and_action_grad(&mut self, obs: &[f32], act: &[f32], batch: usize, use_min: bool) -> &[f32] {
         self.fill_input(obs, act, batch);
-        let n = if use_min { self.nets.len() } else { 1 };
+        let n = if use_min { self.members.len() } else { 1 };
         let (o, a) = (self.obs_dim, self.act_dim);
-        self.q.resize(batch, 0.0);
-        for i in 0..n {
-            let qi = self.nets[i]
-                .net
-                .forward(&self.input, batch, &mut self.caches[i]);
-            if i == 0 {
-                self.q.copy_from_slice(qi);
-            } else {
-                for (m, &v) in self.q.iter_mut().zip(qi) {
-                    *m = m.min(v);
-                }
+        let input = &self.input;
+        let members = &mut self.members[..n];
+        for_each(members, self.parallel, |_, m| {
+            m.online.net.forward(input, batch, &mut m.cache);
+        });
+        self.q.clear();
+        self.q.extend_from_slice(members[0].cache.output());
+        for m in &members[1..] {
+            for (q, &v) in self.q.iter_mut().zip(m.cache.output()) {
+                *q = q.min(v);
             }
         }
-        self.action_grad.resize(batch * a, 0.0);
-        self.grad_tmp.resize(batch * a, 0.0);
-        self.d_q.resize(batch, 0.0);
-        for i in 0..n {
-            // The min routes each sample's gradient to the critic that attains it (the first
-            // one on ties, as torch.min does).
-            let attained_before =
-                |b: usize, caches: &[MlpCache]| (0..i).any(|j| caches[j].output()[b] == self.q[b]);
+        // The min routes each sample's gradient to the critic that attains it (the first one on
+        // ties, as torch.min does): a 0/1 mask per critic as its ∂L/∂Q.
+        let mut taken = vec![false; batch];
+        for m in members.iter_mut() {
+            m.d_q.resize(batch, 0.0);
             for b in 0..batch {
-                let own = self.caches[i].output()[b] == self.q[b];
-                self.d_q[b] = (own && !attained_before(b, &self.caches)) as u8 as f32;
+                let own = !taken[b] && m.cache.output()[b] == self.q[b];
+                taken[b] |= own;
+                m.d_q[b] = own as u8 as f32;
             }
-            let out = if i == 0 {
-                &mut self.action_grad
-            } else {
-                &mut self.grad_tmp
-            };
-            self.nets[i]
-                .net
-                .backward_input(&mut self.caches[i], &self.d_q, out, o..o + a);
-            if i > 0 {
-                for (g, t) in self.action_grad.iter_mut().zip(&self.grad_tmp) {
-                    *g += t;
-                }
+        }
+        for_each(members, self.parallel, |_, m| {
+            m.action_grad.resize(batch * a, 0.0);
+            m.online.net.backward_input(&mut m.cache, &m.d_q, &mut m.action_grad, o..o + a);
+        });
+        self.action_grad.clear();
+        self.action_grad.extend_from_slice(&members[0].action_grad);
+        for m in &members[1..] {
+            for (g, t) in self.action_grad.iter_mut().zip(&m.action_grad) {
+                *g += t;
             }
         }
         &self.q
     }
 
+    /// Each critic's tensors (`critic{i}`, its Adam moments, `critic{i}_target`) for checkpoints.
+    pub(crate) fn push_tensors<'a>(&'a self, out: &mut Vec<(String, &'a [f32])>) {
+        for (i, m) in self.members.iter().enumerate() {
+            m.online.push_tensors(&format!("critic{i}"), out);
+            out.push((format!("critic{i}_target"), &m.target.params));
+        }
+    }
+
+    pub(crate) fn push_tensors_mut<'a>(&'a mut self, out: &mut Vec<(String, &'a mut [f32])>) {
+        for (i, m) in self.members.iter_mut().enumerate() {
+            m.online.push_tensors_mut(&format!("critic{i}"), out);
+            out.push((format!("critic{i}_target"), &mut m.target.params));
+        }
+    }
+
+    pub(crate) fn push_counters(&self, out: &mut Vec<(String, u64)>) {
+        for (i, m) in self.members.iter().enumerate() {
+            out.push((format!("critic{i}.adam_t"), m.online.adam.t));
+        }
+    }
+
+    /// Restores `critic{i}.adam_t`; false if `name` is not a critic counter.
+    pub(crate) fn set_counter(&mut self, name: &str, value: u64) -> bool {
+        let index = name.strip_prefix("critic").and_then(|r| r.strip_suffix(".adam_t")).and_then(|i| i.parse().ok());
+        match index.and_then(|i: usize| self.members.get_mut(i)) {
+            Some(m) => {
+                m.online.adam.t = value;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Moves every target critic towards its online critic.
     pub fn polyak(&mut self, tau: f32) {
-        for (target, online) in self.targets.iter_mut().zip(&self.nets) {
-            polyak_update(&mut target.params, &online.net.params, tau);
+        for m in &mut self.members {
+            polyak_update(&mut m.target.params, &m.online.net.params, tau);
         }
     }
 }

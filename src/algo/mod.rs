@@ -32,17 +32,13 @@ pub struct CommonConfig {
     pub critic_lr: f64,
     /// Hidden layer widths of actor and critics (ReLU).
     pub hidden: Vec<usize>,
+    /// Threads an update may use (twin critics run concurrently with 2). Never changes results.
+    pub threads: usize,
 }
 
 impl Default for CommonConfig {
     fn default() -> Self {
-        CommonConfig {
-            gamma: 0.99,
-            tau: 0.005,
-            actor_lr: 3e-4,
-            critic_lr: 3e-4,
-            hidden: vec![256, 256],
-        }
+        CommonConfig { gamma: 0.99, tau: 0.005, actor_lr: 3e-4, critic_lr: 3e-4, hidden: vec![256, 256], threads: 1 }
     }
 }
 
@@ -90,11 +86,7 @@ pub struct Trainable {
 impl Trainable {
     pub fn new(net: Mlp, lr: f32) -> Self {
         let n = net.n_params();
-        Trainable {
-            net,
-            adam: Adam::new(n, lr),
-            grads: vec![0.0; n],
-        }
+        Trainable { net, adam: Adam::new(n, lr), grads: vec![0.0; n] }
     }
 
     /// Applies the gradient in `grads`.
@@ -108,11 +100,7 @@ impl Trainable {
         out.push((format!("{name}.adam_v"), &self.adam.v));
     }
 
-    pub(crate) fn push_tensors_mut<'a>(
-        &'a mut self,
-        name: &str,
-        out: &mut Vec<(String, &'a mut [f32])>,
-    ) {
+    pub(crate) fn push_tensors_mut<'a>(&'a mut self, name: &str, out: &mut Vec<(String, &'a mut [f32])>) {
         out.push((name.to_string(), &mut self.net.params));
         out.push((format!("{name}.adam_m"), &mut self.adam.m));
         out.push((format!("{name}.adam_v"), &mut self.adam.v));
@@ -136,16 +124,8 @@ pub(crate) fn rng_counters(prefix: &str, rng: &crate::rng::Rng, out: &mut Vec<(S
 }
 
 /// Sets word `name` (`prefix.i`) of a generator state; true if the name belonged to it.
-pub(crate) fn set_rng_counter(
-    prefix: &str,
-    rng: &mut crate::rng::Rng,
-    name: &str,
-    value: u64,
-) -> bool {
-    let Some(i) = name
-        .strip_prefix(prefix)
-        .and_then(|r| r.strip_prefix('.'))
-        .and_then(|i| i.parse::<usize>().ok())
+pub(crate) fn set_rng_counter(prefix: &str, rng: &mut crate::rng::Rng, name: &str, value: u64) -> bool {
+    let Some(i) = name.strip_prefix(prefix).and_then(|r| r.strip_prefix('.')).and_then(|i| i.parse::<usize>().ok())
     else {
         return false;
     };

@@ -3,8 +3,7 @@
 //! through log α towards a target entropy of −|A|.
 
 use super::{
-    bellman_target, rng_counters, set_rng_counter, ActMode, Agent, CommonConfig, Critics,
-    Trainable, UpdateStats,
+    bellman_target, rng_counters, set_rng_counter, ActMode, Agent, CommonConfig, Critics, Trainable, UpdateStats,
 };
 use crate::nn::{Adam, Mlp, MlpCache};
 use crate::replay::Batch;
@@ -33,12 +32,7 @@ pub struct SacConfig {
 
 impl Default for SacConfig {
     fn default() -> Self {
-        SacConfig {
-            auto_alpha: true,
-            initial_alpha: 1.0,
-            alpha_lr: 3e-4,
-            target_entropy: None,
-        }
+        SacConfig { auto_alpha: true, initial_alpha: 1.0, alpha_lr: 3e-4, target_entropy: None }
     }
 }
 
@@ -46,13 +40,7 @@ impl Default for SacConfig {
 /// before clamping), `eps` the standard-normal noise. Writes `a = tanh(mean + σ·eps)` and
 /// `log π(a|s) = Σ_j [log N(u_j; mean_j, σ_j) − log(1 − tanh²u_j)]`, the correction written as
 /// `2·(ln 2 − u − softplus(−2u))`, which stays finite where `1 − tanh²u` underflows.
-pub fn squashed_sample(
-    head: &[f32],
-    eps: &[f32],
-    act_dim: usize,
-    action: &mut [f32],
-    logp: &mut [f32],
-) {
+pub fn squashed_sample(head: &[f32], eps: &[f32], act_dim: usize, action: &mut [f32], logp: &mut [f32]) {
     for (b, row) in head.chunks_exact(2 * act_dim).enumerate() {
         let mut lp = 0.0f32;
         for j in 0..act_dim {
@@ -100,27 +88,13 @@ pub struct Sac {
 }
 
 impl Sac {
-    pub fn new(
-        obs_dim: usize,
-        act_dim: usize,
-        common: &CommonConfig,
-        cfg: SacConfig,
-        seed: u64,
-    ) -> Self {
+    pub fn new(obs_dim: usize, act_dim: usize, common: &CommonConfig, cfg: SacConfig, seed: u64) -> Self {
         let mut init = Rng::stream(seed, 0x5AC);
-        let sizes: Vec<usize> = std::iter::once(obs_dim)
-            .chain(common.hidden.iter().copied())
-            .chain([2 * act_dim])
-            .collect();
+        let sizes: Vec<usize> =
+            std::iter::once(obs_dim).chain(common.hidden.iter().copied()).chain([2 * act_dim]).collect();
         let actor = Trainable::new(Mlp::new(&sizes, &mut init), common.actor_lr as f32);
-        let critics = Critics::new(
-            2,
-            obs_dim,
-            act_dim,
-            &common.hidden,
-            common.critic_lr as f32,
-            &mut init,
-        );
+        let critics =
+            Critics::new(2, obs_dim, act_dim, &common.hidden, common.critic_lr as f32, common.threads > 1, &mut init);
         Sac {
             target_entropy: cfg.target_entropy.unwrap_or(-(act_dim as f64)) as f32,
             log_alpha: vec![(cfg.initial_alpha as f32).ln()],
@@ -156,13 +130,7 @@ impl Sac {
         let head = self.actor.net.forward(obs, n, &mut self.pi_cache);
         self.a_pi.resize(n * self.act_dim, 0.0);
         self.logp_pi.resize(n, 0.0);
-        squashed_sample(
-            head,
-            &self.eps_pi,
-            self.act_dim,
-            &mut self.a_pi,
-            &mut self.logp_pi,
-        );
+        squashed_sample(head, &self.eps_pi, self.act_dim, &mut self.a_pi, &mut self.logp_pi);
     }
 
     /// Temperature objective −log α·(log π + H̄), gradient step on log α (SB3's form).
@@ -171,12 +139,7 @@ impl Sac {
             return;
         }
         let n = self.logp_pi.len() as f64;
-        let mean = self
-            .logp_pi
-            .iter()
-            .map(|&l| (l + self.target_entropy) as f64)
-            .sum::<f64>()
-            / n;
+        let mean = self.logp_pi.iter().map(|&l| (l + self.target_entropy) as f64).sum::<f64>() / n;
         self.alpha_adam.step(&mut self.log_alpha, &[-mean as f32]);
     }
 
@@ -186,22 +149,12 @@ impl Sac {
         let n = batch.size;
         self.eps_next.resize(n * self.act_dim, 0.0);
         self.noise_rng.fill_normal(&mut self.eps_next);
-        let head = self
-            .actor
-            .net
-            .forward(&batch.next_obs, n, &mut self.next_cache);
+        let head = self.actor.net.forward(&batch.next_obs, n, &mut self.next_cache);
         self.a_next.resize(n * self.act_dim, 0.0);
         self.logp_next.resize(n, 0.0);
-        squashed_sample(
-            head,
-            &self.eps_next,
-            self.act_dim,
-            &mut self.a_next,
-            &mut self.logp_next,
-        );
+        squashed_sample(head, &self.eps_next, self.act_dim, &mut self.a_next, &mut self.logp_next);
         self.y.resize(n, 0.0);
-        self.critics
-            .target_min(&batch.next_obs, &self.a_next, n, &mut self.y);
+        self.critics.target_min(&batch.next_obs, &self.a_next, n, &mut self.y);
         for (v, &lp) in self.y.iter_mut().zip(&self.logp_next) {
             *v -= alpha * lp;
         }
@@ -214,12 +167,7 @@ impl Sac {
     pub(crate) fn actor_loss_and_grad(&mut self, obs: &[f32], alpha: f32) -> f64 {
         let (n, k) = (self.logp_pi.len(), self.act_dim);
         let q = self.critics.q_and_action_grad(obs, &self.a_pi, n, true);
-        let loss = q
-            .iter()
-            .zip(&self.logp_pi)
-            .map(|(&q, &lp)| (alpha * lp - q) as f64)
-            .sum::<f64>()
-            / n as f64;
+        let loss = q.iter().zip(&self.logp_pi).map(|(&q, &lp)| (alpha * lp - q) as f64).sum::<f64>() / n as f64;
         // With u = mean + σ·eps: ∂log π/∂u = 2·tanh u, ∂ã/∂u = 1 − ã², ∂u/∂log σ = σ·eps, and
         // log π has a further −1 per log σ. The clamp passes no gradient outside its range.
         let head = self.pi_cache.output();
@@ -234,20 +182,10 @@ impl Sac {
                 let in_range = (LOG_STD_MIN..=LOG_STD_MAX).contains(&raw_log_std);
                 let sigma_eps = raw_log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).exp() * self.eps_pi[i];
                 self.d_head[b * 2 * k + j] = d_u;
-                self.d_head[b * 2 * k + k + j] = if in_range {
-                    d_u * sigma_eps - alpha * inv_n
-                } else {
-                    0.0
-                };
+                self.d_head[b * 2 * k + k + j] = if in_range { d_u * sigma_eps - alpha * inv_n } else { 0.0 };
             }
         }
-        self.actor.net.backward(
-            obs,
-            &mut self.pi_cache,
-            &self.d_head,
-            &mut self.actor.grads,
-            None,
-        );
+        self.actor.net.backward(obs, &mut self.pi_cache, &self.d_head, &mut self.actor.grads, None);
         loss
     }
 }
@@ -281,23 +219,13 @@ impl Agent for Sac {
         self.actor.step();
         self.critics.polyak(self.tau);
         self.updates += 1;
-        UpdateStats {
-            critic_loss,
-            actor_loss: Some(actor_loss),
-            alpha: Some(alpha as f64),
-            mean_q,
-        }
+        UpdateStats { critic_loss, actor_loss: Some(actor_loss), alpha: Some(alpha as f64), mean_q }
     }
 
     fn tensors(&self) -> Vec<(String, &[f32])> {
         let mut out = Vec::new();
         self.actor.push_tensors("actor", &mut out);
-        for (i, c) in self.critics.nets.iter().enumerate() {
-            c.push_tensors(&format!("critic{i}"), &mut out);
-        }
-        for (i, t) in self.critics.targets.iter().enumerate() {
-            out.push((format!("critic{i}_target"), &t.params));
-        }
+        self.critics.push_tensors(&mut out);
         out.push(("log_alpha".into(), &self.log_alpha));
         out.push(("log_alpha.adam_m".into(), &self.alpha_adam.m));
         out.push(("log_alpha.adam_v".into(), &self.alpha_adam.v));
@@ -307,12 +235,7 @@ impl Agent for Sac {
     fn tensors_mut(&mut self) -> Vec<(String, &mut [f32])> {
         let mut out = Vec::new();
         self.actor.push_tensors_mut("actor", &mut out);
-        for (i, c) in self.critics.nets.iter_mut().enumerate() {
-            c.push_tensors_mut(&format!("critic{i}"), &mut out);
-        }
-        for (i, t) in self.critics.targets.iter_mut().enumerate() {
-            out.push((format!("critic{i}_target"), &mut t.params));
-        }
+        self.critics.push_tensors_mut(&mut out);
         out.push(("log_alpha".into(), &mut self.log_alpha));
         out.push(("log_alpha.adam_m".into(), &mut self.alpha_adam.m));
         out.push(("log_alpha.adam_v".into(), &mut self.alpha_adam.v));
@@ -325,9 +248,7 @@ impl Agent for Sac {
             ("actor.adam_t".to_string(), self.actor.adam.t),
             ("log_alpha.adam_t".to_string(), self.alpha_adam.t),
         ];
-        for (i, c) in self.critics.nets.iter().enumerate() {
-            out.push((format!("critic{i}.adam_t"), c.adam.t));
-        }
+        self.critics.push_counters(&mut out);
         rng_counters("noise_rng", &self.noise_rng, &mut out);
         out
     }
@@ -337,9 +258,10 @@ impl Agent for Sac {
             "updates" => self.updates = value,
             "actor.adam_t" => self.actor.adam.t = value,
             "log_alpha.adam_t" => self.alpha_adam.t = value,
-            "critic0.adam_t" => self.critics.nets[0].adam.t = value,
-            "critic1.adam_t" => self.critics.nets[1].adam.t = value,
-            _ => return set_rng_counter("noise_rng", &mut self.noise_rng, name, value),
+            _ => {
+                return self.critics.set_counter(name, value)
+                    || set_rng_counter("noise_rng", &mut self.noise_rng, name, value)
+            }
         }
         true
     }
@@ -353,27 +275,17 @@ mod tests {
     fn direct_logp(mean: f64, log_std: f64, eps: f64) -> f64 {
         let sigma = log_std.exp();
         let u = mean + sigma * eps;
-        let normal =
-            -0.5 * ((u - mean) / sigma).powi(2) - log_std - 0.5 * (2.0 * std::f64::consts::PI).ln();
+        let normal = -0.5 * ((u - mean) / sigma).powi(2) - log_std - 0.5 * (2.0 * std::f64::consts::PI).ln();
         normal - (1.0 - u.tanh().powi(2)).ln()
     }
 
     #[test]
     fn log_prob_matches_direct_computation() {
-        for &(m, ls, e) in &[
-            (0.3, -0.5, 1.2),
-            (-1.0, 0.4, -0.7),
-            (2.0, 1.5, 0.9),
-            (0.0, -3.0, 0.1),
-        ] {
+        for &(m, ls, e) in &[(0.3, -0.5, 1.2), (-1.0, 0.4, -0.7), (2.0, 1.5, 0.9), (0.0, -3.0, 0.1)] {
             let (mut a, mut lp) = ([0.0f32], [0.0f32]);
             squashed_sample(&[m as f32, ls as f32], &[e as f32], 1, &mut a, &mut lp);
             let want = direct_logp(m, ls, e);
-            assert!(
-                (lp[0] as f64 - want).abs() < 1e-4 * (1.0 + want.abs()),
-                "({m},{ls},{e}): {} vs {want}",
-                lp[0]
-            );
+            assert!((lp[0] as f64 - want).abs() < 1e-4 * (1.0 + want.abs()), "({m},{ls},{e}): {} vs {want}", lp[0]);
             assert!((a[0] as f64 - (m + ls.exp() * e).tanh()).abs() < 1e-6);
         }
     }
@@ -385,19 +297,12 @@ mod tests {
         squashed_sample(&[12.0, 0.0, 5.0, 0.0], &[0.5, 0.0], 2, &mut a, &mut lp);
         let want = direct_logp(12.0, 2.0, 0.5) + direct_logp(0.0, 0.0, 0.0);
         assert!(lp[0].is_finite());
-        assert!(
-            (lp[0] as f64 - want).abs() < 1e-3 * want.abs(),
-            "{} vs {want}",
-            lp[0]
-        );
+        assert!((lp[0] as f64 - want).abs() < 1e-3 * want.abs(), "{} vs {want}", lp[0]);
         assert_eq!(a[0], 1.0);
     }
 
     fn setup(log_std_bias: f32) -> (Sac, Vec<f32>) {
-        let common = CommonConfig {
-            hidden: vec![16, 16],
-            ..Default::default()
-        };
+        let common = CommonConfig { hidden: vec![16, 16], ..Default::default() };
         let mut sac = Sac::new(3, 2, &common, SacConfig::default(), 9);
         // Shift the log σ head's biases so a test can put it inside or beyond the clamp.
         let n = sac.actor.net.n_params();
@@ -424,10 +329,7 @@ mod tests {
             sac.sample_pi(&obs, 8);
             sac.actor_loss_and_grad(&obs, alpha)
         });
-        assert!(
-            checked > n * 8 / 10,
-            "only {checked} of {n} probes away from kinks"
-        );
+        assert!(checked > n * 8 / 10, "only {checked} of {n} probes away from kinks");
     }
 
     #[test]
@@ -442,17 +344,10 @@ mod tests {
         // Last layer: W (16 × 4, columns [mean0, mean1, logσ0, logσ1]) then b (4).
         let w0 = n - (16 * 4 + 4);
         for r in 0..16 {
-            assert_eq!(
-                &g[w0 + r * 4 + 2..w0 + r * 4 + 4],
-                &[0.0, 0.0],
-                "log σ weights, row {r}"
-            );
+            assert_eq!(&g[w0 + r * 4 + 2..w0 + r * 4 + 4], &[0.0, 0.0], "log σ weights, row {r}");
         }
         assert_eq!(&g[n - 2..], &[0.0, 0.0], "log σ biases");
-        assert!(
-            g[n - 4..n - 2].iter().all(|&v| v != 0.0),
-            "mean biases still learn"
-        );
+        assert!(g[n - 4..n - 2].iter().all(|&v| v != 0.0), "mean biases still learn");
     }
 
     #[test]

@@ -3,8 +3,7 @@
 //! off — one critic, `policy_delay = 1`, no target smoothing — it is DDPG (Lillicrap et al. 2016).
 
 use super::{
-    bellman_target, rng_counters, set_rng_counter, ActMode, Agent, CommonConfig, Critics,
-    Trainable, UpdateStats,
+    bellman_target, rng_counters, set_rng_counter, ActMode, Agent, CommonConfig, Critics, Trainable, UpdateStats,
 };
 use crate::nn::{polyak_update, Mlp, MlpCache};
 use crate::replay::Batch;
@@ -42,12 +41,7 @@ impl Default for Td3Config {
 impl Td3Config {
     /// DDPG: TD3 with the three tricks off.
     pub fn ddpg() -> Self {
-        Td3Config {
-            twin_critics: false,
-            policy_delay: 1,
-            target_noise: 0.0,
-            ..Self::default()
-        }
+        Td3Config { twin_critics: false, policy_delay: 1, target_noise: 0.0, ..Self::default() }
     }
 }
 
@@ -72,18 +66,10 @@ pub struct Td3 {
 }
 
 impl Td3 {
-    pub fn new(
-        obs_dim: usize,
-        act_dim: usize,
-        common: &CommonConfig,
-        cfg: Td3Config,
-        seed: u64,
-    ) -> Self {
+    pub fn new(obs_dim: usize, act_dim: usize, common: &CommonConfig, cfg: Td3Config, seed: u64) -> Self {
         let mut init = Rng::stream(seed, 0x1417);
-        let sizes: Vec<usize> = std::iter::once(obs_dim)
-            .chain(common.hidden.iter().copied())
-            .chain([act_dim])
-            .collect();
+        let sizes: Vec<usize> =
+            std::iter::once(obs_dim).chain(common.hidden.iter().copied()).chain([act_dim]).collect();
         let actor = Trainable::new(Mlp::new(&sizes, &mut init), common.actor_lr as f32);
         let n_critics = if cfg.twin_critics { 2 } else { 1 };
         let critics = Critics::new(
@@ -92,6 +78,7 @@ impl Td3 {
             act_dim,
             &common.hidden,
             common.critic_lr as f32,
+            common.threads > 1,
             &mut init,
         );
         Td3 {
@@ -115,25 +102,15 @@ impl Td3 {
     /// Critic objective: y = r + γ(1−d)·min_i Q'_i(s', clip(μ'(s') + clip(ε, −c, c), −1, 1)).
     fn update_critics(&mut self, batch: &Batch) -> (f64, f64) {
         let n = batch.size;
-        let pre = self
-            .actor_target
-            .forward(&batch.next_obs, n, &mut self.actor_cache);
+        let pre = self.actor_target.forward(&batch.next_obs, n, &mut self.actor_cache);
         self.next_action.resize(pre.len(), 0.0);
-        let (sigma, clip) = (
-            self.cfg.target_noise as f32,
-            self.cfg.target_noise_clip as f32,
-        );
+        let (sigma, clip) = (self.cfg.target_noise as f32, self.cfg.target_noise_clip as f32);
         for (a, &p) in self.next_action.iter_mut().zip(pre) {
-            let noise = if sigma > 0.0 {
-                (sigma * self.noise_rng.normal() as f32).clamp(-clip, clip)
-            } else {
-                0.0
-            };
+            let noise = if sigma > 0.0 { (sigma * self.noise_rng.normal() as f32).clamp(-clip, clip) } else { 0.0 };
             *a = (p.tanh() + noise).clamp(-1.0, 1.0);
         }
         self.y.resize(n, 0.0);
-        self.critics
-            .target_min(&batch.next_obs, &self.next_action, n, &mut self.y);
+        self.critics.target_min(&batch.next_obs, &self.next_action, n, &mut self.y);
         bellman_target(&batch.rewards, &batch.terminated, self.gamma, &mut self.y);
         self.critics.train(&batch.obs, &batch.actions, &self.y, n)
     }
@@ -149,18 +126,8 @@ impl Td3 {
         // ∂loss/∂pre = −(1/n)·∂Q/∂a·(1 − tanh²)
         self.d_pre.clear();
         let grad = &self.critics.action_grad;
-        self.d_pre.extend(
-            grad.iter()
-                .zip(&self.pi)
-                .map(|(&g, &a)| -g * (1.0 - a * a) / n as f32),
-        );
-        self.actor.net.backward(
-            obs,
-            &mut self.actor_cache,
-            &self.d_pre,
-            &mut self.actor.grads,
-            None,
-        );
+        self.d_pre.extend(grad.iter().zip(&self.pi).map(|(&g, &a)| -g * (1.0 - a * a) / n as f32));
+        self.actor.net.backward(obs, &mut self.actor_cache, &self.d_pre, &mut self.actor.grads, None);
         loss
     }
 }
@@ -171,8 +138,7 @@ impl Agent for Td3 {
         for (a, &p) in action.iter_mut().zip(pre) {
             *a = p.tanh();
             if mode == ActMode::Explore {
-                *a =
-                    (*a + self.cfg.exploration_noise as f32 * rng.normal() as f32).clamp(-1.0, 1.0);
+                *a = (*a + self.cfg.exploration_noise as f32 * rng.normal() as f32).clamp(-1.0, 1.0);
             }
         }
     }
@@ -184,31 +150,17 @@ impl Agent for Td3 {
         if self.updates % self.cfg.policy_delay as u64 == 0 {
             actor_loss = Some(self.actor_loss_and_grad(&batch.obs, batch.size));
             self.actor.step();
-            polyak_update(
-                &mut self.actor_target.params,
-                &self.actor.net.params,
-                self.tau,
-            );
+            polyak_update(&mut self.actor_target.params, &self.actor.net.params, self.tau);
             self.critics.polyak(self.tau);
         }
-        UpdateStats {
-            critic_loss,
-            actor_loss,
-            alpha: None,
-            mean_q,
-        }
+        UpdateStats { critic_loss, actor_loss, alpha: None, mean_q }
     }
 
     fn tensors(&self) -> Vec<(String, &[f32])> {
         let mut out = Vec::new();
         self.actor.push_tensors("actor", &mut out);
         out.push(("actor_target".into(), &self.actor_target.params));
-        for (i, c) in self.critics.nets.iter().enumerate() {
-            c.push_tensors(&format!("critic{i}"), &mut out);
-        }
-        for (i, t) in self.critics.targets.iter().enumerate() {
-            out.push((format!("critic{i}_target"), &t.params));
-        }
+        self.critics.push_tensors(&mut out);
         out
     }
 
@@ -216,23 +168,13 @@ impl Agent for Td3 {
         let mut out = Vec::new();
         self.actor.push_tensors_mut("actor", &mut out);
         out.push(("actor_target".into(), &mut self.actor_target.params));
-        for (i, c) in self.critics.nets.iter_mut().enumerate() {
-            c.push_tensors_mut(&format!("critic{i}"), &mut out);
-        }
-        for (i, t) in self.critics.targets.iter_mut().enumerate() {
-            out.push((format!("critic{i}_target"), &mut t.params));
-        }
+        self.critics.push_tensors_mut(&mut out);
         out
     }
 
     fn counters(&self) -> Vec<(String, u64)> {
-        let mut out = vec![
-            ("updates".to_string(), self.updates),
-            ("actor.adam_t".to_string(), self.actor.adam.t),
-        ];
-        for (i, c) in self.critics.nets.iter().enumerate() {
-            out.push((format!("critic{i}.adam_t"), c.adam.t));
-        }
+        let mut out = vec![("updates".to_string(), self.updates), ("actor.adam_t".to_string(), self.actor.adam.t)];
+        self.critics.push_counters(&mut out);
         rng_counters("noise_rng", &self.noise_rng, &mut out);
         out
     }
@@ -242,21 +184,8 @@ impl Agent for Td3 {
             "updates" => self.updates = value,
             "actor.adam_t" => self.actor.adam.t = value,
             _ => {
-                if let Some(c) = name
-                    .strip_prefix("critic")
-                    .and_then(|r| r.strip_suffix(".adam_t"))
-                {
-                    match c
-                        .parse::<usize>()
-                        .ok()
-                        .and_then(|i| self.critics.nets.get_mut(i))
-                    {
-                        Some(net) => net.adam.t = value,
-                        None => return false,
-                    }
-                } else {
-                    return set_rng_counter("noise_rng", &mut self.noise_rng, name, value);
-                }
+                return self.critics.set_counter(name, value)
+                    || set_rng_counter("noise_rng", &mut self.noise_rng, name, value)
             }
         }
         true
@@ -281,10 +210,7 @@ mod tests {
 
     #[test]
     fn actor_gradient_matches_finite_differences() {
-        let common = CommonConfig {
-            hidden: vec![16, 16],
-            ..Default::default()
-        };
+        let common = CommonConfig { hidden: vec![16, 16], ..Default::default() };
         let mut td3 = Td3::new(3, 2, &common, Td3Config::default(), 5);
         let obs: Vec<f32> = (0..8 * 3).map(|i| ((i * 7) as f32 * 0.13).sin()).collect();
         td3.actor_loss_and_grad(&obs, 8);
@@ -295,77 +221,43 @@ mod tests {
             td3.actor.net.params.copy_from_slice(p);
             td3.actor_loss_and_grad(&obs, 8)
         });
-        assert!(
-            checked > n * 8 / 10,
-            "only {checked} of {n} probes away from kinks"
-        );
+        assert!(checked > n * 8 / 10, "only {checked} of {n} probes away from kinks");
     }
 
     #[test]
     fn delay_updates_actor_and_targets_every_d_critic_updates() {
-        let common = CommonConfig {
-            hidden: vec![8],
-            ..Default::default()
-        };
-        let mut td3 = Td3::new(
-            2,
-            1,
-            &common,
-            Td3Config {
-                policy_delay: 3,
-                ..Default::default()
-            },
-            1,
-        );
+        let common = CommonConfig { hidden: vec![8], ..Default::default() };
+        let mut td3 = Td3::new(2, 1, &common, Td3Config { policy_delay: 3, ..Default::default() }, 1);
         let mut rng = Rng::new(0);
         let b = batch(16, 2, 1, &mut rng);
         let target0 = td3.actor_target.params.clone();
-        let critic_target0 = td3.critics.targets[0].params.clone();
+        let critic_target0 = td3.critics.members[0].target.params.clone();
         for k in 1..=6u64 {
             let stats = td3.update(&b);
             assert_eq!(stats.actor_loss.is_some(), k % 3 == 0, "update {k}");
             let moved = td3.actor_target.params != target0;
             assert_eq!(moved, k >= 3, "actor target after update {k}");
-            assert_eq!(td3.critics.targets[0].params != critic_target0, k >= 3);
+            assert_eq!(td3.critics.members[0].target.params != critic_target0, k >= 3);
         }
         assert_eq!(td3.critics.len(), 2);
     }
 
     #[test]
     fn ddpg_has_one_critic_and_updates_actor_every_step() {
-        let common = CommonConfig {
-            hidden: vec![8],
-            ..Default::default()
-        };
+        let common = CommonConfig { hidden: vec![8], ..Default::default() };
         let mut ddpg = Td3::new(2, 1, &common, Td3Config::ddpg(), 1);
         assert_eq!(ddpg.critics.len(), 1);
         let b = batch(16, 2, 1, &mut Rng::new(0));
         assert!(ddpg.update(&b).actor_loss.is_some());
         assert!(ddpg.update(&b).actor_loss.is_some());
-        assert!(ddpg
-            .tensors()
-            .iter()
-            .all(|(n, _)| !n.starts_with("critic1")));
+        assert!(ddpg.tensors().iter().all(|(n, _)| !n.starts_with("critic1")));
     }
 
     #[test]
     fn critic_loss_falls_on_a_fixed_batch() {
-        let common = CommonConfig {
-            hidden: vec![32, 32],
-            critic_lr: 1e-3,
-            ..Default::default()
-        };
-        let mut td3 = Td3::new(
-            3,
-            1,
-            &common,
-            Td3Config {
-                policy_delay: 1000,
-                target_noise: 0.0,
-                ..Default::default()
-            },
-            2,
-        );
+        let common = CommonConfig { hidden: vec![32, 32], critic_lr: 1e-3, ..Default::default() };
+        let mut td3 =
+            Td3::new(3, 1, &common, Td3Config { policy_delay: 1000, target_noise: 0.0, ..Default::default() }, 2);
         let b = batch(64, 3, 1, &mut Rng::new(4));
         let first = td3.update(&b).critic_loss;
         let mut last = first;

@@ -49,11 +49,7 @@ impl Pendulum {
     }
 
     fn obs(&self) -> Vec<f32> {
-        vec![
-            self.theta.cos() as f32,
-            self.theta.sin() as f32,
-            self.theta_dot as f32,
-        ]
+        vec![self.theta.cos() as f32, self.theta.sin() as f32, self.theta_dot as f32]
     }
 }
 
@@ -91,17 +87,10 @@ impl Env for Pendulum {
         // `0.001 * u**2` stays float32 in NumPy; the rest is float64.
         let torque_cost = f32r(f32r(u * u) * f32r(0.001));
         let cost = angle_normalize(th).powi(2) + 0.1 * thdot * thdot + torque_cost;
-        let new_thdot = (thdot + (15.0 * th.sin() + f32r(3.0 * u)) * Self::DT)
-            .clamp(-Self::MAX_SPEED, Self::MAX_SPEED);
+        let new_thdot = (thdot + (15.0 * th.sin() + f32r(3.0 * u)) * Self::DT).clamp(-Self::MAX_SPEED, Self::MAX_SPEED);
         self.theta = th + new_thdot * Self::DT;
         self.theta_dot = new_thdot;
-        Step {
-            obs: self.obs(),
-            reward: -cost,
-            terminated: false,
-            truncated: false,
-            info: Vec::new(),
-        }
+        Step { obs: self.obs(), reward: -cost, terminated: false, truncated: false, info: Vec::new() }
     }
 }
 
@@ -179,17 +168,9 @@ impl Env for MountainCarContinuous {
         } else {
             (a.clamp(-1.0, 1.0) as f64) * Self::POWER - slope
         };
-        velocity = if self.state_is_f32 {
-            f32r(velocity + f32r(dv))
-        } else {
-            velocity + dv
-        };
+        velocity = if self.state_is_f32 { f32r(velocity + f32r(dv)) } else { velocity + dv };
         velocity = velocity.clamp(-Self::MAX_SPEED, Self::MAX_SPEED);
-        position = if self.state_is_f32 {
-            f32r(position + f32r(velocity))
-        } else {
-            position + velocity
-        };
+        position = if self.state_is_f32 { f32r(position + f32r(velocity)) } else { position + velocity };
         position = position.clamp(Self::MIN_POSITION, Self::MAX_POSITION);
         if position == Self::MIN_POSITION && velocity < 0.0 {
             velocity = 0.0;
@@ -224,10 +205,7 @@ mod tests {
             max_th = max_th.max(env.theta.abs());
             max_w = max_w.max(env.theta_dot.abs());
         }
-        assert!(
-            max_th > 3.0 && max_w > 0.95,
-            "reset should span the ranges: {max_th} {max_w}"
-        );
+        assert!(max_th > 3.0 && max_w > 0.95, "reset should span the ranges: {max_th} {max_w}");
     }
 
     #[test]
@@ -239,9 +217,7 @@ mod tests {
         let th = 0.5 + thdot * 0.05;
         let cost = 0.25 + 0.1 * 0.0625 + (0.004f32 as f64);
         assert!((s.reward + cost).abs() < 1e-7, "{} vs {}", s.reward, -cost);
-        assert!(
-            (s.obs[2] as f64 - thdot).abs() < 1e-6 && (s.obs[1] as f64 - th.sin()).abs() < 1e-6
-        );
+        assert!((s.obs[2] as f64 - thdot).abs() < 1e-6 && (s.obs[1] as f64 - th.sin()).abs() < 1e-6);
     }
 
     #[test]

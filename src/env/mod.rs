@@ -27,10 +27,7 @@ impl BoxSpace {
     }
 
     pub fn contains(&self, x: &[f32]) -> bool {
-        x.len() == self.dim()
-            && x.iter()
-                .zip(self.low.iter().zip(&self.high))
-                .all(|(v, (l, h))| v >= l && v <= h)
+        x.len() == self.dim() && x.iter().zip(self.low.iter().zip(&self.high)).all(|(v, (l, h))| v >= l && v <= h)
     }
 }
 
@@ -90,11 +87,7 @@ pub struct TimeLimit<E> {
 
 impl<E: Env> TimeLimit<E> {
     pub fn new(env: E, max_steps: usize) -> Self {
-        TimeLimit {
-            env,
-            max_steps,
-            elapsed: 0,
-        }
+        TimeLimit { env, max_steps, elapsed: 0 }
     }
 
     pub fn inner_mut(&mut self) -> &mut E {
@@ -128,24 +121,15 @@ impl<E: Env> Env for TimeLimit<E> {
 
 /// Names [`make`] accepts.
 pub fn available() -> Vec<String> {
-    ["Pendulum-v1", "MountainCarContinuous-v0"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    ["Pendulum-v1", "MountainCarContinuous-v0"].iter().map(|s| s.to_string()).collect()
 }
 
 /// Creates a built-in environment by its Gymnasium id, with Gymnasium's time limit.
 pub fn make(name: &str) -> Result<Box<dyn Env>> {
     match name {
         "Pendulum-v1" => Ok(Box::new(TimeLimit::new(Pendulum::new(), 200))),
-        "MountainCarContinuous-v0" => {
-            Ok(Box::new(TimeLimit::new(MountainCarContinuous::new(), 999)))
-        }
-        _ => Err(Error::UnknownName {
-            kind: "environment",
-            name: name.to_string(),
-            available: available(),
-        }),
+        "MountainCarContinuous-v0" => Ok(Box::new(TimeLimit::new(MountainCarContinuous::new(), 999))),
+        _ => Err(Error::UnknownName { kind: "environment", name: name.to_string(), available: available() }),
     }
 }
 

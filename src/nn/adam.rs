@@ -19,15 +19,7 @@ pub struct Adam {
 
 impl Adam {
     pub fn new(n_params: usize, lr: f32) -> Self {
-        Adam {
-            lr,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            m: vec![0.0; n_params],
-            v: vec![0.0; n_params],
-            t: 0,
-        }
+        Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, m: vec![0.0; n_params], v: vec![0.0; n_params], t: 0 }
     }
 
     /// One descent step: `params -= lr · m̂ / (√v̂ + eps)`.
@@ -41,12 +33,7 @@ impl Adam {
         let step_size = (self.lr as f64 / bias1) as f32;
         let inv_sqrt_bias2 = (1.0 / bias2.sqrt()) as f32;
         let eps = self.eps;
-        for (((p, &g), m), v) in params
-            .iter_mut()
-            .zip(grads)
-            .zip(&mut self.m)
-            .zip(&mut self.v)
-        {
+        for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(&mut self.m).zip(&mut self.v) {
             *m = b1 * *m + (1.0 - b1) * g;
             *v = b2 * *v + (1.0 - b2) * g * g;
             *p -= step_size * *m / (v.sqrt() * inv_sqrt_bias2 + eps);
@@ -90,9 +77,6 @@ mod tests {
             let g = [2.0 * (p[0] - 1.0), 2.0 * (p[1] + 0.5)];
             adam.step(&mut p, &g);
         }
-        assert!(
-            (p[0] - 1.0).abs() < 1e-3 && (p[1] + 0.5).abs() < 1e-3,
-            "{p:?}"
-        );
+        assert!((p[0] - 1.0).abs() < 1e-3 && (p[1] + 0.5).abs() < 1e-3, "{p:?}");
     }
 }

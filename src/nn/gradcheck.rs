@@ -26,10 +26,7 @@ pub fn check(
         }
         let fd = (up - down) / (2.0 * h as f64);
         let got = analytic[p] as f64;
-        assert!(
-            (fd - got).abs() <= 1e-4 + 1e-2 * fd.abs(),
-            "parameter {p}: finite difference {fd} vs analytic {got}"
-        );
+        assert!((fd - got).abs() <= 1e-4 + 1e-2 * fd.abs(), "parameter {p}: finite difference {fd} vs analytic {got}");
         checked += 1;
     }
     checked
