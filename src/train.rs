@@ -100,9 +100,14 @@ fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::new(total);
-    let style =
-        ProgressStyle::with_template("{bar:30.cyan/blue} {human_pos}/{human_len} steps  {per_sec}  ETA {eta}  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let template = "{bar:30.cyan/blue} {human_pos}/{human_len} steps  {sps} steps/s  ETA {eta}  {msg}";
+    let style = ProgressStyle::with_template(template)
+        .map(|s| {
+            s.with_key("sps", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}", state.per_sec());
+            })
+        })
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
     pb.set_style(style);
     pb
 }
@@ -158,6 +163,7 @@ pub fn train_env(
     let mut obs = env.reset(Some(cfg.seed));
     let (mut episodes, mut ep_return, mut ep_len) = (0u64, 0.0f64, 0u64);
     let mut last_eval = (f64::NAN, f64::NAN);
+    let mut last_episode_return = None;
     let mut last_good_checkpoint: Option<PathBuf> = None;
     let save = |agent: &dyn Agent, path: &Path, step: u64, episodes: u64| -> Result<()> {
         let info = BTreeMap::from([
@@ -196,7 +202,8 @@ pub fn train_env(
             row.episode_length = Some(ep_len);
             averager.drain_into(&mut row);
             write_row(&mut metrics, &mut row, start, step)?;
-            pb.set_message(format!("episode {ep_return:.1}  eval {:.1}", last_eval.0));
+            last_episode_return = Some(ep_return);
+            pb.set_message(status(last_episode_return, last_eval.0));
             obs = env.reset(None);
             (ep_return, ep_len) = (0.0, 0);
         }
@@ -218,7 +225,7 @@ pub fn train_env(
                 Row { step, episode: episodes, eval_mean: Some(mean), eval_std: Some(std), ..Default::default() };
             write_row(&mut metrics, &mut row, start, step)?;
             log_line(&pb, opts.quiet, format!("step {step:>8}  eval {mean:9.2} ± {std:.2}"));
-            pb.set_message(format!("episode {:.1}  eval {mean:.1}", row.episode_return.unwrap_or(f64::NAN)));
+            pb.set_message(status(last_episode_return, mean));
         }
         if cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0 && step != cfg.total_steps {
             let path = ckpt_dir.join(format!("step_{step:09}.safetensors"));
@@ -239,6 +246,12 @@ pub fn train_env(
         wall_time: start.elapsed().as_secs_f64(),
         final_checkpoint,
     })
+}
+
+/// The progress bar's message: last training-episode return and last evaluation mean.
+fn status(episode_return: Option<f64>, eval_mean: f64) -> String {
+    let show = |v: Option<f64>| v.filter(|x| x.is_finite()).map(|x| format!("{x:.1}")).unwrap_or_else(|| "–".into());
+    format!("episode {}  eval {}", show(episode_return), show(Some(eval_mean)))
 }
 
 fn write_row(metrics: &mut MetricsWriter, row: &mut Row, start: Instant, step: u64) -> Result<()> {
