@@ -109,3 +109,24 @@ pub fn env_steps_per_second(env: &mut dyn Env, rounds: usize, steps: usize) -> f
         .collect();
     median(&mut rates)
 }
+
+/// The report `polyak bench` and `cargo bench` print: updates/s at HalfCheetah and Pendulum
+/// sizes on 1 and 2 threads, and env steps/s of every built-in env.
+pub fn print_report(quick: bool) -> crate::Result<()> {
+    let (rounds, updates) = if quick { (3, 20) } else { (7, 100) };
+    println!("gradient updates/s (batch 256, 256×256 MLPs; median of {rounds} rounds)");
+    for (label, size) in [("HalfCheetah sizes (obs 17, act 6)", (17, 6)), ("Pendulum sizes (obs 3, act 1)", (3, 1))] {
+        for algo in BenchAlgo::ALL {
+            let one = updates_per_second(algo, size, 1, rounds, updates);
+            let two = updates_per_second(algo, size, 2, rounds, updates);
+            println!("  {label:<34} {:<5} 1 thread {one:7.1}   2 threads {two:7.1}", algo.name());
+        }
+    }
+    println!("env steps/s (random actions)");
+    for name in crate::env::available() {
+        let mut env = crate::env::make(&name)?;
+        let r = env_steps_per_second(env.as_mut(), rounds, if quick { 20_000 } else { 200_000 });
+        println!("  {name:<34} {r:12.0}");
+    }
+    Ok(())
+}

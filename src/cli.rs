@@ -1,7 +1,6 @@
 //! The `polyak` command line: argument parsing and the commands' output. Only this module and
 //! `main` know about the terminal; everything they call is library code.
 
-use crate::bench::{env_steps_per_second, updates_per_second, BenchAlgo};
 use crate::config::{TrainConfig, PRESETS};
 use crate::error::{Error, Result};
 use crate::train::{evaluate_run, train, TrainOptions};
@@ -165,20 +164,5 @@ fn run_eval(args: EvalArgs) -> Result<()> {
 }
 
 fn run_bench(args: BenchArgs) -> Result<()> {
-    let (rounds, updates) = if args.quick { (3, 20) } else { (7, 100) };
-    println!("gradient updates/s (batch 256, 256×256 MLPs; median of {rounds} rounds)");
-    for (label, size) in [("HalfCheetah sizes (obs 17, act 6)", (17, 6)), ("Pendulum sizes (obs 3, act 1)", (3, 1))] {
-        for algo in BenchAlgo::ALL {
-            let one = updates_per_second(algo, size, 1, rounds, updates);
-            let two = updates_per_second(algo, size, 2, rounds, updates);
-            println!("  {label:<34} {:<5} 1 thread {one:7.1}   2 threads {two:7.1}", algo.name());
-        }
-    }
-    println!("env steps/s (random actions)");
-    for name in crate::env::available() {
-        let mut env = crate::env::make(&name)?;
-        let r = env_steps_per_second(env.as_mut(), rounds, if args.quick { 20_000 } else { 200_000 });
-        println!("  {name:<34} {r:12.0}");
-    }
-    Ok(())
+    crate::bench::print_report(args.quick)
 }

@@ -29,6 +29,8 @@ pub struct Critics {
     /// `[s | a]` rows, the critics' input.
     input: Vec<f32>,
     q: Vec<f32>,
+    /// Per sample: has an earlier critic already taken the min's gradient?
+    taken: Vec<bool>,
     /// ∂Q/∂a from the last [`Critics::q_and_action_grad`].
     pub(crate) action_grad: Vec<f32>,
 }
@@ -73,7 +75,16 @@ impl Critics {
                 }
             })
             .collect();
-        Critics { obs_dim, act_dim, parallel, members, input: Vec::new(), q: Vec::new(), action_grad: Vec::new() }
+        Critics {
+            obs_dim,
+            act_dim,
+            parallel,
+            members,
+            input: Vec::new(),
+            q: Vec::new(),
+            taken: Vec::new(),
+            action_grad: Vec::new(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -152,13 +163,14 @@ impl Critics {
         }
         // The min routes each sample's gradient to the critic that attains it (the first one on
         // ties, as torch.min does): a 0/1 mask per critic as its ∂L/∂Q.
-        let mut taken = vec![false; batch];
+        self.taken.clear();
+        self.taken.resize(batch, false);
         for m in members.iter_mut() {
             m.d_q.resize(batch, 0.0);
-            for b in 0..batch {
-                let own = !taken[b] && m.cache.output()[b] == self.q[b];
-                taken[b] |= own;
-                m.d_q[b] = own as u8 as f32;
+            for (((d, t), &qi), &q) in m.d_q.iter_mut().zip(&mut self.taken).zip(m.cache.output()).zip(&self.q) {
+                let own = !*t && qi == q;
+                *t |= own;
+                *d = own as u8 as f32;
             }
         }
         for_each(members, self.parallel, |_, m| {
