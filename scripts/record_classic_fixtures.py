@@ -35,6 +35,10 @@ def record(env_id, episodes, out_dir):
     rng = np.random.default_rng(20261124)
     lines = [f"# {env_id}: gymnasium {gym.__version__}, numpy {np.__version__}",
              "# reset <state...> | <action...> <reward> <terminated> <truncated> <obs...>"]
+    for name, values in [("obs_low", env.observation_space.low), ("obs_high", env.observation_space.high),
+                         ("act_low", env.action_space.low), ("act_high", env.action_space.high)]:
+        lines.append(f"{name} " + " ".join(fmt(v) for v in values))
+    lines.append(f"max_episode_steps {env.spec.max_episode_steps}")
     for state, max_steps, lo, hi in episodes:
         env.reset(seed=0)
         env.unwrapped.state = np.array(state, dtype=np.float64)

@@ -1,7 +1,7 @@
 //! Pendulum-v1 and MountainCarContinuous-v0 against trajectories recorded from Gymnasium 1.4.0
 //! (scripts/record-classic-fixtures.sh): observations and rewards to 1e-5, flags exactly.
 
-use polyak::env::{Env, MountainCarContinuous, Pendulum, TimeLimit};
+use polyak::env::{make, Env, MountainCarContinuous, Pendulum, TimeLimit};
 
 fn parse(line: &str) -> Vec<f64> {
     line.split_whitespace().map(|t| t.parse::<f64>().expect("fixture number")).collect()
@@ -13,6 +13,10 @@ fn replay<E: Env>(fixture: &str, mut env: TimeLimit<E>, reset_to: fn(&mut E, f64
     let (mut steps, mut terminations, mut truncations) = (0, 0, 0);
     let mut max_err = 0.0f64;
     for (n, line) in fixture.lines().enumerate().filter(|(_, l)| !l.starts_with('#')) {
+        if let Some((key, values)) = line.split_once(' ').filter(|(k, _)| k.contains('_')) {
+            check_spec(fixture, key, values);
+            continue;
+        }
         if let Some(state) = line.strip_prefix("reset ") {
             let s = parse(state);
             env.reset(Some(0));
@@ -39,6 +43,22 @@ fn replay<E: Env>(fixture: &str, mut env: TimeLimit<E>, reset_to: fn(&mut E, f64
     }
     eprintln!("{steps} steps, max obs error {max_err:e}");
     (steps, terminations, truncations)
+}
+
+/// Spaces and time limit of the env `make` builds against the recorded Gymnasium spec lines.
+fn check_spec(fixture: &str, key: &str, values: &str) {
+    let id = fixture.lines().next().and_then(|l| l.strip_prefix("# ")).and_then(|l| l.split(':').next()).unwrap();
+    let env = make(id).unwrap();
+    let want = parse(values);
+    let got: Vec<f64> = match key {
+        "obs_low" => env.observation_space().low.iter().map(|&v| v as f64).collect(),
+        "obs_high" => env.observation_space().high.iter().map(|&v| v as f64).collect(),
+        "act_low" => env.action_space().low.iter().map(|&v| v as f64).collect(),
+        "act_high" => env.action_space().high.iter().map(|&v| v as f64).collect(),
+        "max_episode_steps" => vec![env.max_episode_steps().unwrap() as f64],
+        _ => panic!("unknown fixture line {key}"),
+    };
+    assert_eq!(got, want, "{id} {key}");
 }
 
 #[test]
