@@ -1,14 +1,16 @@
-//! Checkpoints: an agent's complete learned state in one safetensors file.
+//! Checkpoints: an agent's learned state — and, for resume files, a whole run's — in one
+//! safetensors file.
 //!
 //! Format (version 1): a standard safetensors file (readable by the `safetensors` Python
-//! package), every tensor 1-D `F32`, named as the agent names them — `actor`, `actor_target`,
-//! `critic{i}`, `critic{i}_target`, `log_alpha`, and `<net>.adam_m` / `<net>.adam_v` for the Adam
-//! moments. A network tensor is the MLP's flat parameter vector: per layer `W` (`in × out`,
-//! row-major) then `b`. The string metadata holds `format = "polyak-checkpoint"`,
-//! `format_version`, the run's `config` (TOML), `step`, `episodes`, integer state as
-//! `counter.<name>` (update count, Adam step counts, the update-noise generator), and `crc32`, a
-//! checksum over all tensors and metadata, verified on load. New state (replay buffer, RNGs of
-//! the loop) is added as further tensors and counters without changing the layout.
+//! package), every tensor 1-D, `F32` for numbers and `U8` for opaque bytes. An agent's tensors
+//! are named as the agent names them — `actor`, `actor_target`, `critic{i}`, `critic{i}_target`,
+//! `log_alpha`, and `<net>.adam_m` / `<net>.adam_v` for the Adam moments. A network tensor is the
+//! MLP's flat parameter vector: per layer `W` (`in × out`, row-major) then `b`. The string
+//! metadata holds `format = "polyak-checkpoint"`, `format_version`, the run's `config` (TOML),
+//! `step`, `episodes`, integer state as `counter.<name>` (update count, Adam step counts, the
+//! update-noise generator), and `crc32`, a checksum over all tensors and metadata, verified on
+//! load. Names starting with `run.` or `replay.` belong to the training loop's resume state
+//! (see [`crate::train`]); restoring an agent ignores them.
 
 use crate::algo::Agent;
 use crate::error::{Error, Result};
@@ -27,6 +29,13 @@ pub struct Checkpoint {
     pub info: BTreeMap<String, String>,
     pub counters: BTreeMap<String, u64>,
     pub tensors: BTreeMap<String, Vec<f32>>,
+    /// `U8` tensors: opaque state such as an env snapshot or text.
+    pub bytes: BTreeMap<String, Vec<u8>>,
+}
+
+/// Entries of the training loop's resume state, which an agent does not own.
+fn is_loop_state(name: &str) -> bool {
+    name.starts_with("run.") || name.starts_with("replay.")
 }
 
 impl Checkpoint {
@@ -36,22 +45,25 @@ impl Checkpoint {
             info,
             counters: agent.counters().into_iter().collect(),
             tensors: agent.tensors().into_iter().map(|(n, t)| (n, t.to_vec())).collect(),
+            bytes: BTreeMap::new(),
         }
     }
 
     /// Writes the checkpoint atomically (see [`write_atomic`]).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let bytes: Vec<Vec<u8>> =
+        let floats: Vec<Vec<u8>> =
             self.tensors.values().map(|t| t.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
-        let views: Vec<(&str, TensorView)> = self
-            .tensors
-            .iter()
-            .zip(&bytes)
-            .map(|((name, t), b)| Ok((name.as_str(), TensorView::new(Dtype::F32, vec![t.len()], b)?)))
+        let f32_views = self.tensors.keys().zip(&floats).map(|(n, b)| (n, Dtype::F32, b.len() / 4, b.as_slice()));
+        let u8_views = self.bytes.iter().map(|(n, b)| (n, Dtype::U8, b.len(), b.as_slice()));
+        let views: Vec<(&str, TensorView)> = f32_views
+            .chain(u8_views)
+            .map(|(name, dtype, len, b)| Ok((name.as_str(), TensorView::new(dtype, vec![len], b)?)))
             .collect::<std::result::Result<_, safetensors::SafeTensorError>>()
             .map_err(|e| Error::checkpoint(path, format!("cannot encode: {e}")))?;
         let mut meta = self.metadata();
-        meta.insert("crc32".into(), format!("{:08x}", checksum(&meta, &self.tensors)));
+        let raw = self.tensors.keys().zip(&floats).map(|(n, b)| (n.as_str(), b.as_slice()));
+        let crc = checksum(&meta, raw.chain(self.bytes.iter().map(|(n, b)| (n.as_str(), b.as_slice()))));
+        meta.insert("crc32".into(), format!("{crc:08x}"));
         let file = safetensors::serialize(views, &Some(meta.into_iter().collect()))
             .map_err(|e| Error::checkpoint(path, format!("cannot encode: {e}")))?;
         write_atomic(path, &file)
@@ -89,18 +101,22 @@ impl Checkpoint {
             return Err(format!("format version {version:?}; this build reads version {FORMAT_VERSION}"));
         }
         let stored_crc = meta.remove("crc32").ok_or("no crc32 checksum in metadata")?;
-        let mut tensors = BTreeMap::new();
+        let (mut raw_f32, mut raw_u8) = (BTreeMap::new(), BTreeMap::new());
         for (name, view) in st.tensors() {
-            if view.dtype() != Dtype::F32 {
-                return Err(format!("tensor `{name}` has dtype {:?}, expected F32", view.dtype()));
-            }
-            let data = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-            tensors.insert(name, data);
+            match view.dtype() {
+                Dtype::F32 => raw_f32.insert(name, view.data()),
+                Dtype::U8 => raw_u8.insert(name, view.data()),
+                other => return Err(format!("tensor `{name}` has dtype {other:?}, expected F32 or U8")),
+            };
         }
-        let crc = format!("{:08x}", checksum(&meta, &tensors));
+        let raw = raw_f32.iter().chain(&raw_u8).map(|(n, b)| (n.as_str(), *b));
+        let crc = format!("{:08x}", checksum(&meta, raw));
         if crc != stored_crc {
             return Err(format!("checksum mismatch (stored {stored_crc}, computed {crc}): the file is corrupt"));
         }
+        let to_f32 = |b: &[u8]| b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let tensors = raw_f32.into_iter().map(|(n, b)| (n, to_f32(b))).collect();
+        let bytes_map = raw_u8.into_iter().map(|(n, b)| (n, b.to_vec())).collect();
         let mut counters = BTreeMap::new();
         let mut info = BTreeMap::new();
         for (k, v) in meta {
@@ -111,13 +127,13 @@ impl Checkpoint {
                 info.insert(k, v);
             }
         }
-        Ok(Checkpoint { info, counters, tensors })
+        Ok(Checkpoint { info, counters, tensors, bytes: bytes_map })
     }
 
     /// Loads this state into `agent`, which must have been built with the same shapes.
     pub fn restore(&self, agent: &mut dyn Agent, path: &Path) -> Result<()> {
         let expected: Vec<String> = agent.tensors().into_iter().map(|(n, _)| n).collect();
-        for name in self.tensors.keys() {
+        for name in self.tensors.keys().filter(|n| !is_loop_state(n)) {
             if !expected.contains(name) {
                 return Err(Error::checkpoint(path, format!("unexpected tensor `{name}`: a different algorithm?")));
             }
@@ -139,7 +155,7 @@ impl Checkpoint {
             }
             dst.copy_from_slice(src);
         }
-        for (name, &value) in &self.counters {
+        for (name, &value) in self.counters.iter().filter(|(n, _)| !is_loop_state(n)) {
             if !agent.set_counter(name, value) {
                 return Err(Error::checkpoint(path, format!("unknown counter `{name}`")));
             }
@@ -148,8 +164,9 @@ impl Checkpoint {
     }
 }
 
-/// CRC32 over metadata (sorted `key=value` lines) and tensors (sorted by name, raw LE bytes).
-fn checksum(meta: &BTreeMap<String, String>, tensors: &BTreeMap<String, Vec<f32>>) -> u32 {
+/// CRC32 over metadata (sorted `key=value` lines), then the tensors — `F32` ones sorted by
+/// name, then `U8` ones sorted by name — each as its name and raw little-endian bytes.
+fn checksum<'a>(meta: &BTreeMap<String, String>, tensors: impl Iterator<Item = (&'a str, &'a [u8])>) -> u32 {
     let mut h = crc32fast::Hasher::new();
     for (k, v) in meta.iter().filter(|(k, _)| k.as_str() != "crc32") {
         h.update(k.as_bytes());
@@ -157,11 +174,9 @@ fn checksum(meta: &BTreeMap<String, String>, tensors: &BTreeMap<String, Vec<f32>
         h.update(v.as_bytes());
         h.update(b"\n");
     }
-    for (name, t) in tensors {
+    for (name, data) in tensors {
         h.update(name.as_bytes());
-        for v in t {
-            h.update(&v.to_le_bytes());
-        }
+        h.update(data);
     }
     h.finalize()
 }

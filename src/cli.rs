@@ -3,7 +3,8 @@
 
 use crate::config::{TrainConfig, PRESETS};
 use crate::error::{Error, Result};
-use crate::train::{evaluate_run, train, TrainOptions};
+use crate::train::state::{inspect_files, load_resume, RESUME_FILE};
+use crate::train::{evaluate_run, resume_env, train, TrainOptions};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 
@@ -28,6 +29,14 @@ pub enum Command {
     List,
     /// Measure gradient updates/s and env steps/s.
     Bench(BenchArgs),
+    /// Show what a run directory holds: config, progress, checkpoints (verified) and their sizes.
+    Inspect(InspectArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct InspectArgs {
+    /// Run directory.
+    pub run: PathBuf,
 }
 
 #[derive(clap::Args, Debug, Default)]
@@ -51,8 +60,16 @@ pub struct TrainArgs {
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
     /// Run directory (default: runs/<algo>_<env>_s<seed>_<unix time>).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     pub out: Option<PathBuf>,
+    /// Continue the run in DIR exactly where its last checkpoint left it (after a crash, or to
+    /// extend a finished run with --steps). Only total_steps, eval_every, eval_episodes,
+    /// checkpoint_every and threads may change.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "algo"])]
+    pub resume: Option<PathBuf>,
+    /// Stop after this env step with a resume checkpoint (continue later with --resume).
+    #[arg(long, value_name = "STEP")]
+    pub stop_after: Option<u64>,
     /// No progress bar or log lines.
     #[arg(long, short)]
     pub quiet: bool,
@@ -91,6 +108,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Bench(args) => run_bench(args),
+        Command::Inspect(args) => run_inspect(&args.run),
     }
 }
 
@@ -106,39 +124,60 @@ fn run_train(args: TrainArgs) -> Result<()> {
     if let Some(seed) = args.seed {
         sets.push(format!("seed={seed}"));
     }
-    let cfg = TrainConfig::resolve(args.algo.as_deref(), args.config.as_deref(), &sets)?;
-    crate::env::make(&cfg.env)?; // fail on an unknown env before creating anything
-    let run_dir = match args.out {
-        Some(dir) => dir,
+    let opts = TrainOptions { quiet: args.quiet, stop_after: args.stop_after };
+    let (summary, run_dir) = match args.resume {
+        Some(run_dir) => {
+            let (cfg, state) = load_resume(&run_dir, &sets)?;
+            let step = state.counters.get("run.step").copied().unwrap_or(0);
+            if !args.quiet {
+                eprintln!(
+                    "polyak: resuming {} at step {step} of {} → {}",
+                    cfg.algo,
+                    cfg.total_steps,
+                    run_dir.display()
+                );
+            }
+            let (env, eval_env) = (crate::env::make(&cfg.env)?, crate::env::make(&cfg.env)?);
+            (resume_env(&run_dir, cfg, state, env, eval_env, &opts)?, run_dir)
+        }
         None => {
-            let now =
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-            PathBuf::from("runs").join(format!("{}_{}_s{}_{now}", cfg.algo, cfg.env, cfg.seed))
+            let cfg = TrainConfig::resolve(args.algo.as_deref(), args.config.as_deref(), &sets)?;
+            crate::env::make(&cfg.env)?; // fail on an unknown env before creating anything
+            let run_dir = args.out.unwrap_or_else(|| default_run_dir(&cfg));
+            refuse_existing_run(&run_dir)?;
+            if !args.quiet {
+                let (a, e, n, s, d) = (&cfg.algo, &cfg.env, cfg.total_steps, cfg.seed, run_dir.display());
+                eprintln!("polyak: {a} on {e} for {n} steps, seed {s} → {d}");
+            }
+            (train(&cfg, &run_dir, &opts)?, run_dir)
         }
     };
-    refuse_existing_run(&run_dir)?;
-    if !args.quiet {
-        eprintln!(
-            "polyak: {} on {} for {} steps, seed {} → {}",
-            cfg.algo,
-            cfg.env,
-            cfg.total_steps,
-            cfg.seed,
+    let rate = summary.steps as f64 / summary.wall_time.max(1e-9);
+    if summary.complete {
+        println!(
+            "done: {} steps, {} episodes in {:.1} s ({rate:.0} steps/s); final eval {:.2} ± {:.2}; checkpoint {}",
+            summary.steps,
+            summary.episodes,
+            summary.wall_time,
+            summary.final_eval.0,
+            summary.final_eval.1,
+            summary.final_checkpoint.display()
+        );
+    } else {
+        println!(
+            "stopped at step {} ({} episodes, {:.1} s); continue with: polyak train --resume {}",
+            summary.steps,
+            summary.episodes,
+            summary.wall_time,
             run_dir.display()
         );
     }
-    let summary = train(&cfg, &run_dir, &TrainOptions { quiet: args.quiet })?;
-    println!(
-        "done: {} steps, {} episodes in {:.1} s ({:.0} steps/s); final eval {:.2} ± {:.2}; checkpoint {}",
-        summary.steps,
-        summary.episodes,
-        summary.wall_time,
-        summary.steps as f64 / summary.wall_time,
-        summary.final_eval.0,
-        summary.final_eval.1,
-        summary.final_checkpoint.display()
-    );
     Ok(())
+}
+
+fn default_run_dir(cfg: &TrainConfig) -> PathBuf {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    PathBuf::from("runs").join(format!("{}_{}_s{}_{now}", cfg.algo, cfg.env, cfg.seed))
 }
 
 /// A run directory is never silently overwritten.
@@ -161,6 +200,62 @@ fn run_eval(args: EvalArgs) -> Result<()> {
     println!("eval over {} episodes: {mean:.2} ± {std:.2}", returns.len());
     println!("returns: {}", list.join(" "));
     Ok(())
+}
+
+fn run_inspect(run_dir: &Path) -> Result<()> {
+    let files = inspect_files(run_dir)?;
+    println!("run {}", run_dir.display());
+    match TrainConfig::load(&run_dir.join("config.toml")) {
+        Ok(c) => println!("config: {} on {}, seed {}, total_steps {}", c.algo, c.env, c.seed, c.total_steps),
+        Err(e) => println!("config: unreadable ({e})"),
+    }
+    let resume = run_dir.join("checkpoints").join(RESUME_FILE);
+    match crate::checkpoint::Checkpoint::load(&resume) {
+        Ok(c) => {
+            let get = |k: &str| c.counters.get(k).copied().unwrap_or(0);
+            let eval = f64::from_bits(get("run.eval_mean"));
+            let eval = if eval.is_finite() { format!("{eval:.2}") } else { "none yet".into() };
+            let replay = get("run.replay_pushed");
+            println!(
+                "progress: step {} ({} episodes, {:.1} s of training), last eval {eval}, {replay} transitions seen",
+                get("run.step"),
+                get("run.episodes"),
+                f64::from_bits(get("run.wall_time"))
+            );
+        }
+        Err(e) if resume.exists() => println!("progress: resume file invalid ({e})"),
+        Err(_) => println!("progress: no resume checkpoint yet"),
+    }
+    let rows = std::fs::read_to_string(run_dir.join("metrics.csv")).map(|t| t.lines().count().saturating_sub(1));
+    println!("metrics.csv: {}", rows.map(|n| format!("{n} rows")).unwrap_or_else(|e| format!("unreadable ({e})")));
+    let (mut total, mut bad) = (0u64, 0usize);
+    println!("files:");
+    for f in &files {
+        total += f.bytes;
+        let name = f.path.strip_prefix(run_dir).unwrap_or(&f.path).display();
+        let status = match &f.status {
+            Ok(Some(step)) => format!("ok, step {step}"),
+            Ok(None) => "ok".to_string(),
+            Err(e) => {
+                bad += 1;
+                format!("INVALID: {e}")
+            }
+        };
+        println!("  {name:<58} {:>10}  {status}", human_bytes(f.bytes));
+    }
+    println!("  {} files, {}", files.len(), human_bytes(total));
+    if bad > 0 {
+        return Err(Error::Invalid(format!("{bad} of {} checkpoint files are invalid", files.len())));
+    }
+    Ok(())
+}
+
+fn human_bytes(n: u64) -> String {
+    match n {
+        0..1_000 => format!("{n} B"),
+        1_000..1_000_000 => format!("{:.1} kB", n as f64 / 1e3),
+        _ => format!("{:.1} MB", n as f64 / 1e6),
+    }
 }
 
 fn run_bench(args: BenchArgs) -> Result<()> {

@@ -13,6 +13,10 @@ use std::path::Path;
 /// switches off all three (TD3 paper, Table 2).
 pub const PRESETS: [&str; 6] = ["sac", "td3", "ddpg", "td3-no-twin", "td3-no-delay", "td3-no-smoothing"];
 
+/// Settings a resumed run may change: how long it goes on, how it is evaluated, checkpointed and
+/// parallelised — none changes what the run computed so far or how it learns.
+pub const RESUME_CHANGEABLE: [&str; 5] = ["total_steps", "eval_every", "eval_episodes", "checkpoint_every", "threads"];
+
 /// Which update a preset runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Family {
@@ -151,13 +155,7 @@ impl TrainConfig {
             }
             None => toml::Table::new(),
         };
-        let mut overrides = toml::Table::new();
-        for set in sets {
-            let (key, value) = set
-                .split_once('=')
-                .ok_or_else(|| Error::config(set, "expected key=value, e.g. --set batch_size=128"))?;
-            set_dotted(&mut overrides, key.trim(), parse_value(value.trim()));
-        }
+        let overrides = parse_sets(sets)?;
         let algo = algo
             .map(str::to_string)
             .or_else(|| get_str(&overrides, "algo"))
@@ -174,6 +172,49 @@ impl TrainConfig {
         let cfg = Self::from_table(merged)?;
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// This config with `sets` applied, for resuming a run: only [`RESUME_CHANGEABLE`] keys may
+    /// change.
+    pub fn with_resume_changes(&self, sets: &[String]) -> Result<Self> {
+        let overrides = parse_sets(sets)?;
+        let mut table = toml::Table::try_from(self).map_err(|e| Error::Invalid(e.to_string()))?;
+        check_known(&overrides, &table.clone(), "")?;
+        merge(&mut table, &overrides);
+        let cfg = Self::from_table(table)?;
+        cfg.validate()?;
+        self.check_resume_change(&cfg)?;
+        Ok(cfg)
+    }
+
+    /// Fails, naming the first key, if `new` differs from `self` outside [`RESUME_CHANGEABLE`].
+    pub fn check_resume_change(&self, new: &Self) -> Result<()> {
+        let flat = |c: &Self| {
+            let table = toml::Table::try_from(c).unwrap_or_default();
+            let mut out = Vec::new();
+            for (k, v) in table {
+                match v {
+                    toml::Value::Table(section) => {
+                        out.extend(section.into_iter().map(|(s, v)| (format!("{k}.{s}"), v)))
+                    }
+                    v => out.push((k, v)),
+                }
+            }
+            out
+        };
+        for ((key, old), (_, value)) in flat(self).into_iter().zip(flat(new)) {
+            if old != value && !RESUME_CHANGEABLE.contains(&key.as_str()) {
+                return Err(Error::config(
+                    key,
+                    format!(
+                        "cannot change from {old} to {value} on resume: it changes what the run means (a resume \
+                         may change only {}); start a new run instead",
+                        RESUME_CHANGEABLE.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Reads a resolved config (as written to a run directory).
@@ -250,6 +291,17 @@ impl TrainConfig {
         }
         Ok(())
     }
+}
+
+/// `key=value` overrides as a TOML table (dotted keys become sections).
+fn parse_sets(sets: &[String]) -> Result<toml::Table> {
+    let mut overrides = toml::Table::new();
+    for set in sets {
+        let (key, value) =
+            set.split_once('=').ok_or_else(|| Error::config(set, "expected key=value, e.g. --set batch_size=128"))?;
+        set_dotted(&mut overrides, key.trim(), parse_value(value.trim()));
+    }
+    Ok(overrides)
 }
 
 fn get_str(table: &toml::Table, key: &str) -> Option<String> {
@@ -414,5 +466,49 @@ mod tests {
         assert_eq!(TrainConfig::from_toml(&text).unwrap(), cfg);
         let sac = TrainConfig::resolve(None, None, &sets(&["sac.target_entropy=-2.5"])).unwrap();
         assert_eq!(TrainConfig::from_toml(&sac.to_toml()).unwrap().sac.target_entropy, Some(-2.5));
+    }
+
+    #[test]
+    fn arbitrary_bytes_and_mutated_configs_never_panic() {
+        let good = TrainConfig::resolve(Some("td3"), None, &[]).unwrap().to_toml().into_bytes();
+        let mut rng = crate::rng::Rng::new(3);
+        let mut accepted = 0;
+        for round in 0..3000 {
+            let bytes: Vec<u8> = if round % 3 == 0 {
+                (0..rng.below(200)).map(|_| rng.next_u64() as u8).collect()
+            } else {
+                let mut b = good.clone();
+                for _ in 0..1 + rng.below(4) {
+                    let i = rng.below(b.len() as u64) as usize;
+                    // Mostly printable mutations, so many still parse as TOML and reach validation.
+                    b[i] = if rng.below(2) == 0 {
+                        b" =[]\"0123456789.-e,\nabz"[rng.below(23) as usize]
+                    } else {
+                        rng.next_u64() as u8
+                    };
+                }
+                b
+            };
+            let text = String::from_utf8_lossy(&bytes);
+            if TrainConfig::from_toml(&text).is_ok() {
+                accepted += 1;
+            }
+            let _ = TrainConfig::resolve(None, None, &[text.replace('\n', "")]);
+        }
+        assert!(accepted > 0 && accepted < 3000, "the fuzzer should reach both outcomes: {accepted}");
+    }
+
+    #[test]
+    fn resume_changes_are_limited_to_the_allowed_keys() {
+        let cfg = TrainConfig::resolve(Some("sac"), None, &[]).unwrap();
+        let longer = cfg.with_resume_changes(&sets(&["total_steps=99999", "threads=1", "eval_every=7"])).unwrap();
+        assert_eq!((longer.total_steps, longer.threads, longer.eval_every), (99999, 1, 7));
+        for (set, key) in [("tau=0.01", "`tau`"), ("sac.auto_alpha=false", "`sac.auto_alpha`"), ("algo=td3", "`algo`")]
+        {
+            let err = cfg.with_resume_changes(&sets(&[set])).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains("cannot change"), "{set}: {err}");
+        }
+        let err = cfg.with_resume_changes(&sets(&["taux=1"])).unwrap_err().to_string();
+        assert!(err.contains("did you mean `tau`"), "{err}");
     }
 }

@@ -1,8 +1,49 @@
-//! Crash-safe file writes.
+//! Crash-safe file writes, and the fault injection that tests them.
 
 use crate::error::{Error, Result};
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+/// Test hook, read once from the `POLYAK_FAILPOINT` environment variable (unset in normal use):
+/// `crash:N` aborts the process at the N-th crash point — the moments inside a checkpoint write
+/// where a `kill -9` or power cut could land — and `enospc:N` makes the N-th atomic write fail
+/// with "No space left on device" after half of its bytes. The resume tests loop N over every
+/// point of a run.
+fn failpoint() -> Option<(&'static str, u64)> {
+    static PARSED: OnceLock<Option<(&'static str, u64)>> = OnceLock::new();
+    *PARSED.get_or_init(|| {
+        let spec = std::env::var("POLYAK_FAILPOINT").ok()?;
+        let (kind, n) = spec.split_once(':')?;
+        let kind = ["crash", "enospc"].into_iter().find(|k| *k == kind)?;
+        Some((kind, n.parse().ok()?))
+    })
+}
+
+/// Counts this point if the `kind` failpoint is armed; true when it is the N-th.
+fn hits(kind: &str, counter: &AtomicU64) -> bool {
+    match failpoint() {
+        Some((k, n)) if k == kind => counter.fetch_add(1, Ordering::SeqCst) + 1 == n,
+        _ => false,
+    }
+}
+
+/// A moment where a crash must leave the run resumable (see [`failpoint`]).
+pub fn crash_point() {
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    if hits("crash", &COUNT) {
+        std::process::abort();
+    }
+}
+
+fn injected_enospc() -> std::io::Result<()> {
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    if hits("enospc", &COUNT) {
+        return Err(std::io::Error::from_raw_os_error(28));
+    }
+    Ok(())
+}
 
 /// Writes `bytes` to `path` so that a reader sees either the old file or the complete new one,
 /// never a torn one: write a temporary file in the same directory, fsync it, rename it over
@@ -13,16 +54,34 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
+        let (head, tail) = bytes.split_at(bytes.len() / 2);
+        f.write_all(head)?;
+        injected_enospc()?;
+        crash_point();
+        f.write_all(tail)?;
+        crash_point();
         f.sync_all()?;
         drop(f);
+        crash_point();
         std::fs::rename(&tmp, path)?;
+        crash_point();
         std::fs::File::open(dir)?.sync_all()
     })();
     result.map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         Error::io(path, e)
     })
+}
+
+/// Removes the temporaries a crash left behind in `dir` (`.<name>.tmp-<pid>`).
+pub fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with('.') && name.contains(".tmp-") {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -68,17 +68,30 @@ impl Row {
 }
 
 /// Appends rows to `metrics.csv`, flushed row by row so a crash loses at most the row in flight.
+/// It also keeps the text written so far: resume checkpoints embed it, and a resumed run rewrites
+/// the file from it, so rows written after the checkpoint by the interrupted process vanish.
 pub struct MetricsWriter {
     path: PathBuf,
     out: BufWriter<File>,
+    text: String,
 }
 
 impl MetricsWriter {
     pub fn create(path: &Path) -> Result<Self> {
-        let file = File::create(path).map_err(|e| Error::io(path, e))?;
-        let mut w = MetricsWriter { path: path.to_path_buf(), out: BufWriter::new(file) };
-        w.line(&COLUMNS.join(","))?;
-        Ok(w)
+        Self::resume(path, &format!("{}\n", COLUMNS.join(",")))
+    }
+
+    /// Rewrites `path` (atomically) with `text`, as saved by [`MetricsWriter::text`], and appends
+    /// from there.
+    pub fn resume(path: &Path, text: &str) -> Result<Self> {
+        crate::fsutil::write_atomic(path, text.as_bytes())?;
+        let file = std::fs::OpenOptions::new().append(true).open(path).map_err(|e| Error::io(path, e))?;
+        Ok(MetricsWriter { path: path.to_path_buf(), out: BufWriter::new(file), text: text.to_string() })
+    }
+
+    /// Everything written so far, header included.
+    pub fn text(&self) -> &str {
+        &self.text
     }
 
     pub fn write(&mut self, row: &Row) -> Result<()> {
@@ -86,6 +99,8 @@ impl MetricsWriter {
     }
 
     fn line(&mut self, text: &str) -> Result<()> {
+        self.text.push_str(text);
+        self.text.push('\n');
         writeln!(self.out, "{text}").and_then(|_| self.out.flush()).map_err(|e| Error::io(&self.path, e))
     }
 }
@@ -113,6 +128,31 @@ impl UpdateAverager {
         if s.alpha.is_some() {
             self.alpha = s.alpha;
         }
+    }
+
+    /// The running sums as integers (floats as their bits), for resume checkpoints.
+    pub fn to_counters(&self) -> [(&'static str, u64); 6] {
+        [
+            ("n", self.n),
+            ("critic", self.critic.to_bits()),
+            ("n_actor", self.n_actor),
+            ("actor", self.actor.to_bits()),
+            ("alpha", self.alpha.unwrap_or(f64::NAN).to_bits()),
+            ("q", self.q.to_bits()),
+        ]
+    }
+
+    /// Inverse of [`UpdateAverager::to_counters`]; `get` returns `None` for a missing entry.
+    pub fn from_counters(get: impl Fn(&str) -> Option<u64>) -> Option<Self> {
+        let alpha = f64::from_bits(get("alpha")?);
+        Some(UpdateAverager {
+            n: get("n")?,
+            critic: f64::from_bits(get("critic")?),
+            n_actor: get("n_actor")?,
+            actor: f64::from_bits(get("actor")?),
+            alpha: (!alpha.is_nan()).then_some(alpha),
+            q: f64::from_bits(get("q")?),
+        })
     }
 
     /// Fills the loss columns of `row` and starts a new window.

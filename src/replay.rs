@@ -24,6 +24,36 @@ pub struct ReplayBuffer {
     /// Slot the next transition is written to.
     pos: usize,
     len: usize,
+    /// Transitions pushed since the buffer was created; transition `t` lives in slot
+    /// `t mod capacity` while it is kept. Resume checkpoints address transitions by this index.
+    pushed: u64,
+}
+
+/// Transitions `first .. first + len` of a buffer, in push order, as checkpoints store them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Segment {
+    pub first: u64,
+    pub obs: Vec<f32>,
+    pub actions: Vec<f32>,
+    pub rewards: Vec<f32>,
+    pub next_obs: Vec<f32>,
+    pub terminated: Vec<u8>,
+    pub truncated: Vec<u8>,
+}
+
+impl Segment {
+    pub fn len(&self) -> usize {
+        self.rewards.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rewards.is_empty()
+    }
+
+    /// One past the last transition.
+    pub fn end(&self) -> u64 {
+        self.first + self.len() as u64
+    }
 }
 
 /// A sampled mini-batch, row-major; reused between samples so sampling never allocates.
@@ -53,7 +83,76 @@ impl ReplayBuffer {
             truncated: vec![0; capacity],
             pos: 0,
             len: 0,
+            pushed: 0,
         }
+    }
+
+    /// Transitions pushed so far (including overwritten ones).
+    pub fn pushed(&self) -> u64 {
+        self.pushed
+    }
+
+    /// The oldest transition still kept.
+    pub fn oldest(&self) -> u64 {
+        self.pushed - self.len as u64
+    }
+
+    /// Copies transitions `from .. to` (push indices, all still kept) out of the buffer.
+    pub fn export(&self, from: u64, to: u64) -> Segment {
+        assert!(self.oldest() <= from && from <= to && to <= self.pushed, "transitions {from}..{to} not kept");
+        let (o, a) = (self.obs_dim, self.act_dim);
+        let mut seg = Segment { first: from, ..Default::default() };
+        for t in from..to {
+            let i = (t % self.capacity as u64) as usize;
+            seg.obs.extend_from_slice(&self.obs[i * o..(i + 1) * o]);
+            seg.next_obs.extend_from_slice(&self.next_obs[i * o..(i + 1) * o]);
+            seg.actions.extend_from_slice(&self.actions[i * a..(i + 1) * a]);
+            seg.rewards.push(self.rewards[i]);
+            seg.terminated.push(self.terminated[i]);
+            seg.truncated.push(self.truncated[i]);
+        }
+        seg
+    }
+
+    /// Rebuilds the buffer of a run that had pushed `pushed` transitions from segments covering
+    /// (at least) the kept ones, `pushed − min(pushed, capacity) .. pushed`. Segment parts older
+    /// than that are skipped, as the ring would have overwritten them.
+    pub fn restore(&mut self, pushed: u64, segments: &[Segment]) -> Result<(), String> {
+        let (o, a, cap) = (self.obs_dim, self.act_dim, self.capacity as u64);
+        let oldest = pushed.saturating_sub(cap);
+        let mut next = oldest;
+        for seg in segments {
+            let n = seg.len();
+            if seg.obs.len() != n * o || seg.next_obs.len() != n * o || seg.actions.len() != n * a {
+                return Err(format!("replay segment at {} does not match obs {o} / action {a} sizes", seg.first));
+            }
+            if seg.terminated.len() != n || seg.truncated.len() != n {
+                return Err(format!("replay segment at {} has inconsistent lengths", seg.first));
+            }
+            if seg.end() <= next {
+                continue;
+            }
+            if seg.first > next {
+                return Err(format!("replay transitions {next}..{} are missing", seg.first));
+            }
+            for t in next..seg.end().min(pushed) {
+                let (j, i) = ((t - seg.first) as usize, (t % cap) as usize);
+                self.obs[i * o..(i + 1) * o].copy_from_slice(&seg.obs[j * o..(j + 1) * o]);
+                self.next_obs[i * o..(i + 1) * o].copy_from_slice(&seg.next_obs[j * o..(j + 1) * o]);
+                self.actions[i * a..(i + 1) * a].copy_from_slice(&seg.actions[j * a..(j + 1) * a]);
+                self.rewards[i] = seg.rewards[j];
+                self.terminated[i] = seg.terminated[j];
+                self.truncated[i] = seg.truncated[j];
+            }
+            next = seg.end().min(pushed);
+        }
+        if next < pushed {
+            return Err(format!("replay transitions {next}..{pushed} are missing"));
+        }
+        self.pushed = pushed;
+        self.pos = (pushed % cap) as usize;
+        self.len = (pushed - oldest) as usize;
+        Ok(())
     }
 
     pub fn len(&self) -> usize {
@@ -88,6 +187,7 @@ impl ReplayBuffer {
         self.truncated[i] = truncated as u8;
         self.pos = (self.pos + 1) % self.capacity;
         self.len = (self.len + 1).min(self.capacity);
+        self.pushed += 1;
     }
 
     /// Was transition `i` (0 = oldest kept) cut by a time limit? Kept for analysis and exact
@@ -153,6 +253,38 @@ mod tests {
         for &c in &seen[2..] {
             assert!((60..140).contains(&c), "{seen:?}");
         }
+    }
+
+    #[test]
+    fn segments_rebuild_the_ring_exactly() {
+        let fill = |rb: &mut ReplayBuffer, range: std::ops::Range<u64>| {
+            for t in range {
+                let x = t as f32;
+                rb.push(&[x, -x], &[x * 0.5], t as f64, &[x + 1.0, 0.0], t % 7 == 0, t % 5 == 0);
+            }
+        };
+        let mut rb = ReplayBuffer::new(10, 2, 1);
+        fill(&mut rb, 0..4);
+        let first = rb.export(0, 4);
+        fill(&mut rb, 4..9);
+        let second = rb.export(4, 9);
+        fill(&mut rb, 9..23);
+        let third = rb.export(13, 23); // 9..13 overwritten: only the kept part can be exported
+        assert_eq!(third.first, 13);
+        let mut copy = ReplayBuffer::new(10, 2, 1);
+        copy.restore(23, &[first.clone(), second.clone(), third.clone()]).unwrap();
+        assert_eq!((copy.pos, copy.len, copy.pushed), (rb.pos, rb.len, rb.pushed));
+        assert_eq!((copy.obs.clone(), copy.next_obs.clone()), (rb.obs.clone(), rb.next_obs.clone()));
+        assert_eq!((copy.actions.clone(), copy.rewards.clone()), (rb.actions.clone(), rb.rewards.clone()));
+        assert_eq!((copy.terminated.clone(), copy.truncated.clone()), (rb.terminated.clone(), rb.truncated.clone()));
+        // A buffer that has not wrapped yet, and a gap that must be reported.
+        let mut partial = ReplayBuffer::new(10, 2, 1);
+        partial.restore(9, &[first, second.clone()]).unwrap();
+        assert_eq!((partial.len(), partial.pos), (9, 9));
+        let err = ReplayBuffer::new(10, 2, 1).restore(15, &[second]).unwrap_err();
+        assert!(err.contains("missing"), "{err}");
+        let err = ReplayBuffer::new(10, 3, 1).restore(23, &[third]).unwrap_err();
+        assert!(err.contains("sizes"), "{err}");
     }
 
     #[test]

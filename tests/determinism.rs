@@ -30,7 +30,7 @@ fn run(algo: &str, seed: u64, threads: usize) -> (Vec<String>, Checkpoint) {
     .collect();
     let cfg = TrainConfig::resolve(Some(algo), None, &sets).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    train(&cfg, dir.path(), &TrainOptions { quiet: true }).unwrap();
+    train(&cfg, dir.path(), &TrainOptions { quiet: true, ..Default::default() }).unwrap();
     // Compared as loaded: safetensors writes its metadata map in arbitrary key order.
     let ckpt = Checkpoint::load(&dir.path().join("checkpoints/final.safetensors")).unwrap();
     (metrics_without_clock(dir.path()), ckpt)

@@ -40,7 +40,8 @@ fn a_nan_observation_stops_training_naming_the_step_and_last_checkpoint() {
             .collect();
     let cfg = TrainConfig::resolve(Some("td3"), None, &sets).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let err = train_env(&cfg, make(), make(), dir.path(), &TrainOptions { quiet: true }).unwrap_err();
+    let err =
+        train_env(&cfg, make(), make(), dir.path(), &TrainOptions { quiet: true, ..Default::default() }).unwrap_err();
     assert!(matches!(err, Error::NonFinite { step: 250, .. }), "{err:?}");
     let msg = err.to_string();
     assert!(msg.contains("step 250") && msg.contains("step_000000200.safetensors"), "{msg}");

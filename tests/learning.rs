@@ -9,7 +9,7 @@ fn solves_pendulum(algo: &str) {
     let sets = vec!["total_steps=15000".to_string(), "seed=0".to_string(), "checkpoint_every=0".to_string()];
     let cfg = TrainConfig::resolve(Some(algo), None, &sets).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let summary = train(&cfg, dir.path(), &TrainOptions { quiet: true }).unwrap();
+    let summary = train(&cfg, dir.path(), &TrainOptions { quiet: true, ..Default::default() }).unwrap();
     let (mean, std) = summary.final_eval;
     eprintln!("{algo}: Pendulum-v1 eval after 15k steps {mean:.1} ± {std:.1} ({:.0} s)", summary.wall_time);
     assert!(mean >= -200.0, "{algo} did not solve Pendulum-v1: {mean:.1} ± {std:.1}");

@@ -5,6 +5,7 @@
 //! NumPy uses for it; the fixture tests (`tests/classic_fixtures.rs`) compare against trajectories
 //! recorded from Gymnasium itself.
 
+use super::snapshot::{SnapshotReader, SnapshotWriter};
 use super::{BoxSpace, Env, Step};
 use crate::rng::Rng;
 use std::f64::consts::PI;
@@ -91,6 +92,18 @@ impl Env for Pendulum {
         self.theta = th + new_thdot * Self::DT;
         self.theta_dot = new_thdot;
         Step { obs: self.obs(), reward: -cost, terminated: false, truncated: false, info: Vec::new() }
+    }
+
+    fn snapshot(&self) -> Option<Vec<u8>> {
+        Some(SnapshotWriter::default().f64(self.theta).f64(self.theta_dot).rng(&self.rng).finish())
+    }
+
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
+        let mut r = SnapshotReader::new(snapshot);
+        let (theta, theta_dot, rng) = (r.f64()?, r.f64()?, r.rng()?);
+        r.finish()?;
+        (self.theta, self.theta_dot, self.rng) = (theta, theta_dot, rng);
+        Ok(())
     }
 }
 
@@ -187,6 +200,22 @@ impl Env for MountainCarContinuous {
             truncated: false,
             info: Vec::new(),
         }
+    }
+
+    fn snapshot(&self) -> Option<Vec<u8>> {
+        let w = SnapshotWriter::default().f64(self.position).f64(self.velocity);
+        Some(w.u64(self.state_is_f32 as u64).rng(&self.rng).finish())
+    }
+
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
+        let mut r = SnapshotReader::new(snapshot);
+        let (position, velocity, is_f32, rng) = (r.f64()?, r.f64()?, r.u64()?, r.rng()?);
+        r.finish()?;
+        if is_f32 > 1 {
+            return Err("environment snapshot is not a MountainCarContinuous one".into());
+        }
+        (self.position, self.velocity, self.state_is_f32, self.rng) = (position, velocity, is_f32 == 1, rng);
+        Ok(())
     }
 }
 

@@ -4,10 +4,12 @@
 //! environments are created by name with [`make`], which also applies Gymnasium's time limit.
 
 mod classic;
+pub mod snapshot;
 
 pub use classic::{MountainCarContinuous, Pendulum};
 
 use crate::error::{Error, Result};
+use snapshot::{SnapshotReader, SnapshotWriter};
 
 /// A box-shaped space: one `[low, high]` interval per dimension (infinite bounds allowed).
 #[derive(Clone, Debug, PartialEq)]
@@ -57,6 +59,18 @@ pub trait Env: Send {
     fn max_episode_steps(&self) -> Option<usize> {
         None
     }
+    /// Everything that determines the env's future — physics state, step counters, the reset
+    /// generator — so that a resumed run continues the current episode exactly. `None` (the
+    /// default) means the env cannot do this; a resumed run then starts a fresh episode there and
+    /// says so.
+    fn snapshot(&self) -> Option<Vec<u8>> {
+        None
+    }
+    /// Puts the env back in a state from [`Env::snapshot`]; a snapshot that does not fit is an
+    /// error (never a panic).
+    fn restore(&mut self, _snapshot: &[u8]) -> std::result::Result<(), String> {
+        Err("this environment does not support snapshots".into())
+    }
 }
 
 impl<E: Env + ?Sized> Env for Box<E> {
@@ -74,6 +88,12 @@ impl<E: Env + ?Sized> Env for Box<E> {
     }
     fn max_episode_steps(&self) -> Option<usize> {
         (**self).max_episode_steps()
+    }
+    fn snapshot(&self) -> Option<Vec<u8>> {
+        (**self).snapshot()
+    }
+    fn restore(&mut self, snapshot: &[u8]) -> std::result::Result<(), String> {
+        (**self).restore(snapshot)
     }
 }
 
@@ -117,6 +137,19 @@ impl<E: Env> Env for TimeLimit<E> {
     fn max_episode_steps(&self) -> Option<usize> {
         Some(self.max_steps)
     }
+    fn snapshot(&self) -> Option<Vec<u8>> {
+        let inner = self.env.snapshot()?;
+        Some(SnapshotWriter::default().u64(self.elapsed as u64).bytes(&inner).finish())
+    }
+    fn restore(&mut self, snapshot: &[u8]) -> std::result::Result<(), String> {
+        let mut r = SnapshotReader::new(snapshot);
+        let elapsed = r.u64()?;
+        let inner = r.bytes()?;
+        r.finish()?;
+        self.env.restore(inner)?;
+        self.elapsed = usize::try_from(elapsed).map_err(|_| "time-limit counter overflows".to_string())?;
+        Ok(())
+    }
 }
 
 /// Names [`make`] accepts.
@@ -149,6 +182,51 @@ mod tests {
                 assert_eq!(s.truncated, t == 200, "step {t}");
             }
         }
+    }
+
+    #[test]
+    fn snapshot_restore_continues_every_env_exactly() {
+        for name in available() {
+            let mut env = make(&name).unwrap();
+            env.reset(Some(3));
+            let mut rng = crate::rng::Rng::new(1);
+            let action = |rng: &mut crate::rng::Rng| [rng.uniform_range(-1.0, 1.0) as f32];
+            for _ in 0..150 {
+                env.step(&action(&mut rng));
+            }
+            let snap = env.snapshot().unwrap();
+            let mut twin = make(&name).unwrap();
+            twin.restore(&snap).unwrap();
+            // Past the time limit and through resets that draw from the env's own generator.
+            for t in 0..1200 {
+                let a = action(&mut rng);
+                let (x, y) = (env.step(&a), twin.step(&a));
+                assert_eq!(
+                    (x.obs.clone(), x.reward, x.terminated, x.truncated),
+                    (y.obs, y.reward, y.terminated, y.truncated),
+                    "{name} step {t}"
+                );
+                if x.terminated || x.truncated {
+                    assert_eq!(env.reset(None), twin.reset(None));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_snapshots_are_errors() {
+        let mut env = make("Pendulum-v1").unwrap();
+        let good = env.snapshot().unwrap();
+        let mut rng = crate::rng::Rng::new(0);
+        for _ in 0..500 {
+            let len = rng.below(good.len() as u64 + 16) as usize;
+            let bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+            let _ = env.restore(&bytes);
+        }
+        assert!(env.restore(&good[..good.len() - 1]).is_err());
+        let mut longer = good.clone();
+        longer.push(0);
+        assert!(env.restore(&longer).unwrap_err().contains("trailing"));
     }
 
     #[test]

@@ -1,0 +1,477 @@
+//! The shared off-policy training loop: act, step, store, update, evaluate, checkpoint.
+//!
+//! One loop serves every algorithm (as Stable-Baselines3's `OffPolicyAlgorithm`): the agent only
+//! provides `act` and `update`. Networks work on actions in [−1, 1]; the loop rescales them to
+//! the env's bounds on the way out and stores the normalised action in the replay buffer.
+
+use crate::algo::{ActMode, Agent, Sac, Td3};
+use crate::checkpoint::Checkpoint;
+use crate::config::{Family, TrainConfig};
+use crate::env::{make, BoxSpace, Env};
+use crate::error::{Error, Result};
+use crate::fsutil::write_atomic;
+use crate::metrics::{MetricsWriter, Row, UpdateAverager};
+use crate::replay::{Batch, ReplayBuffer};
+use crate::rng::Rng;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub mod state;
+
+/// Independent random streams of a run, so that e.g. the evaluation schedule never shifts the
+/// training noise.
+mod stream {
+    pub const EXPLORE: u64 = 1;
+    pub const REPLAY: u64 = 2;
+    pub const EVAL: u64 = 3;
+}
+
+/// How a run reports itself, and where it stops.
+#[derive(Clone, Debug, Default)]
+pub struct TrainOptions {
+    /// No progress bar or log lines (for scripts and tests).
+    pub quiet: bool,
+    /// Stop after this step with a resume checkpoint, as an interrupted run would — to train in
+    /// slices under a scheduler's time limit, say. `None`: train to `total_steps`.
+    pub stop_after: Option<u64>,
+}
+
+/// What a finished run reports.
+#[derive(Clone, Debug)]
+pub struct TrainSummary {
+    pub steps: u64,
+    pub episodes: u64,
+    /// (mean, std) of the last evaluation.
+    pub final_eval: (f64, f64),
+    /// Seconds of training, over all the processes of the run.
+    pub wall_time: f64,
+    /// The last checkpoint written.
+    pub final_checkpoint: PathBuf,
+    /// False when the run stopped early (`stop_after`) and can be resumed.
+    pub complete: bool,
+}
+
+/// The agent at the end of a run.
+pub const FINAL_FILE: &str = "final.safetensors";
+
+/// Builds the agent a config asks for.
+pub fn build_agent(cfg: &TrainConfig, obs_dim: usize, act_dim: usize) -> Box<dyn Agent> {
+    let common = cfg.common();
+    match cfg.family() {
+        Family::Sac => Box::new(Sac::new(obs_dim, act_dim, &common, cfg.sac.clone(), cfg.seed)),
+        Family::Td3 => Box::new(Td3::new(obs_dim, act_dim, &common, cfg.td3.clone(), cfg.seed)),
+    }
+}
+
+/// Maps a normalised action in [−1, 1] to the env's box: low + (a + 1)/2 · (high − low).
+pub fn scale_action(normalised: &[f32], space: &BoxSpace, out: &mut [f32]) {
+    for ((o, &a), (&l, &h)) in out.iter_mut().zip(normalised).zip(space.low.iter().zip(&space.high)) {
+        *o = l + 0.5 * (a + 1.0) * (h - l);
+    }
+}
+
+fn check_action_space(space: &BoxSpace, env: &str) -> Result<()> {
+    if space.low.iter().chain(&space.high).all(|v| v.is_finite()) {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!("{env}: the action space must be bounded to rescale actions from [-1, 1]")))
+    }
+}
+
+/// Mean and (population) standard deviation of `episodes` deterministic episodes; each episode's
+/// reset seed comes from `seeds`.
+pub fn evaluate(agent: &mut dyn Agent, env: &mut dyn Env, episodes: usize, seeds: &mut Rng) -> (f64, f64, Vec<f64>) {
+    let space = env.action_space().clone();
+    let (mut a, mut scaled) = (vec![0.0; space.dim()], vec![0.0; space.dim()]);
+    let mut unused = Rng::new(0);
+    let returns: Vec<f64> = (0..episodes)
+        .map(|_| {
+            let mut obs = env.reset(Some(seeds.next_u64()));
+            let mut total = 0.0;
+            loop {
+                agent.act(&obs, ActMode::Deterministic, &mut unused, &mut a);
+                scale_action(&a, &space, &mut scaled);
+                let s = env.step(&scaled);
+                total += s.reward;
+                if s.terminated || s.truncated {
+                    return total;
+                }
+                obs = s.obs;
+            }
+        })
+        .collect();
+    let mean = returns.iter().sum::<f64>() / returns.len() as f64;
+    let var = returns.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / returns.len() as f64;
+    (mean, var.sqrt(), returns)
+}
+
+fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(total);
+    let template = "{bar:30.cyan/blue} {human_pos}/{human_len} steps  {sps} steps/s  ETA {eta}  {msg}";
+    let style = ProgressStyle::with_template(template)
+        .map(|s| {
+            s.with_key("sps", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}", state.per_sec());
+            })
+        })
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    pb.set_style(style);
+    pb
+}
+
+/// A line that belongs in the log: above the bar on a terminal, on stderr otherwise.
+fn log_line(pb: &ProgressBar, quiet: bool, text: String) {
+    if quiet {
+        return;
+    }
+    if pb.is_hidden() {
+        eprintln!("{text}");
+    } else {
+        pb.println(text);
+    }
+}
+
+/// Trains a run described by `cfg` into `run_dir` (created if needed): `config.toml`,
+/// `metrics.csv`, `checkpoints/`.
+pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
+    train_env(cfg, make(&cfg.env)?, make(&cfg.env)?, run_dir, opts)
+}
+
+/// [`train`] on environments you provide — your own [`Env`] implementation, say. `eval_env` must
+/// be a separate instance of the same task; `cfg.env` is only recorded as its name.
+pub fn train_env(
+    cfg: &TrainConfig,
+    env: Box<dyn Env>,
+    eval_env: Box<dyn Env>,
+    run_dir: &Path,
+    opts: &TrainOptions,
+) -> Result<TrainSummary> {
+    cfg.validate()?;
+    check_action_space(env.action_space(), &cfg.env)?;
+    let ckpt_dir = run_dir.join("checkpoints");
+    std::fs::create_dir_all(&ckpt_dir).map_err(|e| Error::io(&ckpt_dir, e))?;
+    write_atomic(&run_dir.join("config.toml"), cfg.to_toml().as_bytes())?;
+    let metrics = MetricsWriter::create(&run_dir.join("metrics.csv"))?;
+    let mut run = Run::new(cfg.clone(), env, eval_env, run_dir, metrics);
+    run.obs = run.env.reset(Some(cfg.seed));
+    run.go(opts)
+}
+
+/// Continues an interrupted (or finished, to extend it) run from its resume checkpoint, exactly
+/// as if it had never stopped. `sets` may change only what does not alter the run's meaning
+/// (see [`RESUME_CHANGEABLE`](crate::config::RESUME_CHANGEABLE)), e.g. `total_steps=200000`.
+pub fn resume(run_dir: &Path, sets: &[String], opts: &TrainOptions) -> Result<TrainSummary> {
+    let (cfg, state) = state::load_resume(run_dir, sets)?;
+    resume_env(run_dir, cfg.clone(), state, make(&cfg.env)?, make(&cfg.env)?, opts)
+}
+
+/// [`resume`] on environments you provide (as [`train_env`]); read the state with
+/// [`state::load_resume`].
+pub fn resume_env(
+    run_dir: &Path,
+    cfg: TrainConfig,
+    state: Checkpoint,
+    env: Box<dyn Env>,
+    eval_env: Box<dyn Env>,
+    opts: &TrainOptions,
+) -> Result<TrainSummary> {
+    let path = run_dir.join("checkpoints").join(state::RESUME_FILE);
+    let metrics_text = state.bytes.get("run.metrics").map(|b| String::from_utf8_lossy(b).into_owned());
+    let metrics_text = metrics_text.ok_or_else(|| Error::checkpoint(&path, "no `run.metrics`: not a resume file"))?;
+    let metrics = MetricsWriter::resume(&run_dir.join("metrics.csv"), &metrics_text)?;
+    write_atomic(&run_dir.join("config.toml"), cfg.to_toml().as_bytes())?;
+    let mut run = Run::new(cfg, env, eval_env, run_dir, metrics);
+    let note = run.restore(&state, &path)?;
+    if let Some(note) = note {
+        if !opts.quiet {
+            eprintln!("polyak: {note}");
+        }
+    }
+    run.go(opts)
+}
+
+/// Everything a run is made of while it trains; [`state`] saves and restores all of it.
+struct Run {
+    cfg: TrainConfig,
+    run_dir: PathBuf,
+    env: Box<dyn Env>,
+    eval_env: Box<dyn Env>,
+    space: BoxSpace,
+    agent: Box<dyn Agent>,
+    replay: ReplayBuffer,
+    explore_rng: Rng,
+    replay_rng: Rng,
+    eval_seeds: Rng,
+    averager: UpdateAverager,
+    metrics: MetricsWriter,
+    /// Env steps done.
+    step: u64,
+    episodes: u64,
+    ep_return: f64,
+    ep_len: u64,
+    obs: Vec<f32>,
+    last_eval: (f64, f64),
+    last_episode_return: Option<f64>,
+    /// Wall-clock seconds spent by earlier processes of this run (before a resume).
+    wall_before: f64,
+    start: Instant,
+    /// Replay transitions already on disk, as `[first, end)` segments.
+    segments: Vec<(u64, u64)>,
+    last_good_checkpoint: Option<PathBuf>,
+}
+
+impl Run {
+    fn new(
+        cfg: TrainConfig,
+        env: Box<dyn Env>,
+        eval_env: Box<dyn Env>,
+        run_dir: &Path,
+        metrics: MetricsWriter,
+    ) -> Self {
+        let (obs_dim, act_dim) = (env.observation_space().dim(), env.action_space().dim());
+        Run {
+            agent: build_agent(&cfg, obs_dim, act_dim),
+            replay: ReplayBuffer::new(cfg.buffer_size, obs_dim, act_dim),
+            explore_rng: Rng::stream(cfg.seed, stream::EXPLORE),
+            replay_rng: Rng::stream(cfg.seed, stream::REPLAY),
+            eval_seeds: Rng::stream(cfg.seed, stream::EVAL),
+            averager: UpdateAverager::default(),
+            space: env.action_space().clone(),
+            run_dir: run_dir.to_path_buf(),
+            env,
+            eval_env,
+            metrics,
+            step: 0,
+            episodes: 0,
+            ep_return: 0.0,
+            ep_len: 0,
+            obs: vec![0.0; obs_dim],
+            last_eval: (f64::NAN, f64::NAN),
+            last_episode_return: None,
+            wall_before: 0.0,
+            start: Instant::now(),
+            segments: Vec::new(),
+            last_good_checkpoint: None,
+            cfg,
+        }
+    }
+
+    fn ckpt_dir(&self) -> PathBuf {
+        self.run_dir.join("checkpoints")
+    }
+
+    fn non_finite(&self, quantity: &str) -> Error {
+        let last = self.last_good_checkpoint.as_ref().map(|p| p.display().to_string());
+        let last = last.unwrap_or_else(|| "none yet".into());
+        Error::NonFinite { step: self.step, quantity: format!("{quantity} (last good checkpoint: {last})") }
+    }
+
+    /// Trains from the current step to `total_steps` (or `opts.stop_after`).
+    fn go(&mut self, opts: &TrainOptions) -> Result<TrainSummary> {
+        let cfg = self.cfg.clone();
+        let act_dim = self.space.dim();
+        let mut batch = Batch::default();
+        let (mut action, mut scaled) = (vec![0.0f32; act_dim], vec![0.0f32; act_dim]);
+        let pb = progress_bar(cfg.total_steps, opts.quiet);
+        pb.set_position(self.step);
+        pb.reset_eta();
+        pb.set_message(status(self.last_episode_return, self.last_eval.0));
+        self.start = Instant::now();
+        let stop = opts.stop_after.unwrap_or(cfg.total_steps).min(cfg.total_steps);
+
+        while self.step < stop {
+            self.step += 1;
+            let step = self.step;
+            if step <= cfg.learning_starts {
+                for a in action.iter_mut() {
+                    *a = self.explore_rng.uniform_range(-1.0, 1.0) as f32;
+                }
+            } else {
+                self.agent.act(&self.obs, ActMode::Explore, &mut self.explore_rng, &mut action);
+            }
+            scale_action(&action, &self.space, &mut scaled);
+            let s = self.env.step(&scaled);
+            if !s.reward.is_finite() || s.obs.iter().any(|v| !v.is_finite()) {
+                return Err(self.non_finite("observation or reward from the environment"));
+            }
+            self.replay.push(&self.obs, &action, s.reward, &s.obs, s.terminated, s.truncated);
+            self.ep_return += s.reward;
+            self.ep_len += 1;
+            self.obs = s.obs;
+            if s.terminated || s.truncated {
+                self.episodes += 1;
+                let mut row = Row { step, episode: self.episodes, ..Default::default() };
+                row.episode_return = Some(self.ep_return);
+                row.episode_length = Some(self.ep_len);
+                self.averager.drain_into(&mut row);
+                self.write_row(&mut row)?;
+                self.last_episode_return = Some(self.ep_return);
+                pb.set_message(status(self.last_episode_return, self.last_eval.0));
+                self.obs = self.env.reset(None);
+                (self.ep_return, self.ep_len) = (0.0, 0);
+            }
+            if step > cfg.learning_starts {
+                for _ in 0..cfg.gradient_steps {
+                    self.replay.sample(cfg.batch_size, &mut self.replay_rng, &mut batch);
+                    let stats = self.agent.update(&batch);
+                    if !(stats.critic_loss.is_finite() && stats.actor_loss.is_none_or(f64::is_finite)) {
+                        return Err(self.non_finite("loss"));
+                    }
+                    self.averager.add(&stats);
+                }
+            }
+            if (cfg.eval_every > 0 && step % cfg.eval_every == 0) || step == cfg.total_steps {
+                self.check_parameters()?;
+                let (mean, std, _) =
+                    evaluate(self.agent.as_mut(), self.eval_env.as_mut(), cfg.eval_episodes, &mut self.eval_seeds);
+                self.last_eval = (mean, std);
+                let mut row = Row {
+                    step,
+                    episode: self.episodes,
+                    eval_mean: Some(mean),
+                    eval_std: Some(std),
+                    ..Default::default()
+                };
+                self.write_row(&mut row)?;
+                log_line(&pb, opts.quiet, format!("step {step:>8}  eval {mean:9.2} ± {std:.2}"));
+                pb.set_message(status(self.last_episode_return, mean));
+            }
+            let periodic = cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0;
+            if step == cfg.total_steps {
+                self.checkpoint(&self.ckpt_dir().join(FINAL_FILE))?;
+            } else if periodic || step == stop {
+                self.checkpoint(&self.ckpt_dir().join(format!("step_{step:09}.safetensors")))?;
+            }
+            if step % 64 == 0 || step == stop {
+                pb.set_position(step);
+            }
+        }
+        pb.finish_and_clear();
+        Ok(TrainSummary {
+            steps: self.step,
+            episodes: self.episodes,
+            final_eval: self.last_eval,
+            wall_time: self.wall_time(),
+            final_checkpoint: self.last_good_checkpoint.clone().unwrap_or_else(|| self.ckpt_dir().join(FINAL_FILE)),
+            complete: self.step == cfg.total_steps,
+        })
+    }
+
+    fn wall_time(&self) -> f64 {
+        self.wall_before + self.start.elapsed().as_secs_f64()
+    }
+
+    fn write_row(&mut self, row: &mut Row) -> Result<()> {
+        row.wall_time = self.wall_time();
+        row.sps = self.step as f64 / row.wall_time.max(1e-9);
+        self.metrics.write(row)
+    }
+
+    /// A NaN/Inf weight would make every later number garbage: stop, naming the tensor.
+    fn check_parameters(&self) -> Result<()> {
+        for (name, t) in self.agent.tensors() {
+            if t.iter().any(|v| !v.is_finite()) {
+                return Err(self.non_finite(&format!("parameter in `{name}`")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Saves the agent to `path` (for `polyak eval`) and the whole run to the resume file.
+    fn checkpoint(&mut self, path: &Path) -> Result<()> {
+        self.check_parameters()?;
+        state::save(self, path).map_err(|e| {
+            let last = self.last_good_checkpoint.as_ref().map(|p| p.display().to_string());
+            Error::Invalid(format!(
+                "{e}\ntraining stopped at step {}; the last good checkpoint ({}) is intact: fix the cause and \
+                 continue with `polyak train --resume {}`",
+                self.step,
+                last.unwrap_or_else(|| "none yet".into()),
+                self.run_dir.display()
+            ))
+        })?;
+        self.last_good_checkpoint = Some(path.to_path_buf());
+        Ok(())
+    }
+}
+
+/// The progress bar's message: last training-episode return and last evaluation mean.
+fn status(episode_return: Option<f64>, eval_mean: f64) -> String {
+    let show = |v: Option<f64>| v.filter(|x| x.is_finite()).map(|x| format!("{x:.1}")).unwrap_or_else(|| "–".into());
+    format!("episode {}  eval {}", show(episode_return), show(Some(eval_mean)))
+}
+
+/// The checkpoint `polyak eval` uses by default: `final`, else the latest periodic one.
+pub fn latest_checkpoint(run_dir: &Path) -> Result<PathBuf> {
+    let dir = run_dir.join("checkpoints");
+    let final_path = dir.join(FINAL_FILE);
+    if final_path.exists() {
+        return Ok(final_path);
+    }
+    let entries = std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+    entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("step_") && n.ends_with(".safetensors"))
+        })
+        .max()
+        .ok_or_else(|| Error::Invalid(format!("{}: no checkpoint found", dir.display())))
+}
+
+/// Reloads a run's checkpoint and evaluates it deterministically.
+pub fn evaluate_run(
+    run_dir: &Path,
+    checkpoint: Option<&Path>,
+    episodes: usize,
+    seed: u64,
+) -> Result<(f64, f64, Vec<f64>)> {
+    let cfg = TrainConfig::load(&run_dir.join("config.toml"))?;
+    let path = match checkpoint {
+        Some(p) => p.to_path_buf(),
+        None => latest_checkpoint(run_dir)?,
+    };
+    let ckpt = Checkpoint::load(&path)?;
+    let mut env = make(&cfg.env)?;
+    let mut agent = build_agent(&cfg, env.observation_space().dim(), env.action_space().dim());
+    ckpt.restore(agent.as_mut(), &path)?;
+    Ok(evaluate(agent.as_mut(), env.as_mut(), episodes, &mut Rng::stream(seed, stream::EVAL)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_are_rescaled_to_the_env_bounds() {
+        let space = BoxSpace::new(vec![-2.0, 0.0], vec![2.0, 10.0]);
+        let mut out = [0.0; 2];
+        scale_action(&[-1.0, 1.0], &space, &mut out);
+        assert_eq!(out, [-2.0, 10.0]);
+        scale_action(&[0.5, 0.0], &space, &mut out);
+        assert_eq!(out, [1.0, 5.0]);
+    }
+
+    #[test]
+    fn a_non_finite_parameter_stops_training_naming_the_tensor_and_step() {
+        let cfg = TrainConfig::resolve(Some("td3"), None, &["hidden=[8]".to_string()]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = MetricsWriter::create(&dir.path().join("metrics.csv")).unwrap();
+        let mut run = Run::new(cfg, make("Pendulum-v1").unwrap(), make("Pendulum-v1").unwrap(), dir.path(), metrics);
+        run.step = 1234;
+        assert!(run.check_parameters().is_ok());
+        for (name, t) in run.agent.tensors_mut() {
+            if name == "critic1_target" {
+                t[3] = f32::INFINITY;
+            }
+        }
+        let err = run.checkpoint(&dir.path().join("x.safetensors")).unwrap_err().to_string();
+        assert!(err.contains("`critic1_target`") && err.contains("step 1234"), "{err}");
+        assert!(!dir.path().join("x.safetensors").exists(), "garbage was saved");
+    }
+}
