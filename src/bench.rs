@@ -111,7 +111,7 @@ pub fn env_steps_per_second(env: &mut dyn Env, rounds: usize, steps: usize) -> f
 }
 
 /// The report `polyak bench` and `cargo bench` print: updates/s at HalfCheetah and Pendulum
-/// sizes on 1 and 2 threads, and env steps/s of every built-in env.
+/// sizes on 1 and 2 threads, env steps/s of every built-in env, and what a checkpoint costs.
 pub fn print_report(quick: bool) -> crate::Result<()> {
     let (rounds, updates) = if quick { (3, 20) } else { (7, 100) };
     println!("gradient updates/s (batch 256, 256×256 MLPs; median of {rounds} rounds)");
@@ -127,6 +127,50 @@ pub fn print_report(quick: bool) -> crate::Result<()> {
         let mut env = crate::env::make(&name)?;
         let r = env_steps_per_second(env.as_mut(), rounds, if quick { 20_000 } else { 200_000 });
         println!("  {name:<34} {r:12.0}");
+    }
+    let dir = std::path::PathBuf::from(".polyak-bench-checkpoint");
+    println!("checkpoint cost (HalfCheetah sizes, SAC; atomic writes with fsync into ./{})", dir.display());
+    let result = print_checkpoint_cost(&dir, quick);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// Times what a checkpoint writes: the agent file (twice: agent-only and resume file) and the
+/// replay file of the transitions pushed since the previous checkpoint.
+fn print_checkpoint_cost(dir: &std::path::Path, quick: bool) -> crate::Result<()> {
+    use crate::checkpoint::Checkpoint;
+    use crate::replay::ReplayBuffer;
+    std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir, e))?;
+    let agent = BenchAlgo::Sac.build(17, 6, &CommonConfig::default());
+    let path = dir.join("agent.safetensors");
+    let mut times: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            Checkpoint::from_agent(agent.as_ref(), Default::default()).save(&path).map(|_| t.elapsed().as_secs_f64())
+        })
+        .collect::<crate::Result<_>>()?;
+    let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    println!("  agent with Adam state          {:8.1} MB  {:8.1} ms", bytes as f64 / 1e6, 1e3 * median(&mut times));
+    let sizes: &[usize] = if quick { &[50_000] } else { &[50_000, 1_000_000] };
+    let mut rng = Rng::new(0);
+    for &n in sizes {
+        let mut replay = ReplayBuffer::new(n, 17, 6);
+        let (mut obs, mut act) = (vec![0.0f32; 17], vec![0.0f32; 6]);
+        for _ in 0..n {
+            rng.fill_normal(&mut obs);
+            rng.fill_normal(&mut act);
+            replay.push(&obs, &act, rng.normal(), &obs, false, false);
+        }
+        let path = dir.join("replay.safetensors");
+        let t = Instant::now();
+        crate::train::state::write_segment(replay.export(0, n as u64), &path)?;
+        let secs = t.elapsed().as_secs_f64();
+        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let t = Instant::now();
+        Checkpoint::load(&path)?;
+        let read = t.elapsed().as_secs_f64();
+        let (mb, write_ms, read_ms) = (bytes as f64 / 1e6, 1e3 * secs, 1e3 * read);
+        println!("  replay file, {n:>9} transitions {mb:8.1} MB  {write_ms:8.1} ms  (read + verify {read_ms:.1} ms)");
     }
     Ok(())
 }

@@ -48,7 +48,12 @@ fn run_info(run: &Run) -> BTreeMap<String, String> {
     ])
 }
 
-fn segment_checkpoint(seg: &Segment) -> Checkpoint {
+/// Writes one replay file (atomically).
+pub fn write_segment(seg: Segment, path: &Path) -> Result<()> {
+    segment_checkpoint(seg).save(path)
+}
+
+fn segment_checkpoint(seg: Segment) -> Checkpoint {
     let mut c = Checkpoint {
         info: BTreeMap::from([
             ("first".to_string(), seg.first.to_string()),
@@ -59,15 +64,15 @@ fn segment_checkpoint(seg: &Segment) -> Checkpoint {
         bytes: BTreeMap::new(),
     };
     for (name, data) in [
-        ("replay.obs", &seg.obs),
-        ("replay.actions", &seg.actions),
-        ("replay.rewards", &seg.rewards),
-        ("replay.next_obs", &seg.next_obs),
+        ("replay.obs", seg.obs),
+        ("replay.actions", seg.actions),
+        ("replay.rewards", seg.rewards),
+        ("replay.next_obs", seg.next_obs),
     ] {
-        c.tensors.insert(name.to_string(), data.clone());
+        c.tensors.insert(name.to_string(), data);
     }
-    c.bytes.insert("replay.terminated".into(), seg.terminated.clone());
-    c.bytes.insert("replay.truncated".into(), seg.truncated.clone());
+    c.bytes.insert("replay.terminated".into(), seg.terminated);
+    c.bytes.insert("replay.truncated".into(), seg.truncated);
     c
 }
 
@@ -102,7 +107,7 @@ pub(super) fn save(run: &mut Run, agent_path: &Path) -> Result<()> {
     let from = run.segments.last().map_or(oldest, |&(_, end)| end).max(oldest);
     let to = run.replay.pushed();
     if to > from {
-        segment_checkpoint(&run.replay.export(from, to)).save(&replay_dir.join(segment_name(from, to)))?;
+        write_segment(run.replay.export(from, to), &replay_dir.join(segment_name(from, to)))?;
         run.segments.push((from, to));
     }
 
