@@ -4,6 +4,8 @@
 //! environments are created by name with [`make`], which also applies Gymnasium's time limit.
 
 mod classic;
+#[cfg(mujoco)]
+pub mod mujoco;
 pub mod snapshot;
 
 pub use classic::{MountainCarContinuous, Pendulum};
@@ -154,16 +156,49 @@ impl<E: Env> Env for TimeLimit<E> {
 
 /// Names [`make`] accepts.
 pub fn available() -> Vec<String> {
-    ["Pendulum-v1", "MountainCarContinuous-v0"].iter().map(|s| s.to_string()).collect()
+    ["Pendulum-v1", "MountainCarContinuous-v0"].iter().chain(&MUJOCO_ENVS).map(|s| s.to_string()).collect()
 }
+
+/// Gymnasium's MuJoCo v5 suite; needs the MuJoCo library (`scripts/setup-mujoco.sh`).
+pub const MUJOCO_ENVS: [&str; 10] = [
+    "HalfCheetah-v5",
+    "Hopper-v5",
+    "Walker2d-v5",
+    "Ant-v5",
+    "Humanoid-v5",
+    "Swimmer-v5",
+    "InvertedPendulum-v5",
+    "InvertedDoublePendulum-v5",
+    "Reacher-v5",
+    "Pusher-v5",
+];
+
+/// True when this build links MuJoCo.
+pub const HAS_MUJOCO: bool = cfg!(mujoco);
 
 /// Creates a built-in environment by its Gymnasium id, with Gymnasium's time limit.
 pub fn make(name: &str) -> Result<Box<dyn Env>> {
     match name {
         "Pendulum-v1" => Ok(Box::new(TimeLimit::new(Pendulum::new(), 200))),
         "MountainCarContinuous-v0" => Ok(Box::new(TimeLimit::new(MountainCarContinuous::new(), 999))),
+        _ if MUJOCO_ENVS.contains(&name) => make_mujoco(name),
         _ => Err(Error::UnknownName { kind: "environment", name: name.to_string(), available: available() }),
     }
+}
+
+#[cfg(mujoco)]
+fn make_mujoco(name: &str) -> Result<Box<dyn Env>> {
+    let task = mujoco::Task::by_name(name).ok_or_else(|| Error::Invalid(format!("no MuJoCo task {name}")))?;
+    let env = mujoco::MujocoEnv::new(task).map_err(|e| Error::Invalid(format!("{name}: {e}")))?;
+    Ok(Box::new(TimeLimit::new(env, task.time_limit())))
+}
+
+#[cfg(not(mujoco))]
+fn make_mujoco(name: &str) -> Result<Box<dyn Env>> {
+    Err(Error::Invalid(format!(
+        "{name} needs the MuJoCo library, which this build does not link: run `scripts/setup-mujoco.sh` \
+         (installs it into .mujoco/ from PyPI in a few seconds), then build again"
+    )))
 }
 
 #[cfg(test)]
@@ -187,7 +222,7 @@ mod tests {
     #[test]
     fn snapshot_restore_continues_every_env_exactly() {
         for name in available() {
-            let mut env = make(&name).unwrap();
+            let Ok(mut env) = make(&name) else { continue }; // MuJoCo envs in builds without it
             env.reset(Some(3));
             let mut rng = crate::rng::Rng::new(1);
             let action = |rng: &mut crate::rng::Rng| [rng.uniform_range(-1.0, 1.0) as f32];

@@ -1,0 +1,458 @@
+//! Gymnasium's MuJoCo v5 environments on the official MuJoCo C library, reproducing Gymnasium
+//! 1.4.0's observations, rewards (term by term, in its float32/float64 arithmetic and NumPy's
+//! summation order), terminations, reset noise and time limits, with every keyword argument at
+//! its v5 default.
+//!
+//! Models are Gymnasium's own MJCF files, loaded from the Gymnasium package that
+//! `scripts/setup-mujoco.sh` installs (`.mujoco/gymnasium/envs/mujoco/assets/`), or from the
+//! directory in `POLYAK_MUJOCO_ASSETS`. Reset noise has Gymnasium's distributions and scales but
+//! is drawn from polyak's generator (NumPy's stream cannot be reproduced), so the fixture tests
+//! start from states recorded from Gymnasium (`MujocoEnv::reset_to`).
+
+mod numpy;
+mod sim;
+#[allow(clippy::all)]
+mod sys;
+
+pub use sim::Sim;
+
+use super::snapshot::{SnapshotReader, SnapshotWriter};
+use super::{BoxSpace, Env, Step};
+use crate::rng::Rng;
+use numpy::{norm, pairwise_sum, sum_of_squares, sum_of_squares_f32};
+use std::path::PathBuf;
+
+/// The tasks, with Gymnasium's model file, frame skip and time limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Task {
+    HalfCheetah,
+    Hopper,
+    Walker2d,
+    Ant,
+    Humanoid,
+    Swimmer,
+    InvertedPendulum,
+    InvertedDoublePendulum,
+    Reacher,
+    Pusher,
+}
+
+/// In the order of [`super::MUJOCO_ENVS`].
+const TASKS: [Task; 10] = [
+    Task::HalfCheetah,
+    Task::Hopper,
+    Task::Walker2d,
+    Task::Ant,
+    Task::Humanoid,
+    Task::Swimmer,
+    Task::InvertedPendulum,
+    Task::InvertedDoublePendulum,
+    Task::Reacher,
+    Task::Pusher,
+];
+
+impl Task {
+    pub fn by_name(name: &str) -> Option<Task> {
+        super::MUJOCO_ENVS.iter().position(|n| *n == name).map(|i| TASKS[i])
+    }
+
+    fn xml(self) -> &'static str {
+        match self {
+            Task::HalfCheetah => "half_cheetah.xml",
+            Task::Hopper => "hopper.xml",
+            Task::Walker2d => "walker2d_v5.xml",
+            Task::Ant => "ant.xml",
+            Task::Humanoid => "humanoid.xml",
+            Task::Swimmer => "swimmer.xml",
+            Task::InvertedPendulum => "inverted_pendulum.xml",
+            Task::InvertedDoublePendulum => "inverted_double_pendulum.xml",
+            Task::Reacher => "reacher.xml",
+            Task::Pusher => "pusher_v5.xml",
+        }
+    }
+
+    fn frame_skip(self) -> usize {
+        match self {
+            Task::Hopper | Task::Walker2d | Task::Swimmer => 4,
+            Task::InvertedPendulum | Task::Reacher => 2,
+            _ => 5,
+        }
+    }
+
+    /// Gymnasium's registered `max_episode_steps`.
+    pub fn time_limit(self) -> usize {
+        match self {
+            Task::Reacher => 50,
+            Task::Pusher => 100,
+            _ => 1000,
+        }
+    }
+}
+
+/// Where Gymnasium's MJCF files are read from.
+pub fn assets_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("POLYAK_MUJOCO_ASSETS") {
+        return PathBuf::from(dir);
+    }
+    PathBuf::from(env!("POLYAK_MUJOCO_DIR")).join("gymnasium/envs/mujoco/assets")
+}
+
+/// One Gymnasium v5 MuJoCo environment (without its time limit; [`super::make`] adds it).
+pub struct MujocoEnv {
+    task: Task,
+    sim: Sim,
+    init_qpos: Vec<f64>,
+    init_qvel: Vec<f64>,
+    dt: f64,
+    rng: Rng,
+    /// Body ids the task reads: Reacher (fingertip, target), Pusher (tips_arm, object, goal).
+    bodies: Vec<usize>,
+    obs_space: BoxSpace,
+    act_space: BoxSpace,
+}
+
+impl MujocoEnv {
+    pub fn new(task: Task) -> Result<Self, String> {
+        let path = assets_dir().join(task.xml());
+        if !path.exists() {
+            return Err(format!(
+                "{} not found: install Gymnasium's MuJoCo models with scripts/setup-mujoco.sh (or set \
+                 POLYAK_MUJOCO_ASSETS to a directory holding them)",
+                path.display()
+            ));
+        }
+        let sim = Sim::from_xml(&path)?;
+        let names: &[&str] = match task {
+            Task::Reacher => &["fingertip", "target"],
+            Task::Pusher => &["tips_arm", "object", "goal"],
+            _ => &[],
+        };
+        let bodies = names.iter().map(|n| sim.body_id(n)).collect::<Result<_, _>>()?;
+        let range = sim.ctrlrange();
+        let low = range.iter().step_by(2).map(|&v| v as f32).collect();
+        let high = range.iter().skip(1).step_by(2).map(|&v| v as f32).collect();
+        let mut env = MujocoEnv {
+            task,
+            init_qpos: sim.qpos().to_vec(),
+            init_qvel: sim.qvel().to_vec(),
+            dt: sim.timestep() * task.frame_skip() as f64,
+            rng: Rng::new(0),
+            bodies,
+            obs_space: BoxSpace::new(Vec::new(), Vec::new()),
+            act_space: BoxSpace::new(low, high),
+            sim,
+        };
+        let dim = env.observation().len();
+        env.obs_space = BoxSpace::new(vec![f32::NEG_INFINITY; dim], vec![f32::INFINITY; dim]);
+        Ok(env)
+    }
+
+    pub fn task(&self) -> Task {
+        self.task
+    }
+
+    /// The physics, read-only (for tests and analysis).
+    pub fn sim(&self) -> &Sim {
+        &self.sim
+    }
+
+    /// Starts an episode from a given state, as Gymnasium's `reset` followed by `set_state`.
+    pub fn reset_to(&mut self, qpos: &[f64], qvel: &[f64]) -> Vec<f32> {
+        self.sim.reset_data();
+        self.sim.set_state(qpos, qvel);
+        to_f32(&self.observation())
+    }
+
+    fn body_xpos(&self, i: usize) -> [f64; 3] {
+        let x = self.sim.xpos();
+        let b = self.bodies[i];
+        [x[3 * b], x[3 * b + 1], x[3 * b + 2]]
+    }
+
+    /// The observation in float64, exactly as Gymnasium computes it.
+    pub fn observation(&self) -> Vec<f64> {
+        let s = &self.sim;
+        let (qpos, qvel) = (s.qpos(), s.qvel());
+        let clip = |v: &[f64], lo: f64, hi: f64| v.iter().map(move |x| x.clamp(lo, hi)).collect::<Vec<_>>();
+        match self.task {
+            Task::HalfCheetah => [&qpos[1..], qvel].concat(),
+            Task::Hopper | Task::Walker2d => [&qpos[1..], &clip(qvel, -10.0, 10.0)[..]].concat(),
+            Task::Swimmer => [&qpos[2..], qvel].concat(),
+            Task::Ant => [&qpos[2..], qvel, &clip(&s.cfrc_ext()[6..], -1.0, 1.0)].concat(),
+            Task::Humanoid => [
+                &qpos[2..],
+                qvel,
+                &s.cinert()[10..],
+                &s.cvel()[6..],
+                &s.qfrc_actuator()[6..],
+                &s.cfrc_ext()[6..],
+            ]
+            .concat(),
+            Task::InvertedPendulum => [qpos, qvel].concat(),
+            Task::InvertedDoublePendulum => {
+                let mut o = vec![qpos[0]];
+                o.extend(qpos[1..].iter().map(|q| q.sin()));
+                o.extend(qpos[1..].iter().map(|q| q.cos()));
+                o.extend(clip(qvel, -10.0, 10.0));
+                o.push(s.qfrc_constraint()[0].clamp(-10.0, 10.0));
+                o
+            }
+            Task::Reacher => {
+                let (f, t) = (self.body_xpos(0), self.body_xpos(1));
+                let mut o: Vec<f64> = qpos[..2].iter().map(|q| q.cos()).collect();
+                o.extend(qpos[..2].iter().map(|q| q.sin()));
+                o.extend_from_slice(&qpos[2..]);
+                o.extend_from_slice(&qvel[..2]);
+                o.extend([f[0] - t[0], f[1] - t[1]]);
+                o
+            }
+            Task::Pusher => {
+                let mut o = [&qpos[..7], &qvel[..7]].concat();
+                for i in 0..3 {
+                    o.extend(self.body_xpos(i));
+                }
+                o
+            }
+        }
+    }
+
+    /// Gymnasium's `mass_center`: the mass-weighted mean of the bodies' centres of mass (x, y).
+    fn mass_center(&self) -> [f64; 2] {
+        let (mass, xipos) = (self.sim.body_mass(), self.sim.xipos());
+        let total = pairwise_sum(mass);
+        let along = |j: usize| mass.iter().enumerate().fold(0.0, |acc, (b, m)| acc + m * xipos[3 * b + j]) / total;
+        [along(0), along(1)]
+    }
+
+    /// The x (and y) position the forward reward differentiates.
+    fn xy(&self) -> [f64; 2] {
+        let q = self.sim.qpos();
+        match self.task {
+            Task::Ant => [self.sim.xpos()[3], self.sim.xpos()[4]],
+            Task::Humanoid => self.mass_center(),
+            Task::Swimmer => [q[0], q[1]],
+            _ => [q[0], 0.0],
+        }
+    }
+
+    /// Gymnasium's reset distribution of each task (`reset_model`).
+    fn sample_reset(&mut self) -> (Vec<f64>, Vec<f64>) {
+        let rng = &mut self.rng;
+        let (nq, nv) = (self.init_qpos.len(), self.init_qvel.len());
+        let uniform = |base: &[f64], scale: f64, rng: &mut Rng| -> Vec<f64> {
+            base.iter().map(|b| b + rng.uniform_range(-scale, scale)).collect()
+        };
+        let normal = |base: &[f64], scale: f64, rng: &mut Rng| -> Vec<f64> {
+            base.iter().map(|b| b + scale * rng.normal()).collect()
+        };
+        let (qpos, qvel) = (&self.init_qpos, &self.init_qvel);
+        match self.task {
+            Task::HalfCheetah | Task::Ant | Task::InvertedDoublePendulum => {
+                (uniform(qpos, 0.1, rng), normal(qvel, 0.1, rng))
+            }
+            Task::Hopper | Task::Walker2d => (uniform(qpos, 0.005, rng), uniform(qvel, 0.005, rng)),
+            Task::Humanoid | Task::InvertedPendulum => (uniform(qpos, 0.01, rng), uniform(qvel, 0.01, rng)),
+            Task::Swimmer => (uniform(qpos, 0.1, rng), uniform(qvel, 0.1, rng)),
+            Task::Reacher => {
+                let mut qpos = uniform(qpos, 0.1, rng);
+                let goal = loop {
+                    let g = [rng.uniform_range(-0.2, 0.2), rng.uniform_range(-0.2, 0.2)];
+                    if norm(&g) < 0.2 {
+                        break g;
+                    }
+                };
+                qpos[nq - 2..].copy_from_slice(&goal);
+                let mut qvel = uniform(qvel, 0.005, rng);
+                qvel[nv - 2..].fill(0.0);
+                (qpos, qvel)
+            }
+            Task::Pusher => {
+                let mut qpos = qpos.clone();
+                let cylinder = loop {
+                    let c = [rng.uniform_range(-0.3, 0.0), rng.uniform_range(-0.2, 0.2)];
+                    if norm(&c) > 0.17 {
+                        break c;
+                    }
+                };
+                qpos[nq - 4..nq - 2].copy_from_slice(&cylinder);
+                qpos[nq - 2..].fill(0.0);
+                let mut qvel = uniform(qvel, 0.005, rng);
+                qvel[nv - 4..].fill(0.0);
+                (qpos, qvel)
+            }
+        }
+    }
+
+    /// Reward, termination and the reward terms, from the state after the step.
+    fn outcome(&self, action: &[f32], before: [f64; 2]) -> (f64, bool, Vec<(&'static str, f64)>) {
+        let s = &self.sim;
+        let (qpos, qvel) = (s.qpos(), s.qvel());
+        let after = self.xy();
+        let vx = (after[0] - before[0]) / self.dt;
+        let vy = (after[1] - before[1]) / self.dt;
+        // `weight * np.sum(np.square(action))` with a float32 action stays float32 (NEP 50).
+        let ctrl_cost = |w: f64| (w as f32 * sum_of_squares_f32(action)) as f64;
+        match self.task {
+            Task::HalfCheetah => {
+                let ctrl = ctrl_cost(0.1);
+                let info = vec![("x_position", qpos[0]), ("x_velocity", vx), ("reward_forward", vx), ("reward_ctrl", -ctrl)];
+                (vx - ctrl, false, info)
+            }
+            Task::Hopper | Task::Walker2d => {
+                let (z, angle) = (qpos[1], qpos[2]);
+                let healthy = if self.task == Task::Hopper {
+                    let state_ok = qpos[2..].iter().chain(qvel).all(|&v| -100.0 < v && v < 100.0);
+                    state_ok && 0.7 < z && -0.2 < angle && angle < 0.2
+                } else {
+                    0.8 < z && z < 2.0 && -1.0 < angle && angle < 1.0
+                };
+                let survive = if healthy { 1.0 } else { 0.0 };
+                let ctrl = ctrl_cost(0.001);
+                let info = vec![
+                    ("x_position", qpos[0]),
+                    ("z_distance_from_origin", qpos[1] - self.init_qpos[1]),
+                    ("x_velocity", vx),
+                    ("reward_forward", vx),
+                    ("reward_ctrl", -ctrl),
+                    ("reward_survive", survive),
+                ];
+                ((vx + survive) - ctrl, !healthy, info)
+            }
+            Task::Swimmer => {
+                let ctrl = ctrl_cost(1e-4);
+                let info = vec![
+                    ("x_position", qpos[0]),
+                    ("y_position", qpos[1]),
+                    ("distance_from_origin", norm(&qpos[..2])),
+                    ("x_velocity", vx),
+                    ("y_velocity", vy),
+                    ("reward_forward", vx),
+                    ("reward_ctrl", -ctrl),
+                ];
+                (vx - ctrl, false, info)
+            }
+            Task::Ant => {
+                let healthy = qpos.iter().chain(qvel).all(|v| v.is_finite()) && 0.2 <= qpos[2] && qpos[2] <= 1.0;
+                let survive = if healthy { 1.0 } else { 0.0 };
+                let ctrl = ctrl_cost(0.5);
+                let clipped: Vec<f64> = s.cfrc_ext().iter().map(|f| f.clamp(-1.0, 1.0)).collect();
+                let contact = 0.0005 * sum_of_squares(&clipped);
+                let info = vec![
+                    ("x_position", qpos[0]),
+                    ("y_position", qpos[1]),
+                    ("distance_from_origin", norm(&qpos[..2])),
+                    ("x_velocity", vx),
+                    ("y_velocity", vy),
+                    ("reward_forward", vx),
+                    ("reward_ctrl", -ctrl),
+                    ("reward_contact", -contact),
+                    ("reward_survive", survive),
+                ];
+                ((vx + survive) - (ctrl + contact), !healthy, info)
+            }
+            Task::Humanoid => {
+                let healthy = 1.0 < qpos[2] && qpos[2] < 2.0;
+                let survive = if healthy { 5.0 } else { 0.0 };
+                let forward = 1.25 * vx;
+                let ctrl = 0.1 * sum_of_squares(s.ctrl());
+                let contact = (5e-7 * sum_of_squares(s.cfrc_ext())).min(10.0);
+                let info = vec![
+                    ("x_position", qpos[0]),
+                    ("y_position", qpos[1]),
+                    ("distance_from_origin", norm(&qpos[..2])),
+                    ("x_velocity", vx),
+                    ("y_velocity", vy),
+                    ("reward_survive", survive),
+                    ("reward_forward", forward),
+                    ("reward_ctrl", -ctrl),
+                    ("reward_contact", -contact),
+                ];
+                ((forward + survive) - (ctrl + contact), !healthy, info)
+            }
+            Task::InvertedPendulum => {
+                let obs = self.observation();
+                let terminated = !obs.iter().all(|v| v.is_finite()) || obs[1].abs() > 0.2;
+                let r = if terminated { 0.0 } else { 1.0 };
+                (r, terminated, vec![("reward_survive", r)])
+            }
+            Task::InvertedDoublePendulum => {
+                let site = s.site_xpos();
+                let (x, y) = (site[0], site[2]);
+                let terminated = y <= 1.0;
+                let (v1, v2) = (qvel[1], qvel[2]);
+                // `x ** 2` is C's pow(x, 2), which is not always x·x rounded once: call it too.
+                // (black_box keeps LLVM from rewriting pow(v, 2) as v·v.)
+                let sq = |v: f64| v.powf(std::hint::black_box(2.0));
+                let dist = 0.01 * sq(x) + sq(y - 2.0);
+                let vel = 0.001 * sq(v1) + 0.005 * sq(v2);
+                let alive = if terminated { 0.0 } else { 10.0 };
+                let info = vec![("reward_survive", alive), ("distance_penalty", -dist), ("velocity_penalty", -vel)];
+                ((alive - dist) - vel, terminated, info)
+            }
+            Task::Reacher => {
+                let (f, t) = (self.body_xpos(0), self.body_xpos(1));
+                let dist = -norm(&[f[0] - t[0], f[1] - t[1], f[2] - t[2]]);
+                let ctrl = -sum_of_squares_f32(action) as f64;
+                (dist + ctrl, false, vec![("reward_dist", dist), ("reward_ctrl", ctrl)])
+            }
+            Task::Pusher => {
+                let (tips, object, goal) = (self.body_xpos(0), self.body_xpos(1), self.body_xpos(2));
+                let diff = |a: [f64; 3], b: [f64; 3]| [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
+                let near = -norm(&diff(object, tips)) * 0.5;
+                let dist = -norm(&diff(object, goal));
+                let ctrl = (-sum_of_squares_f32(action) * 0.1f32) as f64;
+                let info = vec![("reward_dist", dist), ("reward_ctrl", ctrl), ("reward_near", near)];
+                ((dist + ctrl) + near, false, info)
+            }
+        }
+    }
+}
+
+fn to_f32(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&x| x as f32).collect()
+}
+
+impl Env for MujocoEnv {
+    fn observation_space(&self) -> &BoxSpace {
+        &self.obs_space
+    }
+
+    fn action_space(&self) -> &BoxSpace {
+        &self.act_space
+    }
+
+    fn reset(&mut self, seed: Option<u64>) -> Vec<f32> {
+        if let Some(s) = seed {
+            self.rng = Rng::new(s);
+        }
+        let (qpos, qvel) = self.sample_reset();
+        self.reset_to(&qpos, &qvel)
+    }
+
+    fn step(&mut self, action: &[f32]) -> Step {
+        let before = self.xy();
+        if let Err(msg) = self.sim.step(action, self.task.frame_skip()) {
+            // A MuJoCo error leaves the physics undefined: end the episode with a NaN the
+            // training loop reports (it names the step and stops).
+            eprintln!("polyak: {msg}");
+            let obs = vec![f32::NAN; self.obs_space.dim()];
+            return Step { obs, reward: f64::NAN, terminated: true, truncated: false, info: Vec::new() };
+        }
+        let (reward, terminated, info) = self.outcome(action, before);
+        Step { obs: to_f32(&self.observation()), reward, terminated, truncated: false, info }
+    }
+
+    fn snapshot(&self) -> Option<Vec<u8>> {
+        Some(SnapshotWriter::default().rng(&self.rng).bytes(&self.sim.snapshot()).finish())
+    }
+
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
+        let mut r = SnapshotReader::new(snapshot);
+        let rng = r.rng()?;
+        let sim = r.bytes()?;
+        r.finish()?;
+        self.sim.restore(sim)?;
+        self.rng = rng;
+        Ok(())
+    }
+}
