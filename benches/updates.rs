@@ -2,5 +2,5 @@
 //! Figures and how they compare with PyTorch: README, "Speed".
 
 fn main() -> polyak::Result<()> {
-    polyak::bench::print_report(std::env::args().any(|a| a == "--quick"))
+    polyak::bench::print_report(std::env::args().any(|a| a == "--quick"), false)
 }

@@ -112,8 +112,11 @@ pub fn env_steps_per_second(env: &mut dyn Env, rounds: usize, steps: usize) -> f
 
 /// The report `polyak bench` and `cargo bench` print: updates/s at HalfCheetah and Pendulum
 /// sizes on 1 and 2 threads, env steps/s of every built-in env, and what a checkpoint costs.
-pub fn print_report(quick: bool) -> crate::Result<()> {
+pub fn print_report(quick: bool, envs_only: bool) -> crate::Result<()> {
     let (rounds, updates) = if quick { (3, 20) } else { (7, 100) };
+    if envs_only {
+        return print_env_rates(quick, rounds);
+    }
     println!("gradient updates/s (batch 256, 256×256 MLPs; median of {rounds} rounds)");
     for (label, size) in [("HalfCheetah sizes (obs 17, act 6)", (17, 6)), ("Pendulum sizes (obs 3, act 1)", (3, 1))] {
         for algo in BenchAlgo::ALL {
@@ -122,17 +125,32 @@ pub fn print_report(quick: bool) -> crate::Result<()> {
             println!("  {label:<34} {:<5} 1 thread {one:7.1}   2 threads {two:7.1}", algo.name());
         }
     }
-    println!("env steps/s (random actions)");
-    for name in crate::env::available() {
-        let mut env = crate::env::make(&name)?;
-        let r = env_steps_per_second(env.as_mut(), rounds, if quick { 20_000 } else { 200_000 });
-        println!("  {name:<34} {r:12.0}");
-    }
+    print_env_rates(quick, rounds)?;
     let dir = std::path::PathBuf::from(".polyak-bench-checkpoint");
     println!("checkpoint cost (HalfCheetah sizes, SAC; atomic writes with fsync into ./{})", dir.display());
     let result = print_checkpoint_cost(&dir, quick);
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// Env steps/s of every env this build can make (MuJoCo ones need the library).
+fn print_env_rates(quick: bool, rounds: usize) -> crate::Result<()> {
+    println!("env steps/s (random actions; median of {rounds} rounds)");
+    for name in crate::env::available() {
+        let Ok(mut env) = crate::env::make(&name) else {
+            println!("  {name:<34} (not in this build: scripts/setup-mujoco.sh)");
+            continue;
+        };
+        let physics = crate::env::MUJOCO_ENVS.contains(&name.as_str());
+        let steps = match (quick, physics) {
+            (false, false) => 200_000,
+            (true, false) | (false, true) => 20_000,
+            (true, true) => 2_000,
+        };
+        let r = env_steps_per_second(env.as_mut(), rounds, steps);
+        println!("  {name:<34} {r:12.0}");
+    }
+    Ok(())
 }
 
 /// Times what a checkpoint writes: the agent file (twice: agent-only and resume file) and the

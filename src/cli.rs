@@ -96,6 +96,9 @@ pub struct BenchArgs {
     /// Fewer, shorter rounds.
     #[arg(long)]
     pub quick: bool,
+    /// Only env steps/s.
+    #[arg(long)]
+    pub envs: bool,
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -259,5 +262,5 @@ fn human_bytes(n: u64) -> String {
 }
 
 fn run_bench(args: BenchArgs) -> Result<()> {
-    crate::bench::print_report(args.quick)
+    crate::bench::print_report(args.quick, args.envs)
 }

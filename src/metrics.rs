@@ -4,6 +4,8 @@
 //! start), `episode` (episodes finished), `episode_return`, `episode_length`, `eval_mean`,
 //! `eval_std`, `critic_loss`, `actor_loss`, `alpha`, `mean_q`. An episode row carries the means
 //! of the update statistics since the previous episode row; columns that do not apply are empty.
+//! Envs that report reward terms (the MuJoCo suite: `reward_forward`, `reward_ctrl`, …) add one
+//! column per term after these: its sum over the episode, on episode rows.
 //! With one thread the same seed reproduces every column but `wall_time` and `sps` byte for byte.
 
 use crate::error::{Error, Result};
@@ -41,6 +43,8 @@ pub struct Row {
     pub actor_loss: Option<f64>,
     pub alpha: Option<f64>,
     pub mean_q: Option<f64>,
+    /// Episode sums of the env's reward terms (one per extra column).
+    pub terms: Vec<Option<f64>>,
 }
 
 fn cell<T: std::fmt::Display>(v: Option<T>) -> String {
@@ -63,6 +67,9 @@ impl Row {
             cell(self.alpha),
             cell(self.mean_q),
         ]
+        .into_iter()
+        .chain(self.terms.iter().map(|t| cell(*t)))
+        .collect::<Vec<_>>()
         .join(",")
     }
 }
@@ -77,8 +84,10 @@ pub struct MetricsWriter {
 }
 
 impl MetricsWriter {
-    pub fn create(path: &Path) -> Result<Self> {
-        Self::resume(path, &format!("{}\n", COLUMNS.join(",")))
+    /// A new file with the standard columns and one per reward term.
+    pub fn create(path: &Path, reward_terms: &[&str]) -> Result<Self> {
+        let header: Vec<&str> = COLUMNS.iter().chain(reward_terms).copied().collect();
+        Self::resume(path, &format!("{}\n", header.join(",")))
     }
 
     /// Rewrites `path` (atomically) with `text`, as saved by [`MetricsWriter::text`], and appends

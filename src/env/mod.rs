@@ -61,6 +61,11 @@ pub trait Env: Send {
     fn max_episode_steps(&self) -> Option<usize> {
         None
     }
+    /// Keys of [`Step::info`] that are terms of the reward (e.g. `reward_forward`,
+    /// `reward_ctrl`); the training loop logs their sum over each episode in `metrics.csv`.
+    fn reward_terms(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Everything that determines the env's future — physics state, step counters, the reset
     /// generator — so that a resumed run continues the current episode exactly. `None` (the
     /// default) means the env cannot do this; a resumed run then starts a fresh episode there and
@@ -90,6 +95,9 @@ impl<E: Env + ?Sized> Env for Box<E> {
     }
     fn max_episode_steps(&self) -> Option<usize> {
         (**self).max_episode_steps()
+    }
+    fn reward_terms(&self) -> &'static [&'static str] {
+        (**self).reward_terms()
     }
     fn snapshot(&self) -> Option<Vec<u8>> {
         (**self).snapshot()
@@ -138,6 +146,9 @@ impl<E: Env> Env for TimeLimit<E> {
     }
     fn max_episode_steps(&self) -> Option<usize> {
         Some(self.max_steps)
+    }
+    fn reward_terms(&self) -> &'static [&'static str] {
+        self.env.reward_terms()
     }
     fn snapshot(&self) -> Option<Vec<u8>> {
         let inner = self.env.snapshot()?;

@@ -155,7 +155,7 @@ pub fn train_env(
     let ckpt_dir = run_dir.join("checkpoints");
     std::fs::create_dir_all(&ckpt_dir).map_err(|e| Error::io(&ckpt_dir, e))?;
     write_atomic(&run_dir.join("config.toml"), cfg.to_toml().as_bytes())?;
-    let metrics = MetricsWriter::create(&run_dir.join("metrics.csv"))?;
+    let metrics = MetricsWriter::create(&run_dir.join("metrics.csv"), env.reward_terms())?;
     let mut run = Run::new(cfg.clone(), env, eval_env, run_dir, metrics);
     run.obs = run.env.reset(Some(cfg.seed));
     run.go(opts)
@@ -213,6 +213,8 @@ struct Run {
     episodes: u64,
     ep_return: f64,
     ep_len: u64,
+    /// This episode's sums of the env's reward terms ([`Env::reward_terms`]).
+    ep_terms: Vec<f64>,
     obs: Vec<f32>,
     last_eval: (f64, f64),
     last_episode_return: Option<f64>,
@@ -233,6 +235,7 @@ impl Run {
         metrics: MetricsWriter,
     ) -> Self {
         let (obs_dim, act_dim) = (env.observation_space().dim(), env.action_space().dim());
+        let terms = env.reward_terms().len();
         Run {
             agent: build_agent(&cfg, obs_dim, act_dim),
             replay: ReplayBuffer::new(cfg.buffer_size, obs_dim, act_dim),
@@ -249,6 +252,7 @@ impl Run {
             episodes: 0,
             ep_return: 0.0,
             ep_len: 0,
+            ep_terms: vec![0.0; terms],
             obs: vec![0.0; obs_dim],
             last_eval: (f64::NAN, f64::NAN),
             last_episode_return: None,
@@ -301,18 +305,26 @@ impl Run {
             self.replay.push(&self.obs, &action, s.reward, &s.obs, s.terminated, s.truncated);
             self.ep_return += s.reward;
             self.ep_len += 1;
+            let terms = self.env.reward_terms();
+            for &(key, value) in &s.info {
+                if let Some(i) = terms.iter().position(|t| *t == key) {
+                    self.ep_terms[i] += value;
+                }
+            }
             self.obs = s.obs;
             if s.terminated || s.truncated {
                 self.episodes += 1;
                 let mut row = Row { step, episode: self.episodes, ..Default::default() };
                 row.episode_return = Some(self.ep_return);
                 row.episode_length = Some(self.ep_len);
+                row.terms = self.ep_terms.iter().map(|&t| Some(t)).collect();
                 self.averager.drain_into(&mut row);
                 self.write_row(&mut row)?;
                 self.last_episode_return = Some(self.ep_return);
                 pb.set_message(status(self.last_episode_return, self.last_eval.0));
                 self.obs = self.env.reset(None);
                 (self.ep_return, self.ep_len) = (0.0, 0);
+                self.ep_terms.fill(0.0);
             }
             if step > cfg.learning_starts {
                 for _ in 0..cfg.gradient_steps {
@@ -366,6 +378,7 @@ impl Run {
     }
 
     fn write_row(&mut self, row: &mut Row) -> Result<()> {
+        row.terms.resize(self.ep_terms.len(), None);
         row.wall_time = self.wall_time();
         row.sps = self.step as f64 / row.wall_time.max(1e-9);
         self.metrics.write(row)
@@ -461,7 +474,7 @@ mod tests {
     fn a_non_finite_parameter_stops_training_naming_the_tensor_and_step() {
         let cfg = TrainConfig::resolve(Some("td3"), None, &["hidden=[8]".to_string()]).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let metrics = MetricsWriter::create(&dir.path().join("metrics.csv")).unwrap();
+        let metrics = MetricsWriter::create(&dir.path().join("metrics.csv"), &[]).unwrap();
         let mut run = Run::new(cfg, make("Pendulum-v1").unwrap(), make("Pendulum-v1").unwrap(), dir.path(), metrics);
         run.step = 1234;
         assert!(run.check_parameters().is_ok());

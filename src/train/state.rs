@@ -134,6 +134,7 @@ pub(super) fn save(run: &mut Run, agent_path: &Path) -> Result<()> {
         counters.extend(rng.state().iter().enumerate().map(|(i, &w)| (format!("run.rng.{name}.{i}"), w)));
     }
     counters.extend(run.averager.to_counters().map(|(k, v)| (format!("run.avg.{k}"), v)));
+    counters.extend(run.ep_terms.iter().enumerate().map(|(i, t)| (format!("run.term.{i}"), t.to_bits())));
     c.counters.extend(counters);
     c.tensors.insert("run.obs".into(), run.obs.clone());
     c.bytes.insert("run.metrics".into(), run.metrics.text().as_bytes().to_vec());
@@ -221,6 +222,9 @@ impl Run {
         (self.explore_rng, self.replay_rng, self.eval_seeds) = (rng("explore")?, rng("replay")?, rng("eval")?);
         self.averager = UpdateAverager::from_counters(|k| state.counters.get(&format!("run.avg.{k}")).copied())
             .ok_or_else(|| err("incomplete `run.avg` loss averages".into()))?;
+        for (i, t) in self.ep_terms.iter_mut().enumerate() {
+            *t = getf(&format!("run.term.{i}"))?;
+        }
         let obs = state.tensors.get("run.obs").ok_or_else(|| err("no `run.obs`".into()))?;
         if obs.len() != self.obs.len() {
             return Err(err(format!("observation has {} values, the env {}", obs.len(), self.obs.len())));
@@ -245,6 +249,7 @@ impl Run {
             None => {
                 self.obs = self.env.reset(Some(self.cfg.seed ^ self.step));
                 (self.ep_return, self.ep_len) = (0.0, 0);
+                self.ep_terms.fill(0.0);
                 Some(format!(
                     "{} cannot snapshot its state: the resumed run starts a fresh episode, so it will not \
                      match an uninterrupted run exactly",

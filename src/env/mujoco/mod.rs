@@ -179,15 +179,10 @@ impl MujocoEnv {
             Task::Hopper | Task::Walker2d => [&qpos[1..], &clip(qvel, -10.0, 10.0)[..]].concat(),
             Task::Swimmer => [&qpos[2..], qvel].concat(),
             Task::Ant => [&qpos[2..], qvel, &clip(&s.cfrc_ext()[6..], -1.0, 1.0)].concat(),
-            Task::Humanoid => [
-                &qpos[2..],
-                qvel,
-                &s.cinert()[10..],
-                &s.cvel()[6..],
-                &s.qfrc_actuator()[6..],
-                &s.cfrc_ext()[6..],
-            ]
-            .concat(),
+            Task::Humanoid => {
+                [&qpos[2..], qvel, &s.cinert()[10..], &s.cvel()[6..], &s.qfrc_actuator()[6..], &s.cfrc_ext()[6..]]
+                    .concat()
+            }
             Task::InvertedPendulum => [qpos, qvel].concat(),
             Task::InvertedDoublePendulum => {
                 let mut o = vec![qpos[0]];
@@ -295,7 +290,8 @@ impl MujocoEnv {
         match self.task {
             Task::HalfCheetah => {
                 let ctrl = ctrl_cost(0.1);
-                let info = vec![("x_position", qpos[0]), ("x_velocity", vx), ("reward_forward", vx), ("reward_ctrl", -ctrl)];
+                let info =
+                    vec![("x_position", qpos[0]), ("x_velocity", vx), ("reward_forward", vx), ("reward_ctrl", -ctrl)];
                 (vx - ctrl, false, info)
             }
             Task::Hopper | Task::Walker2d => {
@@ -440,6 +436,18 @@ impl Env for MujocoEnv {
         }
         let (reward, terminated, info) = self.outcome(action, before);
         Step { obs: to_f32(&self.observation()), reward, terminated, truncated: false, info }
+    }
+
+    fn reward_terms(&self) -> &'static [&'static str] {
+        match self.task {
+            Task::HalfCheetah | Task::Swimmer => &["reward_forward", "reward_ctrl"],
+            Task::Hopper | Task::Walker2d => &["reward_forward", "reward_ctrl", "reward_survive"],
+            Task::Ant | Task::Humanoid => &["reward_forward", "reward_ctrl", "reward_contact", "reward_survive"],
+            Task::InvertedPendulum => &["reward_survive"],
+            Task::InvertedDoublePendulum => &["reward_survive", "distance_penalty", "velocity_penalty"],
+            Task::Reacher => &["reward_dist", "reward_ctrl"],
+            Task::Pusher => &["reward_dist", "reward_ctrl", "reward_near"],
+        }
     }
 
     fn snapshot(&self) -> Option<Vec<u8>> {

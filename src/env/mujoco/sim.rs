@@ -273,8 +273,10 @@ impl Sim {
         // SAFETY: the main buffer is nbuffer bytes, the source has exactly nbuffer bytes; it
         // holds plain numbers (every pointer of mjData points into it, none is stored in it).
         unsafe { std::ptr::copy_nonoverlapping(buffer.as_ptr(), self.data().buffer as *mut u8, nbuffer) };
-        let state: Vec<f64> =
-            snapshot[8..8 + 8 * n].chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect();
+        let state: Vec<f64> = snapshot[8..8 + 8 * n]
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .collect();
         // SAFETY: state has mj_stateSize elements.
         unsafe { sys::mj_setState(self.m.as_ptr(), self.d.as_ptr(), state.as_ptr(), sig) };
         Ok(())
