@@ -29,8 +29,50 @@ pub enum Command {
     List,
     /// Measure gradient updates/s and env steps/s.
     Bench(BenchArgs),
+    /// Run a multi-seed sweep (algorithms × envs × seeds) as a pool of training processes;
+    /// re-running the same command skips finished runs and resumes interrupted ones.
+    Sweep(SweepArgs),
     /// Show what a run directory holds: config, progress, checkpoints (verified) and their sizes.
     Inspect(InspectArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SweepArgs {
+    /// A built-in sweep: td3-ablation (TD3, without each trick, DDPG) or sac-vs-td3.
+    pub name: Option<String>,
+    /// A sweep file (TOML: algos, envs, seeds, steps, set, [grid]).
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// Algorithms/presets, comma-separated (instead of a built-in sweep).
+    #[arg(long, value_delimiter = ',')]
+    pub algos: Vec<String>,
+    /// Environment (repeatable).
+    #[arg(long = "env")]
+    pub envs: Vec<String>,
+    /// Number of seeds (0..N).
+    #[arg(long)]
+    pub seeds: Option<u64>,
+    /// Total env steps per run.
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// Setting for every run: --set key=value (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Sweep directory (default: sweeps/<name>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Runs at a time (default: one per core).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Write a Slurm job-array script (DIR/sweep.slurm) instead of running.
+    #[arg(long, value_parser = ["slurm"])]
+    pub emit: Option<String>,
+    /// Run only the run with this index (what each Slurm array task does).
+    #[arg(long)]
+    pub only: Option<usize>,
+    /// No progress display.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -112,6 +154,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench(args) => run_bench(args),
         Command::Inspect(args) => run_inspect(&args.run),
+        Command::Sweep(args) => run_sweep(args),
     }
 }
 
@@ -203,6 +246,90 @@ fn run_eval(args: EvalArgs) -> Result<()> {
     println!("eval over {} episodes: {mean:.2} ± {std:.2}", returns.len());
     println!("returns: {}", list.join(" "));
     Ok(())
+}
+
+fn run_sweep(args: SweepArgs) -> Result<()> {
+    use crate::sweep::{builtin, execute, slurm_script, Seeds, SweepSpec, BUILTIN};
+    let mut spec = match &args.file {
+        Some(path) => SweepSpec::load(path)?,
+        None => SweepSpec::default(),
+    };
+    let name = match &args.name {
+        Some(name) => {
+            spec.algos = builtin(name).ok_or_else(|| Error::UnknownName {
+                kind: "sweep",
+                name: name.clone(),
+                available: BUILTIN.iter().map(|s| s.to_string()).collect(),
+            })?;
+            name.clone()
+        }
+        None => args.file.as_ref().and_then(|f| f.file_stem()).map_or("sweep".into(), |s| s.to_string_lossy().into()),
+    };
+    if !args.algos.is_empty() {
+        spec.algos = args.algos.clone();
+    }
+    if !args.envs.is_empty() {
+        spec.envs = args.envs.clone();
+    }
+    if spec.envs.is_empty() {
+        spec.envs = vec![TrainConfig::default().env];
+    }
+    if let Some(n) = args.seeds {
+        spec.seeds = Seeds::Count(n);
+    }
+    if args.steps.is_some() {
+        spec.steps = args.steps;
+    }
+    spec.set.extend(args.sets.iter().cloned());
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("sweeps").join(&name));
+    let mut runs = spec.plan(&out)?;
+    if args.emit.is_some() {
+        std::fs::create_dir_all(out.join("logs")).map_err(|e| Error::io(&out, e))?;
+        let exe = std::env::current_exe().map_err(|e| Error::io("polyak", e))?;
+        let mut line = vec![exe.display().to_string()];
+        let mut argv = std::env::args().skip(1);
+        while let Some(a) = argv.next() {
+            match a.as_str() {
+                "--emit" => {
+                    argv.next();
+                }
+                _ if a.starts_with("--emit=") => {}
+                _ => line.push(a),
+            }
+        }
+        let path = out.join("sweep.slurm");
+        crate::fsutil::write_atomic(&path, slurm_script(runs.len(), &out, &line).as_bytes())?;
+        println!("wrote {} ({} array tasks); submit with: sbatch {}", path.display(), runs.len(), path.display());
+        return Ok(());
+    }
+    if let Some(k) = args.only {
+        if k >= runs.len() {
+            return Err(Error::Invalid(format!("--only {k}: the sweep has {} runs (0..{})", runs.len(), runs.len())));
+        }
+        runs = vec![runs.swap_remove(k)];
+    }
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let exe = std::env::current_exe().map_err(|e| Error::io("polyak", e))?;
+    if !args.quiet {
+        eprintln!("polyak sweep: {} runs, {jobs} at a time → {}", runs.len(), out.display());
+    }
+    let summary = execute(&runs, &out, jobs, &exe, args.quiet)?;
+    println!(
+        "sweep {}: {} runs; {} already finished, {} completed now, {} failed",
+        out.display(),
+        runs.len(),
+        summary.finished_before,
+        summary.completed,
+        summary.failed.len()
+    );
+    for (label, why) in &summary.failed {
+        println!("  FAILED {label}: {why}");
+    }
+    if summary.failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!("{} of {} runs failed (see above)", summary.failed.len(), runs.len())))
+    }
 }
 
 fn run_inspect(run_dir: &Path) -> Result<()> {

@@ -13,4 +13,5 @@ pub mod cli;
 pub mod config;
 pub mod fsutil;
 pub mod metrics;
+pub mod sweep;
 pub mod train;
