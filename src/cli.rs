@@ -3,6 +3,7 @@
 
 use crate::config::{TrainConfig, PRESETS};
 use crate::error::{Error, Result};
+use crate::plot::{plot, Metric};
 use crate::train::state::{inspect_files, load_resume, RESUME_FILE};
 use crate::train::{evaluate_run, resume_env, train, TrainOptions};
 use clap::{Parser, Subcommand};
@@ -32,6 +33,10 @@ pub enum Command {
     /// Run a multi-seed sweep (algorithms × envs × seeds) as a pool of training processes;
     /// re-running the same command skips finished runs and resumes interrupted ones.
     Sweep(SweepArgs),
+    /// Learning curves (PNG and SVG) of runs or sweeps: one panel per env, one line per algorithm.
+    Plot(PlotArgs),
+    /// A Markdown report of runs or a sweep: final/best returns, AUC, steps to threshold, speed.
+    Report(ReportArgs),
     /// Show what a run directory holds: config, progress, checkpoints (verified) and their sizes.
     Inspect(InspectArgs),
 }
@@ -73,6 +78,31 @@ pub struct SweepArgs {
     /// No progress display.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PlotArgs {
+    /// Run or sweep directories.
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where the pictures go (default: the first directory).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Also plot training-episode returns.
+    #[arg(long)]
+    pub train: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReportArgs {
+    /// Run or sweep directory.
+    pub dir: PathBuf,
+    /// Where report.md and its pictures go (default: DIR).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Return threshold for "steps to threshold": ENV=VALUE (repeatable).
+    #[arg(long = "threshold", value_name = "ENV=VALUE")]
+    pub thresholds: Vec<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -155,6 +185,26 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => run_bench(args),
         Command::Inspect(args) => run_inspect(&args.run),
         Command::Sweep(args) => run_sweep(args),
+        Command::Plot(args) => {
+            let runs = crate::results::find_runs(&args.dirs)?;
+            let out = args.out.clone().unwrap_or_else(|| args.dirs[0].clone());
+            let metrics: &[Metric] = if args.train { &[Metric::Eval, Metric::Train] } else { &[Metric::Eval] };
+            for &m in metrics {
+                let summary = plot(&runs, &out, m)?;
+                for f in &summary.files {
+                    println!("wrote {}", f.display());
+                }
+            }
+            Ok(())
+        }
+        Command::Report(args) => {
+            let runs = crate::results::find_runs(std::slice::from_ref(&args.dir))?;
+            let out = args.out.clone().unwrap_or_else(|| args.dir.clone());
+            let thresholds = crate::report::parse_thresholds(&args.thresholds)?;
+            crate::report::write_report(&runs, &out, &thresholds)?;
+            println!("wrote {}", out.join("report.md").display());
+            Ok(())
+        }
     }
 }
 

@@ -81,6 +81,9 @@ pub struct MetricsWriter {
     path: PathBuf,
     out: BufWriter<File>,
     text: String,
+    header: Vec<String>,
+    /// The same rows as TensorBoard scalars, next to the CSV.
+    events: crate::tensorboard::EventWriter,
 }
 
 impl MetricsWriter {
@@ -95,7 +98,16 @@ impl MetricsWriter {
     pub fn resume(path: &Path, text: &str) -> Result<Self> {
         crate::fsutil::write_atomic(path, text.as_bytes())?;
         let file = std::fs::OpenOptions::new().append(true).open(path).map_err(|e| Error::io(path, e))?;
-        Ok(MetricsWriter { path: path.to_path_buf(), out: BufWriter::new(file), text: text.to_string() })
+        let header = text.lines().next().unwrap_or("").split(',').map(str::to_string).collect();
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let events = crate::tensorboard::EventWriter::create(dir, text)?;
+        Ok(MetricsWriter {
+            path: path.to_path_buf(),
+            out: BufWriter::new(file),
+            text: text.to_string(),
+            header,
+            events,
+        })
     }
 
     /// Everything written so far, header included.
@@ -104,7 +116,10 @@ impl MetricsWriter {
     }
 
     pub fn write(&mut self, row: &Row) -> Result<()> {
-        self.line(&row.to_csv())
+        let line = row.to_csv();
+        self.line(&line)?;
+        let header: Vec<&str> = self.header.iter().map(String::as_str).collect();
+        self.events.row(&header, &line)
     }
 
     fn line(&mut self, text: &str) -> Result<()> {

@@ -175,8 +175,9 @@ fn a_crash_at_every_point_of_every_checkpoint_write_is_recoverable() {
 fn a_full_disk_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint() {
     let want = reference(&[]);
     let all = sets(&[]);
-    // Writes: config.toml, metrics.csv, then per checkpoint a replay file, the agent, the resume file.
-    for n in 3..=9 {
+    // Atomic writes: config.toml, metrics.csv, the TensorBoard file, then per checkpoint a replay
+    // file, the agent, the resume file.
+    for n in 3..=10 {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("run");
         let out_s = out.to_str().unwrap();
@@ -184,7 +185,7 @@ fn a_full_disk_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint() {
         assert!(!o.status.success(), "enospc:{n} should fail the run");
         let err = stderr(&o);
         assert!(err.contains("No space left on device") && err.contains(out_s), "enospc:{n}: {err}");
-        if n <= 5 {
+        if n <= 6 {
             continue; // the first checkpoint never completed
         }
         assert!(err.contains("last good checkpoint"), "enospc:{n}: {err}");
