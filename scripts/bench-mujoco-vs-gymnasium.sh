@@ -15,5 +15,5 @@ for round in $(seq "$ROUNDS"); do
   echo "== round $round: polyak"
   target/release/polyak bench --envs | grep -- "-v5"
   echo "== round $round: Gymnasium 1.4.0"
-  "$VENV/bin/python" scripts/bench_gymnasium_envs.py 2>/dev/null
+  "$VENV/bin/python" scripts/bench_gymnasium_envs.py "${GYM_STEPS:-10000}" 2>/dev/null
 done

@@ -180,6 +180,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::List => {
             println!("algorithms: {}", PRESETS.join(", "));
             println!("environments: {}", crate::env::available().join(", "));
+            if !crate::env::HAS_MUJOCO {
+                println!(
+                    "(the -v5 MuJoCo envs need the MuJoCo library: run scripts/setup-mujoco.sh, then build again)"
+                );
+            }
             Ok(())
         }
         Command::Bench(args) => run_bench(args),

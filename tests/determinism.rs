@@ -4,16 +4,8 @@ use polyak::checkpoint::Checkpoint;
 use polyak::config::TrainConfig;
 use polyak::train::{train, TrainOptions};
 
-/// metrics.csv without the `wall_time` and `sps` columns.
-fn metrics_without_clock(dir: &std::path::Path) -> Vec<String> {
-    let text = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
-    text.lines()
-        .map(|l| {
-            let cells: Vec<&str> = l.split(',').collect();
-            [&cells[..1], &cells[3..]].concat().join(",")
-        })
-        .collect()
-}
+mod common;
+use common::metrics_without_clock;
 
 fn run(algo: &str, seed: u64, threads: usize) -> (Vec<String>, Checkpoint) {
     let sets: Vec<String> = [

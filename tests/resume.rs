@@ -48,16 +48,8 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// metrics.csv without the wall-clock columns (`wall_time`, `sps`).
-fn metrics(dir: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
-    text.lines()
-        .map(|l| {
-            let cells: Vec<&str> = l.split(',').collect();
-            [&cells[..1], &cells[3..]].concat().join(",")
-        })
-        .collect()
-}
+mod common;
+use common::metrics_without_clock as metrics;
 
 /// What must match: metrics rows, and the final agent (weights, optimiser state, counters).
 fn outcome(dir: &Path) -> (Vec<String>, Checkpoint) {
