@@ -177,7 +177,8 @@ mod tests {
         want.extend_from_slice(&1.5f64.to_le_bytes());
         want.extend_from_slice(&[0x10, 0xAC, 0x02]); // step 300 as a varint
                                                      // summary (field 5) { value (field 1) { tag "a"; simple_value 2.0 } }
-        want.extend_from_slice(&[0x2A, 0x09, 0x0A, 0x07, 0x0A, 0x01, b'a', 0x15]);
+                                                     // Value = tag (3 bytes) + float (5 bytes) = 8; Summary = 2 + 8 = 10.
+        want.extend_from_slice(&[0x2A, 0x0A, 0x0A, 0x08, 0x0A, 0x01, b'a', 0x15]);
         want.extend_from_slice(&2.0f32.to_le_bytes());
         assert_eq!(e, want);
     }
