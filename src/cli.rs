@@ -336,6 +336,12 @@ fn run_sweep(args: SweepArgs) -> Result<()> {
         spec.steps = args.steps;
     }
     spec.set.extend(args.sets.iter().cloned());
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // Several runs at a time already use the cores: one update thread each (results do not
+    // depend on it), unless the sweep says otherwise.
+    if jobs > 1 && args.only.is_none() && !spec.set.iter().any(|s| s.trim_start().starts_with("threads")) {
+        spec.set.push("threads=1".into());
+    }
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("sweeps").join(&name));
     let mut runs = spec.plan(&out)?;
     if args.emit.is_some() {
@@ -363,7 +369,6 @@ fn run_sweep(args: SweepArgs) -> Result<()> {
         }
         runs = vec![runs.swap_remove(k)];
     }
-    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let exe = std::env::current_exe().map_err(|e| Error::io("polyak", e))?;
     if !args.quiet {
         eprintln!("polyak sweep: {} runs, {jobs} at a time → {}", runs.len(), out.display());
