@@ -285,6 +285,14 @@ impl MujocoEnv {
         let after = self.xy();
         let vx = (after[0] - before[0]) / self.dt;
         let vy = (after[1] - before[1]) / self.dt;
+        // Position info of the tasks that move in the plane (Swimmer, Ant, Humanoid).
+        let planar = [
+            ("x_position", qpos[0]),
+            ("y_position", qpos[1]),
+            ("distance_from_origin", norm(&qpos[..2])),
+            ("x_velocity", vx),
+            ("y_velocity", vy),
+        ];
         // `weight * np.sum(np.square(action))` with a float32 action stays float32 (NEP 50).
         let ctrl_cost = |w: f64| (w as f32 * sum_of_squares_f32(action)) as f64;
         match self.task {
@@ -316,15 +324,8 @@ impl MujocoEnv {
             }
             Task::Swimmer => {
                 let ctrl = ctrl_cost(1e-4);
-                let info = vec![
-                    ("x_position", qpos[0]),
-                    ("y_position", qpos[1]),
-                    ("distance_from_origin", norm(&qpos[..2])),
-                    ("x_velocity", vx),
-                    ("y_velocity", vy),
-                    ("reward_forward", vx),
-                    ("reward_ctrl", -ctrl),
-                ];
+                let mut info = planar.to_vec();
+                info.extend([("reward_forward", vx), ("reward_ctrl", -ctrl)]);
                 (vx - ctrl, false, info)
             }
             Task::Ant => {
@@ -333,17 +334,13 @@ impl MujocoEnv {
                 let ctrl = ctrl_cost(0.5);
                 let clipped: Vec<f64> = s.cfrc_ext().iter().map(|f| f.clamp(-1.0, 1.0)).collect();
                 let contact = 0.0005 * sum_of_squares(&clipped);
-                let info = vec![
-                    ("x_position", qpos[0]),
-                    ("y_position", qpos[1]),
-                    ("distance_from_origin", norm(&qpos[..2])),
-                    ("x_velocity", vx),
-                    ("y_velocity", vy),
+                let mut info = planar.to_vec();
+                info.extend([
                     ("reward_forward", vx),
                     ("reward_ctrl", -ctrl),
                     ("reward_contact", -contact),
                     ("reward_survive", survive),
-                ];
+                ]);
                 ((vx + survive) - (ctrl + contact), !healthy, info)
             }
             Task::Humanoid => {
@@ -352,22 +349,18 @@ impl MujocoEnv {
                 let forward = 1.25 * vx;
                 let ctrl = 0.1 * sum_of_squares(s.ctrl());
                 let contact = (5e-7 * sum_of_squares(s.cfrc_ext())).min(10.0);
-                let info = vec![
-                    ("x_position", qpos[0]),
-                    ("y_position", qpos[1]),
-                    ("distance_from_origin", norm(&qpos[..2])),
-                    ("x_velocity", vx),
-                    ("y_velocity", vy),
+                let mut info = planar.to_vec();
+                info.extend([
                     ("reward_survive", survive),
                     ("reward_forward", forward),
                     ("reward_ctrl", -ctrl),
                     ("reward_contact", -contact),
-                ];
+                ]);
                 ((forward + survive) - (ctrl + contact), !healthy, info)
             }
             Task::InvertedPendulum => {
-                let obs = self.observation();
-                let terminated = !obs.iter().all(|v| v.is_finite()) || obs[1].abs() > 0.2;
+                // The observation is (qpos, qvel): check it without building it twice a step.
+                let terminated = !qpos.iter().chain(qvel).all(|v| v.is_finite()) || qpos[1].abs() > 0.2;
                 let r = if terminated { 0.0 } else { 1.0 };
                 (r, terminated, vec![("reward_survive", r)])
             }
