@@ -15,7 +15,7 @@
 use crate::algo::Agent;
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
-use safetensors::{tensor::TensorView, Dtype, SafeTensors};
+use safetensors::{Dtype, SafeTensors};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -51,22 +51,21 @@ impl Checkpoint {
 
     /// Writes the checkpoint atomically (see [`write_atomic`]).
     pub fn save(&self, path: &Path) -> Result<()> {
+        write_atomic(path, &self.to_bytes())
+    }
+
+    /// The file's bytes: the same state always gives the same bytes (metadata and tensors in
+    /// name order), so identical runs leave identical checkpoint files.
+    pub fn to_bytes(&self) -> Vec<u8> {
         let floats: Vec<Vec<u8>> =
             self.tensors.values().map(|t| t.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
-        let f32_views = self.tensors.keys().zip(&floats).map(|(n, b)| (n, Dtype::F32, b.len() / 4, b.as_slice()));
-        let u8_views = self.bytes.iter().map(|(n, b)| (n, Dtype::U8, b.len(), b.as_slice()));
-        let views: Vec<(&str, TensorView)> = f32_views
-            .chain(u8_views)
-            .map(|(name, dtype, len, b)| Ok((name.as_str(), TensorView::new(dtype, vec![len], b)?)))
-            .collect::<std::result::Result<_, safetensors::SafeTensorError>>()
-            .map_err(|e| Error::checkpoint(path, format!("cannot encode: {e}")))?;
+        let f32s = self.tensors.keys().zip(&floats).map(|(n, b)| (n.as_str(), "F32", b.len() / 4, b.as_slice()));
+        let u8s = self.bytes.iter().map(|(n, b)| (n.as_str(), "U8", b.len(), b.as_slice()));
+        let entries: Vec<(&str, &str, usize, &[u8])> = f32s.chain(u8s).collect();
         let mut meta = self.metadata();
-        let raw = self.tensors.keys().zip(&floats).map(|(n, b)| (n.as_str(), b.as_slice()));
-        let crc = checksum(&meta, raw.chain(self.bytes.iter().map(|(n, b)| (n.as_str(), b.as_slice()))));
+        let crc = checksum(&meta, entries.iter().map(|&(n, _, _, b)| (n, b)));
         meta.insert("crc32".into(), format!("{crc:08x}"));
-        let file = safetensors::serialize(views, &Some(meta.into_iter().collect()))
-            .map_err(|e| Error::checkpoint(path, format!("cannot encode: {e}")))?;
-        write_atomic(path, &file)
+        encode_safetensors(&meta, &entries)
     }
 
     fn metadata(&self) -> BTreeMap<String, String> {
@@ -164,6 +163,54 @@ impl Checkpoint {
     }
 }
 
+/// A safetensors file (8-byte little-endian header length, JSON header, data), written here
+/// rather than by the `safetensors` crate, whose metadata map has no fixed order. F32 tensors
+/// come first, so with the header padded to 8 bytes every tensor is aligned.
+fn encode_safetensors(meta: &BTreeMap<String, String>, entries: &[(&str, &str, usize, &[u8])]) -> Vec<u8> {
+    let mut header = String::from("{\"__metadata__\":{");
+    let pairs: Vec<String> = meta.iter().map(|(k, v)| format!("{}:{}", json_string(k), json_string(v))).collect();
+    header.push_str(&pairs.join(","));
+    header.push('}');
+    let mut offset = 0;
+    for &(name, dtype, len, data) in entries {
+        let end = offset + data.len();
+        header.push_str(&format!(
+            ",{}:{{\"dtype\":\"{dtype}\",\"shape\":[{len}],\"data_offsets\":[{offset},{end}]}}",
+            json_string(name)
+        ));
+        offset = end;
+    }
+    header.push('}');
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let mut file = Vec::with_capacity(8 + header.len() + offset);
+    file.extend((header.len() as u64).to_le_bytes());
+    file.extend(header.as_bytes());
+    for &(_, _, _, data) in entries {
+        file.extend(data);
+    }
+    file
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// CRC32 over metadata (sorted `key=value` lines), then the tensors — `F32` ones sorted by
 /// name, then `U8` ones sorted by name — each as its name and raw little-endian bytes.
 fn checksum<'a>(meta: &BTreeMap<String, String>, tensors: impl Iterator<Item = (&'a str, &'a [u8])>) -> u32 {
@@ -187,6 +234,7 @@ mod tests {
     use crate::algo::{ActMode, CommonConfig, Sac, SacConfig, Td3, Td3Config};
     use crate::bench::random_batch;
     use crate::rng::Rng;
+    use safetensors::tensor::TensorView;
 
     fn trained_sac() -> Sac {
         let common = CommonConfig { hidden: vec![32, 32], ..Default::default() };

@@ -4,10 +4,30 @@
 use crate::config::{TrainConfig, PRESETS};
 use crate::error::{Error, Result};
 use crate::plot::{plot, Metric};
-use crate::train::state::{inspect_files, load_resume, RESUME_FILE};
-use crate::train::{evaluate_run, resume_env, train, TrainOptions};
+use crate::train::state::{inspect, RESUME_FILE};
+use crate::train::{evaluate_run, resume, train, TrainOptions};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
+
+/// `println!` that returns an error instead of panicking when standard output is closed
+/// (`polyak list | head -0`) or full (`> /dev/full`); `main` exits quietly on the former.
+macro_rules! say {
+    ($($arg:tt)*) => { print_line(format_args!($($arg)*))? };
+}
+
+fn print_line(args: std::fmt::Arguments) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args)
+        .and_then(|_| out.write_all(b"\n"))
+        .and_then(|_| out.flush())
+        .map_err(|e| Error::io("standard output", e))
+}
+
+/// True for the error a closed pipe gives: a Unix tool ends quietly then.
+pub fn is_broken_pipe(e: &Error) -> bool {
+    matches!(e, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -55,10 +75,10 @@ pub struct SweepArgs {
     #[arg(long = "env")]
     pub envs: Vec<String>,
     /// Number of seeds (0..N).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=crate::sweep::MAX_RUNS))]
     pub seeds: Option<u64>,
     /// Total env steps per run.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=crate::config::MAX_INTEGER))]
     pub steps: Option<u64>,
     /// Setting for every run: --set key=value (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -120,10 +140,10 @@ pub struct TrainArgs {
     #[arg(long)]
     pub env: Option<String>,
     /// Total environment steps.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=crate::config::MAX_INTEGER))]
     pub steps: Option<u64>,
     /// Random seed.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=crate::config::MAX_INTEGER))]
     pub seed: Option<u64>,
     /// TOML config file with any hyperparameters.
     #[arg(long)]
@@ -178,12 +198,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => run_train(args),
         Command::Eval(args) => run_eval(args),
         Command::List => {
-            println!("algorithms: {}", PRESETS.join(", "));
-            println!("environments: {}", crate::env::available().join(", "));
+            say!("algorithms: {}", PRESETS.join(", "));
+            say!("environments: {}", crate::env::available().join(", "));
             if !crate::env::HAS_MUJOCO {
-                println!(
-                    "(the -v5 MuJoCo envs need the MuJoCo library: run scripts/setup-mujoco.sh, then build again)"
-                );
+                say!("(the -v5 MuJoCo envs need the MuJoCo library: run scripts/setup-mujoco.sh, then build again)");
             }
             Ok(())
         }
@@ -191,25 +209,54 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect(args) => run_inspect(&args.run),
         Command::Sweep(args) => run_sweep(args),
         Command::Plot(args) => {
-            let runs = crate::results::find_runs(&args.dirs)?;
             let out = args.out.clone().unwrap_or_else(|| args.dirs[0].clone());
+            refuse_file(&out)?;
+            let found = crate::results::find_runs(&args.dirs)?;
+            warn_skipped(&found.skipped);
             let metrics: &[Metric] = if args.train { &[Metric::Eval, Metric::Train] } else { &[Metric::Eval] };
-            for &m in metrics {
-                let summary = plot(&runs, &out, m)?;
-                for f in &summary.files {
-                    println!("wrote {}", f.display());
+            // Check every requested picture has data before drawing any.
+            let (drawable, empty): (Vec<Metric>, Vec<Metric>) =
+                metrics.iter().partition(|&&m| crate::plot::has_data(&found.runs, m));
+            if drawable.is_empty() {
+                return Err(Error::Invalid(format!("nothing to plot: no run has logged a {} yet", metrics[0].axis())));
+            }
+            for m in empty {
+                eprintln!("polyak: no run has logged a {} yet; {} not drawn", m.axis(), m.file_stem());
+            }
+            for m in drawable {
+                for f in &plot(&found.runs, &out, m)?.files {
+                    say!("wrote {}", f.display());
                 }
             }
             Ok(())
         }
         Command::Report(args) => {
-            let runs = crate::results::find_runs(std::slice::from_ref(&args.dir))?;
             let out = args.out.clone().unwrap_or_else(|| args.dir.clone());
+            refuse_file(&out)?;
             let thresholds = crate::report::parse_thresholds(&args.thresholds)?;
-            crate::report::write_report(&runs, &out, &thresholds)?;
-            println!("wrote {}", out.join("report.md").display());
+            let found = crate::results::find_runs(std::slice::from_ref(&args.dir))?;
+            warn_skipped(&found.skipped);
+            crate::report::write_report(&found.runs, &out, &thresholds, &found.skipped)?;
+            say!("wrote {}", out.join("report.md").display());
             Ok(())
         }
+    }
+}
+
+/// `--out` names a directory for several files; an existing file there is a user's, not ours.
+fn refuse_file(out: &Path) -> Result<()> {
+    if out.exists() && !out.is_dir() {
+        return Err(Error::flag(
+            "--out",
+            format!("{} is a file; expected a directory for the pictures", out.display()),
+        ));
+    }
+    Ok(())
+}
+
+fn warn_skipped(skipped: &[(PathBuf, String)]) {
+    for (dir, why) in skipped {
+        eprintln!("polyak: warning: skipped {} (unreadable): {why}", dir.display());
     }
 }
 
@@ -227,25 +274,11 @@ fn run_train(args: TrainArgs) -> Result<()> {
     }
     let opts = TrainOptions { quiet: args.quiet, stop_after: args.stop_after };
     let (summary, run_dir) = match args.resume {
-        Some(run_dir) => {
-            let (cfg, state) = load_resume(&run_dir, &sets)?;
-            let step = state.counters.get("run.step").copied().unwrap_or(0);
-            if !args.quiet {
-                eprintln!(
-                    "polyak: resuming {} at step {step} of {} → {}",
-                    cfg.algo,
-                    cfg.total_steps,
-                    run_dir.display()
-                );
-            }
-            let (env, eval_env) = (crate::env::make(&cfg.env)?, crate::env::make(&cfg.env)?);
-            (resume_env(&run_dir, cfg, state, env, eval_env, &opts)?, run_dir)
-        }
+        Some(run_dir) => (resume(&run_dir, &sets, &opts)?, run_dir),
         None => {
             let cfg = TrainConfig::resolve(args.algo.as_deref(), args.config.as_deref(), &sets)?;
             crate::env::make(&cfg.env)?; // fail on an unknown env before creating anything
             let run_dir = args.out.unwrap_or_else(|| default_run_dir(&cfg));
-            refuse_existing_run(&run_dir)?;
             if !args.quiet {
                 let (a, e, n, s, d) = (&cfg.algo, &cfg.env, cfg.total_steps, cfg.seed, run_dir.display());
                 eprintln!("polyak: {a} on {e} for {n} steps, seed {s} → {d}");
@@ -255,7 +288,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
     };
     let rate = summary.steps as f64 / summary.wall_time.max(1e-9);
     if summary.complete {
-        println!(
+        say!(
             "done: {} steps, {} episodes in {:.1} s ({rate:.0} steps/s); final eval {:.2} ± {:.2}; checkpoint {}",
             summary.steps,
             summary.episodes,
@@ -265,7 +298,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
             summary.final_checkpoint.display()
         );
     } else {
-        println!(
+        say!(
             "stopped at step {} ({} episodes, {:.1} s); continue with: polyak train --resume {}",
             summary.steps,
             summary.episodes,
@@ -281,25 +314,14 @@ fn default_run_dir(cfg: &TrainConfig) -> PathBuf {
     PathBuf::from("runs").join(format!("{}_{}_s{}_{now}", cfg.algo, cfg.env, cfg.seed))
 }
 
-/// A run directory is never silently overwritten.
-fn refuse_existing_run(dir: &Path) -> Result<()> {
-    if dir.join("metrics.csv").exists() || dir.join("config.toml").exists() {
-        return Err(Error::Invalid(format!(
-            "{} already holds a run; choose another --out or remove it",
-            dir.display()
-        )));
-    }
-    Ok(())
-}
-
 fn run_eval(args: EvalArgs) -> Result<()> {
     if args.episodes == 0 {
-        return Err(Error::config("--episodes", "expected at least 1"));
+        return Err(Error::flag("--episodes", "expected at least 1"));
     }
     let (mean, std, returns) = evaluate_run(&args.run, args.checkpoint.as_deref(), args.episodes, args.seed)?;
     let list: Vec<String> = returns.iter().map(|r| format!("{r:.2}")).collect();
-    println!("eval over {} episodes: {mean:.2} ± {std:.2}", returns.len());
-    println!("returns: {}", list.join(" "));
+    say!("eval over {} episodes: {mean:.2} ± {std:.2}", returns.len());
+    say!("returns: {}", list.join(" "));
     Ok(())
 }
 
@@ -336,6 +358,9 @@ fn run_sweep(args: SweepArgs) -> Result<()> {
         spec.steps = args.steps;
     }
     spec.set.extend(args.sets.iter().cloned());
+    if args.jobs == Some(0) {
+        return Err(Error::flag("--jobs", "expected at least 1"));
+    }
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     // Several runs at a time already use the cores: one update thread each (results do not
     // depend on it), unless the sweep says otherwise.
@@ -347,25 +372,20 @@ fn run_sweep(args: SweepArgs) -> Result<()> {
     if args.emit.is_some() {
         std::fs::create_dir_all(out.join("logs")).map_err(|e| Error::io(&out, e))?;
         let exe = std::env::current_exe().map_err(|e| Error::io("polyak", e))?;
-        let mut line = vec![exe.display().to_string()];
-        let mut argv = std::env::args().skip(1);
-        while let Some(a) = argv.next() {
-            match a.as_str() {
-                "--emit" => {
-                    argv.next();
-                }
-                _ if a.starts_with("--emit=") => {}
-                _ => line.push(a),
-            }
-        }
+        let line = crate::sweep::slurm_command_line(&exe, std::env::args().skip(1));
+        let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
         let path = out.join("sweep.slurm");
-        crate::fsutil::write_atomic(&path, slurm_script(runs.len(), &out, &line).as_bytes())?;
-        println!("wrote {} ({} array tasks); submit with: sbatch {}", path.display(), runs.len(), path.display());
+        let script = slurm_script(runs.len(), &cwd.join(&out), &cwd, &line);
+        crate::fsutil::write_atomic(&path, script.as_bytes())?;
+        say!("wrote {} ({} array tasks); submit with: sbatch {}", path.display(), runs.len(), path.display());
         return Ok(());
     }
     if let Some(k) = args.only {
         if k >= runs.len() {
-            return Err(Error::Invalid(format!("--only {k}: the sweep has {} runs (0..{})", runs.len(), runs.len())));
+            return Err(Error::flag(
+                "--only",
+                format!("{k} is not a run of this sweep: it has {} runs (0..{})", runs.len(), runs.len()),
+            ));
         }
         runs = vec![runs.swap_remove(k)];
     }
@@ -374,7 +394,7 @@ fn run_sweep(args: SweepArgs) -> Result<()> {
         eprintln!("polyak sweep: {} runs, {jobs} at a time → {}", runs.len(), out.display());
     }
     let summary = execute(&runs, &out, jobs, &exe, args.quiet)?;
-    println!(
+    say!(
         "sweep {}: {} runs; {} already finished, {} completed now, {} failed",
         out.display(),
         runs.len(),
@@ -383,7 +403,7 @@ fn run_sweep(args: SweepArgs) -> Result<()> {
         summary.failed.len()
     );
     for (label, why) in &summary.failed {
-        println!("  FAILED {label}: {why}");
+        say!("  FAILED {label}: {why}");
     }
     if summary.failed.is_empty() {
         Ok(())
@@ -393,34 +413,30 @@ fn run_sweep(args: SweepArgs) -> Result<()> {
 }
 
 fn run_inspect(run_dir: &Path) -> Result<()> {
-    let files = inspect_files(run_dir)?;
-    println!("run {}", run_dir.display());
+    let report = inspect(run_dir)?;
+    say!("run {}", run_dir.display());
     match TrainConfig::load(&run_dir.join("config.toml")) {
-        Ok(c) => println!("config: {} on {}, seed {}, total_steps {}", c.algo, c.env, c.seed, c.total_steps),
-        Err(e) => println!("config: unreadable ({e})"),
+        Ok(c) => say!("config: {} on {}, seed {}, total_steps {}", c.algo, c.env, c.seed, c.total_steps),
+        Err(e) => say!("config: unreadable ({e})"),
     }
     let resume = run_dir.join("checkpoints").join(RESUME_FILE);
-    match crate::checkpoint::Checkpoint::load(&resume) {
-        Ok(c) => {
-            let get = |k: &str| c.counters.get(k).copied().unwrap_or(0);
-            let eval = f64::from_bits(get("run.eval_mean"));
-            let eval = if eval.is_finite() { format!("{eval:.2}") } else { "none yet".into() };
-            let replay = get("run.replay_pushed");
-            println!(
-                "progress: step {} ({} episodes, {:.1} s of training), last eval {eval}, {replay} transitions seen",
-                get("run.step"),
-                get("run.episodes"),
-                f64::from_bits(get("run.wall_time"))
-            );
-        }
-        Err(e) if resume.exists() => println!("progress: resume file invalid ({e})"),
-        Err(_) => println!("progress: no resume checkpoint yet"),
+    if let Ok(c) = crate::checkpoint::Checkpoint::load(&resume) {
+        let get = |k: &str| c.counters.get(k).copied().unwrap_or(0);
+        let eval = f64::from_bits(get("run.eval_mean"));
+        let eval = if eval.is_finite() { format!("{eval:.2}") } else { "none yet".into() };
+        let replay = get("run.replay_pushed");
+        say!(
+            "progress: step {} ({} episodes, {:.1} s of training), last eval {eval}, {replay} transitions seen",
+            get("run.step"),
+            get("run.episodes"),
+            f64::from_bits(get("run.wall_time"))
+        );
     }
     let rows = std::fs::read_to_string(run_dir.join("metrics.csv")).map(|t| t.lines().count().saturating_sub(1));
-    println!("metrics.csv: {}", rows.map(|n| format!("{n} rows")).unwrap_or_else(|e| format!("unreadable ({e})")));
+    say!("metrics.csv: {}", rows.map(|n| format!("{n} rows")).unwrap_or_else(|e| format!("unreadable ({e})")));
     let (mut total, mut bad) = (0u64, 0usize);
-    println!("files:");
-    for f in &files {
+    say!("files:");
+    for f in &report.files {
         total += f.bytes;
         let name = f.path.strip_prefix(run_dir).unwrap_or(&f.path).display();
         let status = match &f.status {
@@ -431,22 +447,21 @@ fn run_inspect(run_dir: &Path) -> Result<()> {
                 format!("INVALID: {e}")
             }
         };
-        println!("  {name:<58} {:>10}  {status}", human_bytes(f.bytes));
+        say!("  {name:<58} {:>10}  {status}", human_bytes(f.bytes));
     }
-    println!("  {} files, {}", files.len(), human_bytes(total));
-    if bad > 0 {
-        return Err(Error::Invalid(format!("{bad} of {} checkpoint files are invalid", files.len())));
+    say!("  {} files, {}", report.files.len(), human_bytes(total));
+    match &report.resumable {
+        Ok(how) => say!("resumable: yes, {how}"),
+        Err(why) => say!("resumable: NO — {why}"),
     }
-    Ok(())
+    match (&report.resumable, bad) {
+        (Ok(_), 0) => Ok(()),
+        (Ok(_), n) => Err(Error::Invalid(format!("{n} of {} checkpoint files are invalid", report.files.len()))),
+        (Err(why), _) => Err(Error::Invalid(format!("{} cannot be resumed: {why}", run_dir.display()))),
+    }
 }
 
-fn human_bytes(n: u64) -> String {
-    match n {
-        0..1_000 => format!("{n} B"),
-        1_000..1_000_000 => format!("{:.1} kB", n as f64 / 1e3),
-        _ => format!("{:.1} MB", n as f64 / 1e6),
-    }
-}
+use crate::rundir::human_bytes;
 
 fn run_bench(args: BenchArgs) -> Result<()> {
     crate::bench::print_report(args.quick, args.envs)

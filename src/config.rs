@@ -17,6 +17,15 @@ pub const PRESETS: [&str; 6] = ["sac", "td3", "ddpg", "td3-no-twin", "td3-no-del
 /// parallelised — none changes what the run computed so far or how it learns.
 pub const RESUME_CHANGEABLE: [&str; 5] = ["total_steps", "eval_every", "eval_episodes", "checkpoint_every", "threads"];
 
+/// The checkpoint interval when the config does not set one: a tenth of the run, at most 50k
+/// steps (at SAC's ≈ 150 steps/s, ≈ 6 minutes of training to redo after a crash).
+pub fn default_checkpoint_every(total_steps: u64) -> u64 {
+    total_steps.div_ceil(10).clamp(1, 50_000)
+}
+
+/// The largest integer a config holds: TOML integers are signed 64-bit.
+pub const MAX_INTEGER: u64 = i64::MAX as u64;
+
 /// Which update a preset runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Family {
@@ -59,6 +68,8 @@ pub struct TrainConfig {
     /// Deterministic episodes per evaluation.
     pub eval_episodes: usize,
     /// Checkpoint every this many env steps (0 = only at the end; the end is always saved).
+    /// Unset, it is a tenth of `total_steps`, at most 50,000 ([`default_checkpoint_every`]), so a
+    /// run can be resumed from any moment with at most a tenth of it to redo.
     pub checkpoint_every: u64,
     /// Threads per update: 0 = automatic (2 where the machine has 2 cores; twin critics run
     /// concurrently), 1 = single-threaded. Results are identical for any value.
@@ -88,7 +99,7 @@ impl Default for TrainConfig {
             hidden: common.hidden,
             eval_every: 5_000,
             eval_episodes: 10,
-            checkpoint_every: 50_000,
+            checkpoint_every: default_checkpoint_every(20_000),
             threads: 0,
             td3: Td3Config::default(),
             sac: SacConfig::default(),
@@ -156,32 +167,45 @@ impl TrainConfig {
             None => toml::Table::new(),
         };
         let overrides = parse_sets(sets)?;
-        let algo = algo
-            .map(str::to_string)
-            .or_else(|| get_str(&overrides, "algo"))
-            .or_else(|| get_str(&file_table, "algo"))
-            .unwrap_or_else(|| "sac".to_string());
+        let algo = match algo {
+            Some(a) => a.to_string(),
+            None => match get_str(&overrides, "algo")? {
+                Some(a) => a,
+                None => get_str(&file_table, "algo")?.unwrap_or_else(|| "sac".to_string()),
+            },
+        };
         let base = Self::preset(&algo)?;
         let mut merged = toml::Table::try_from(&base).map_err(|e| Error::Invalid(e.to_string()))?;
         let known = merged.clone();
         for layer in [&file_table, &overrides] {
             check_known(layer, &known, "")?;
+            check_family(layer, base.family(), &algo)?;
             merge(&mut merged, layer);
         }
         merged.insert("algo".into(), toml::Value::String(algo));
+        if !file_table.contains_key("checkpoint_every") && !overrides.contains_key("checkpoint_every") {
+            let steps = merged.get("total_steps").and_then(toml::Value::as_integer).unwrap_or(0).max(0) as u64;
+            merged.insert("checkpoint_every".into(), toml::Value::Integer(default_checkpoint_every(steps) as i64));
+        }
         let cfg = Self::from_table(merged)?;
         cfg.validate()?;
         Ok(cfg)
     }
 
-    /// This config with `sets` applied, for resuming a run: only [`RESUME_CHANGEABLE`] keys may
-    /// change.
-    pub fn with_resume_changes(&self, sets: &[String]) -> Result<Self> {
+    /// This config with `sets` applied, for resuming a run that has done `steps_done` steps:
+    /// only [`RESUME_CHANGEABLE`] keys may change, and `total_steps` not below `steps_done`.
+    pub fn with_resume_changes(&self, sets: &[String], steps_done: u64) -> Result<Self> {
         let overrides = parse_sets(sets)?;
         let mut table = toml::Table::try_from(self).map_err(|e| Error::Invalid(e.to_string()))?;
         check_known(&overrides, &table.clone(), "")?;
         merge(&mut table, &overrides);
         let cfg = Self::from_table(table)?;
+        if cfg.total_steps < steps_done {
+            return Err(Error::config(
+                "total_steps",
+                format!("{} is below the {steps_done} steps the run has already done", cfg.total_steps),
+            ));
+        }
         cfg.validate()?;
         self.check_resume_change(&cfg)?;
         Ok(cfg)
@@ -189,10 +213,25 @@ impl TrainConfig {
 
     /// Fails, naming the first key, if `new` differs from `self` outside [`RESUME_CHANGEABLE`].
     pub fn check_resume_change(&self, new: &Self) -> Result<()> {
+        match self.differences(new, true).into_iter().next() {
+            None => Ok(()),
+            Some((key, old, value)) => Err(Error::config(
+                key,
+                format!(
+                    "cannot change from {old} to {value} on resume: it changes what the run means (a resume may \
+                     change only {}); start a new run instead",
+                    RESUME_CHANGEABLE.join(", ")
+                ),
+            )),
+        }
+    }
+
+    /// The (dotted) keys whose values differ, as `(key, value here, value in other)`; with
+    /// `fixed_only`, only keys outside [`RESUME_CHANGEABLE`].
+    pub fn differences(&self, other: &Self, fixed_only: bool) -> Vec<(String, String, String)> {
         let flat = |c: &Self| {
-            let table = toml::Table::try_from(c).unwrap_or_default();
             let mut out = Vec::new();
-            for (k, v) in table {
+            for (k, v) in toml::Table::try_from(c).unwrap_or_default() {
                 match v {
                     toml::Value::Table(section) => {
                         out.extend(section.into_iter().map(|(s, v)| (format!("{k}.{s}"), v)))
@@ -202,19 +241,20 @@ impl TrainConfig {
             }
             out
         };
-        for ((key, old), (_, value)) in flat(self).into_iter().zip(flat(new)) {
-            if old != value && !RESUME_CHANGEABLE.contains(&key.as_str()) {
-                return Err(Error::config(
-                    key,
-                    format!(
-                        "cannot change from {old} to {value} on resume: it changes what the run means (a resume \
-                         may change only {}); start a new run instead",
-                        RESUME_CHANGEABLE.join(", ")
-                    ),
-                ));
-            }
-        }
-        Ok(())
+        let (mine, theirs) = (flat(self), flat(other));
+        let value = |list: &[(String, toml::Value)], key: &str| {
+            list.iter().find(|(k, _)| k == key).map_or_else(|| "(unset)".to_string(), |(_, v)| v.to_string())
+        };
+        let keys: Vec<&String> = mine.iter().chain(&theirs).map(|(k, _)| k).collect();
+        let mut seen = std::collections::BTreeSet::new();
+        keys.into_iter()
+            .filter(|key| seen.insert(key.as_str()))
+            .filter(|key| !fixed_only || !RESUME_CHANGEABLE.contains(&key.as_str()))
+            .filter_map(|key| {
+                let (a, b) = (value(&mine, key), value(&theirs, key));
+                (a != b).then(|| (key.clone(), a, b))
+            })
+            .collect()
     }
 
     /// Reads a resolved config (as written to a run directory).
@@ -226,9 +266,11 @@ impl TrainConfig {
     /// Parses and validates a complete config from TOML text.
     pub fn from_toml(text: &str) -> Result<Self> {
         let table = text.parse::<toml::Table>().map_err(|e| Error::Invalid(format!("not valid TOML: {e}")))?;
-        let algo = get_str(&table, "algo").unwrap_or_else(|| "sac".into());
-        let mut merged = toml::Table::try_from(Self::preset(&algo)?).map_err(|e| Error::Invalid(e.to_string()))?;
+        let algo = get_str(&table, "algo")?.unwrap_or_else(|| "sac".into());
+        let preset = Self::preset(&algo)?;
+        let mut merged = toml::Table::try_from(&preset).map_err(|e| Error::Invalid(e.to_string()))?;
         check_known(&table, &merged.clone(), "")?;
+        check_family(&table, preset.family(), &algo)?;
         merge(&mut merged, &table);
         let cfg = Self::from_table(merged)?;
         cfg.validate()?;
@@ -263,6 +305,20 @@ impl TrainConfig {
         }
         let finite_pos = |x: f64| x.is_finite() && x > 0.0;
         check(!self.env.is_empty(), "env", "an environment id", "\"\"")?;
+        // TOML integers are signed: anything larger could not be written to config.toml.
+        for (key, v) in [
+            ("seed", self.seed),
+            ("total_steps", self.total_steps),
+            ("learning_starts", self.learning_starts),
+            ("eval_every", self.eval_every),
+            ("checkpoint_every", self.checkpoint_every),
+            ("batch_size", self.batch_size as u64),
+            ("buffer_size", self.buffer_size as u64),
+            ("eval_episodes", self.eval_episodes as u64),
+            ("threads", self.threads as u64),
+        ] {
+            check(v <= MAX_INTEGER, key, &format!("at most {MAX_INTEGER}"), v)?;
+        }
         check(self.total_steps >= 1, "total_steps", "at least 1", self.total_steps)?;
         check(self.gradient_steps >= 1, "gradient_steps", "at least 1", self.gradient_steps)?;
         check(self.batch_size >= 1, "batch_size", "at least 1", self.batch_size)?;
@@ -278,11 +334,18 @@ impl TrainConfig {
             format!("{:?}", self.hidden),
         )?;
         check(self.eval_episodes >= 1, "eval_episodes", "at least 1", self.eval_episodes)?;
+        check(
+            self.learning_starts < self.total_steps,
+            "learning_starts",
+            &format!("fewer than total_steps ({}), or the run never updates its networks", self.total_steps),
+            self.learning_starts,
+        )?;
         let t = &self.td3;
         check(t.policy_delay >= 1, "td3.policy_delay", "at least 1", t.policy_delay)?;
         check(t.target_noise >= 0.0 && t.target_noise.is_finite(), "td3.target_noise", "≥ 0", t.target_noise)?;
-        check(t.target_noise_clip >= 0.0, "td3.target_noise_clip", "≥ 0", t.target_noise_clip)?;
-        check(t.exploration_noise >= 0.0, "td3.exploration_noise", "≥ 0", t.exploration_noise)?;
+        let finite_nonneg = |x: f64| x.is_finite() && x >= 0.0;
+        check(finite_nonneg(t.target_noise_clip), "td3.target_noise_clip", "a finite value ≥ 0", t.target_noise_clip)?;
+        check(finite_nonneg(t.exploration_noise), "td3.exploration_noise", "a finite value ≥ 0", t.exploration_noise)?;
         let s = &self.sac;
         check(finite_pos(s.initial_alpha), "sac.initial_alpha", "a positive temperature", s.initial_alpha)?;
         check(finite_pos(s.alpha_lr), "sac.alpha_lr", "a positive learning rate", s.alpha_lr)?;
@@ -297,15 +360,47 @@ impl TrainConfig {
 fn parse_sets(sets: &[String]) -> Result<toml::Table> {
     let mut overrides = toml::Table::new();
     for set in sets {
-        let (key, value) =
-            set.split_once('=').ok_or_else(|| Error::config(set, "expected key=value, e.g. --set batch_size=128"))?;
-        set_dotted(&mut overrides, key.trim(), parse_value(value.trim()));
+        let (key, value) = set.split_once('=').filter(|(k, _)| !k.trim().is_empty()).ok_or_else(|| {
+            Error::flag("--set", format!("expected key=value, e.g. --set batch_size=128; got `{set}`"))
+        })?;
+        let (key, value) = (key.trim(), value.trim());
+        if value.parse::<i128>().is_ok_and(|v| v > i64::MAX as i128 || v < i64::MIN as i128) {
+            return Err(Error::config(
+                key,
+                format!("{value} is beyond the largest integer a config holds ({MAX_INTEGER})"),
+            ));
+        }
+        set_dotted(&mut overrides, key, parse_value(value));
     }
     Ok(overrides)
 }
 
-fn get_str(table: &toml::Table, key: &str) -> Option<String> {
-    table.get(key).and_then(|v| v.as_str()).map(str::to_string)
+/// A string setting, if present; any other type is an error naming the key.
+fn get_str(table: &toml::Table, key: &str) -> Result<Option<String>> {
+    match table.get(key) {
+        None => Ok(None),
+        Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(Error::config(
+            key,
+            format!("expected a string naming an algorithm ({}), got {other}", PRESETS.join(", ")),
+        )),
+    }
+}
+
+/// Rejects settings of the other algorithm family (`td3.*` on SAC, `sac.*` on TD3/DDPG): they
+/// would be ignored, and a run that silently ignores a setting is not the run that was asked for.
+fn check_family(layer: &toml::Table, family: Family, algo: &str) -> Result<()> {
+    let (other, users) = match family {
+        Family::Sac => ("td3", "td3, ddpg and the td3-* presets"),
+        Family::Td3 => ("sac", "sac"),
+    };
+    match layer.get(other) {
+        Some(toml::Value::Table(t)) if !t.is_empty() => {
+            let key = t.keys().next().map(|k| format!("{other}.{k}")).unwrap_or_default();
+            Err(Error::config(key, format!("is a setting of {users}; algo `{algo}` does not use it")))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `--set` values are TOML (`3`, `1e-3`, `[64, 64]`, `true`); anything else is a string, so
@@ -424,7 +519,11 @@ mod tests {
         assert_eq!((cfg.batch_size, cfg.seed, cfg.td3.policy_delay), (64, 9, 4));
         assert_eq!(cfg.td3.target_noise, 0.1);
         assert_eq!(cfg.hidden, vec![64, 32]);
-        // --algo on the command line wins over the file.
+        // --algo on the command line wins over the file; the file's TD3 settings then have no
+        // algorithm to apply to, which is an error rather than silently ignored.
+        let err = TrainConfig::resolve(Some("sac"), Some(&path), &[]).unwrap_err().to_string();
+        assert!(err.contains("`td3.policy_delay`") && err.contains("does not use it"), "{err}");
+        std::fs::write(&path, "algo = \"td3\"\nbatch_size = 64\n").unwrap();
         assert_eq!(TrainConfig::resolve(Some("sac"), Some(&path), &[]).unwrap().algo, "sac");
     }
 
@@ -453,7 +552,8 @@ mod tests {
             ("batch_size=-4", "batch_size", ""),
         ];
         for (set, key, expect) in cases {
-            let err = TrainConfig::resolve(None, None, &sets(&[set])).unwrap_err().to_string();
+            let algo = if set.starts_with("td3.") { "td3" } else { "sac" };
+            let err = TrainConfig::resolve(Some(algo), None, &sets(&[set])).unwrap_err().to_string();
             assert!(err.contains(&format!("`{key}`")) && err.contains(expect), "{set}: {err}");
         }
     }
@@ -501,14 +601,14 @@ mod tests {
     #[test]
     fn resume_changes_are_limited_to_the_allowed_keys() {
         let cfg = TrainConfig::resolve(Some("sac"), None, &[]).unwrap();
-        let longer = cfg.with_resume_changes(&sets(&["total_steps=99999", "threads=1", "eval_every=7"])).unwrap();
+        let longer = cfg.with_resume_changes(&sets(&["total_steps=99999", "threads=1", "eval_every=7"]), 0).unwrap();
         assert_eq!((longer.total_steps, longer.threads, longer.eval_every), (99999, 1, 7));
         for (set, key) in [("tau=0.01", "`tau`"), ("sac.auto_alpha=false", "`sac.auto_alpha`"), ("algo=td3", "`algo`")]
         {
-            let err = cfg.with_resume_changes(&sets(&[set])).unwrap_err().to_string();
+            let err = cfg.with_resume_changes(&sets(&[set]), 0).unwrap_err().to_string();
             assert!(err.contains(key) && err.contains("cannot change"), "{set}: {err}");
         }
-        let err = cfg.with_resume_changes(&sets(&["taux=1"])).unwrap_err().to_string();
+        let err = cfg.with_resume_changes(&sets(&["taux=1"]), 0).unwrap_err().to_string();
         assert!(err.contains("did you mean `tau`"), "{err}");
     }
 }

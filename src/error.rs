@@ -13,6 +13,8 @@ pub enum Error {
     Io { path: PathBuf, source: std::io::Error },
     /// A checkpoint that is truncated, corrupt, or does not fit the run.
     Checkpoint { path: PathBuf, message: String },
+    /// A command-line flag with a bad value (not a config key).
+    Flag { flag: &'static str, message: String },
     /// Training produced a NaN/Inf; continuing would train on garbage.
     NonFinite { step: u64, quantity: String },
     /// Anything else, with its explanation.
@@ -33,6 +35,10 @@ impl Error {
     pub fn config(key: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Config { key: key.into(), message: message.into() }
     }
+
+    pub fn flag(flag: &'static str, message: impl Into<String>) -> Self {
+        Error::Flag { flag, message: message.into() }
+    }
 }
 
 impl fmt::Display for Error {
@@ -46,6 +52,7 @@ impl fmt::Display for Error {
                 write!(f, " (available: {})", available.join(", "))
             }
             Error::Config { key, message } => write!(f, "config `{key}`: {message}"),
+            Error::Flag { flag, message } => write!(f, "{flag}: {message}"),
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Error::Checkpoint { path, message } => {
                 write!(f, "checkpoint {}: {message}", path.display())

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod plot;
 pub mod report;
 pub mod results;
+pub mod rundir;
 pub mod sweep;
 pub mod tensorboard;
 pub mod train;

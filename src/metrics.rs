@@ -79,35 +79,39 @@ impl Row {
 /// the file from it, so rows written after the checkpoint by the interrupted process vanish.
 pub struct MetricsWriter {
     path: PathBuf,
-    out: BufWriter<File>,
     text: String,
     header: Vec<String>,
-    /// The same rows as TensorBoard scalars, next to the CSV.
-    events: crate::tensorboard::EventWriter,
+    /// The open CSV file and the same rows as TensorBoard scalars next to it; `None` until
+    /// [`MetricsWriter::open`] (a resume touches no file before everything has loaded).
+    files: Option<(BufWriter<File>, crate::tensorboard::EventWriter)>,
 }
 
 impl MetricsWriter {
     /// A new file with the standard columns and one per reward term.
     pub fn create(path: &Path, reward_terms: &[&str]) -> Result<Self> {
         let header: Vec<&str> = COLUMNS.iter().chain(reward_terms).copied().collect();
-        Self::resume(path, &format!("{}\n", header.join(",")))
+        let mut w = Self::resume(path, &format!("{}\n", header.join(",")));
+        w.open()?;
+        Ok(w)
     }
 
-    /// Rewrites `path` (atomically) with `text`, as saved by [`MetricsWriter::text`], and appends
-    /// from there.
-    pub fn resume(path: &Path, text: &str) -> Result<Self> {
-        crate::fsutil::write_atomic(path, text.as_bytes())?;
-        let file = std::fs::OpenOptions::new().append(true).open(path).map_err(|e| Error::io(path, e))?;
+    /// A writer that continues from `text`, as saved by [`MetricsWriter::text`]. Nothing is
+    /// written until [`MetricsWriter::open`].
+    pub fn resume(path: &Path, text: &str) -> Self {
         let header = text.lines().next().unwrap_or("").split(',').map(str::to_string).collect();
+        MetricsWriter { path: path.to_path_buf(), text: text.to_string(), header, files: None }
+    }
+
+    /// Rewrites the file (atomically) and the TensorBoard file with the text so far, and appends
+    /// from there.
+    pub fn open(&mut self) -> Result<()> {
+        let path = &self.path;
+        crate::fsutil::write_atomic(path, self.text.as_bytes())?;
+        let file = std::fs::OpenOptions::new().append(true).open(path).map_err(|e| Error::io(path, e))?;
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let events = crate::tensorboard::EventWriter::create(dir, text)?;
-        Ok(MetricsWriter {
-            path: path.to_path_buf(),
-            out: BufWriter::new(file),
-            text: text.to_string(),
-            header,
-            events,
-        })
+        let events = crate::tensorboard::EventWriter::create(dir, &self.text)?;
+        self.files = Some((BufWriter::new(file), events));
+        Ok(())
     }
 
     /// Everything written so far, header included.
@@ -117,15 +121,14 @@ impl MetricsWriter {
 
     pub fn write(&mut self, row: &Row) -> Result<()> {
         let line = row.to_csv();
-        self.line(&line)?;
-        let header: Vec<&str> = self.header.iter().map(String::as_str).collect();
-        self.events.row(&header, &line)
-    }
-
-    fn line(&mut self, text: &str) -> Result<()> {
-        self.text.push_str(text);
+        let Some((out, events)) = self.files.as_mut() else {
+            return Err(Error::Invalid(format!("{}: written before it was opened", self.path.display())));
+        };
+        self.text.push_str(&line);
         self.text.push('\n');
-        writeln!(self.out, "{text}").and_then(|_| self.out.flush()).map_err(|e| Error::io(&self.path, e))
+        writeln!(out, "{line}").and_then(|_| out.flush()).map_err(|e| Error::io(&self.path, e))?;
+        let header: Vec<&str> = self.header.iter().map(String::as_str).collect();
+        events.row(&header, &line)
     }
 }
 

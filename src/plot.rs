@@ -36,13 +36,13 @@ pub enum Metric {
 }
 
 impl Metric {
-    fn file_stem(self) -> &'static str {
+    pub fn file_stem(self) -> &'static str {
         match self {
             Metric::Eval => "eval_return",
             Metric::Train => "train_return",
         }
     }
-    fn axis(self) -> &'static str {
+    pub fn axis(self) -> &'static str {
         match self {
             Metric::Eval => "eval return (deterministic)",
             Metric::Train => "training episode return",
@@ -143,6 +143,14 @@ fn draw<DB: DrawingBackend>(
             .map_err(|x| e(&x))?;
     }
     root.present().map_err(|x| e(&x))
+}
+
+/// Whether any run has logged the quantity `metric` pictures.
+pub fn has_data(runs: &[RunData], metric: Metric) -> bool {
+    runs.iter().any(|r| match metric {
+        Metric::Eval => !r.evals.is_empty(),
+        Metric::Train => !r.episodes.is_empty(),
+    })
 }
 
 /// Writes `<out>/<metric>.png` and `.svg` for the runs.

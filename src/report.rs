@@ -119,8 +119,15 @@ fn human_steps(s: u64) -> String {
 
 /// Writes `<out>/report.md` and its pictures (`eval_return.{png,svg}`, and
 /// `train_return.{png,svg}`) for `runs`.
-pub fn write_report(runs: &[RunData], out: &Path, thresholds: &BTreeMap<String, f64>) -> Result<String> {
-    let eval = plot(runs, out, Metric::Eval)?;
+/// `skipped` lists runs that could not be read (directory, why); the report names them.
+pub fn write_report(
+    runs: &[RunData],
+    out: &Path,
+    thresholds: &BTreeMap<String, f64>,
+    skipped: &[(std::path::PathBuf, String)],
+) -> Result<String> {
+    // A sweep in its first minutes has no evaluation yet: the report says so per row.
+    let eval = plot(runs, out, Metric::Eval).ok();
     let train = plot(runs, out, Metric::Train).ok();
     let mut md = String::from("# polyak report\n\n");
     let _ = writeln!(
@@ -131,7 +138,16 @@ pub fn write_report(runs: &[RunData], out: &Path, thresholds: &BTreeMap<String, 
          reaches it. Curves: mean over seeds, band ± 1 std over seeds.\n",
         runs.len()
     );
-    let _ = writeln!(md, "![evaluation return]({})\n", file_name(&eval.files[0]));
+    if let Some(e) = &eval {
+        let _ = writeln!(md, "![evaluation return]({})\n", file_name(&e.files[0]));
+    }
+    if !skipped.is_empty() {
+        let _ = writeln!(md, "**{} run(s) could not be read and are left out:**\n", skipped.len());
+        for (dir, why) in skipped {
+            let _ = writeln!(md, "- `{}`: {why}", dir.display());
+        }
+        md.push('\n');
+    }
     if let Some(t) = &train {
         let _ = writeln!(md, "![training-episode return]({})\n", file_name(&t.files[0]));
     }
@@ -185,12 +201,20 @@ fn file_name(p: &Path) -> String {
     p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-/// Parses `--threshold ENV=VALUE` arguments.
+/// Parses `--threshold ENV=VALUE` arguments: a known env and a finite number.
 pub fn parse_thresholds(args: &[String]) -> Result<BTreeMap<String, f64>> {
     args.iter()
         .map(|a| {
-            let (env, v) = a.split_once('=').ok_or_else(|| Error::config(a, "expected ENV=VALUE"))?;
-            let v = v.parse().map_err(|_| Error::config(a, "expected a number after ="))?;
+            let (env, v) = a
+                .split_once('=')
+                .ok_or_else(|| Error::flag("--threshold", format!("expected ENV=VALUE, got `{a}`")))?;
+            let known = crate::env::available();
+            if !known.iter().any(|k| k == env) {
+                return Err(Error::UnknownName { kind: "environment", name: env.to_string(), available: known });
+            }
+            let v = v.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
+                Error::flag("--threshold", format!("expected a finite number after `{env}=`, got `{v}`"))
+            })?;
             Ok((env.to_string(), v))
         })
         .collect()

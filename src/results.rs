@@ -24,28 +24,50 @@ pub struct RunData {
     pub wall_time: f64,
 }
 
-/// Finds every run directory (holding `config.toml` and `metrics.csv`) under `roots`.
-pub fn find_runs(roots: &[PathBuf]) -> Result<Vec<RunData>> {
+/// The runs found under some directories, and those that could not be read.
+#[derive(Clone, Debug)]
+pub struct Found {
+    pub runs: Vec<RunData>,
+    /// (run directory, why it was skipped).
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// Finds every run directory (holding `config.toml` and `metrics.csv`) under `roots`. An
+/// unreadable run is skipped and listed, so one damaged run does not hide the others; it is an
+/// error only when no run at all can be read.
+pub fn find_runs(roots: &[PathBuf]) -> Result<Found> {
     let mut dirs = Vec::new();
     for root in roots {
         if !root.exists() {
-            return Err(Error::Invalid(format!("{}: no such directory", root.display())));
+            return Err(Error::Invalid(format!("{} does not exist", root.display())));
         }
         collect(root, &mut dirs);
     }
     dirs.sort();
-    let runs: Vec<RunData> = dirs.iter().map(|d| read_run(d)).collect::<Result<_>>()?;
+    let (mut runs, mut skipped) = (Vec::new(), Vec::new());
+    for d in dirs {
+        match read_run(&d) {
+            Ok(r) => runs.push(r),
+            Err(e) => skipped.push((d, e.to_string())),
+        }
+    }
     if runs.is_empty() {
         let list: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
-        return Err(Error::Invalid(format!("no runs (config.toml + metrics.csv) under {}", list.join(", "))));
+        let why: Vec<String> = skipped.iter().map(|(d, e)| format!("\n  {}: {e}", d.display())).collect();
+        return Err(Error::Invalid(format!(
+            "no readable runs (config.toml + metrics.csv) under {}{}",
+            list.join(", "),
+            why.concat()
+        )));
     }
-    Ok(runs)
+    Ok(Found { runs, skipped })
 }
 
+/// Every run directory under `dir`, the directory itself included — and below a run too, since
+/// a run may have been trained into a directory that holds others (a sweep's root, say).
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     if dir.join("config.toml").is_file() && dir.join("metrics.csv").is_file() {
         out.push(dir.to_path_buf());
-        return;
     }
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.filter_map(|e| e.ok()) {
@@ -85,16 +107,38 @@ pub fn read_run(dir: &Path) -> Result<RunData> {
     };
     for (i, line) in lines.enumerate() {
         let cells: Vec<&str> = line.split(',').collect();
-        let num = |c: usize| cells.get(c).filter(|s| !s.is_empty()).map(|s| s.parse::<f64>());
-        let at = || Error::Invalid(format!("{}: line {}: not a number", path.display(), i + 2));
-        let step = num(c_step).ok_or_else(at)?.map_err(|_| at())? as u64;
-        run.last_step = step;
-        run.wall_time = num(c_wall).and_then(|r| r.ok()).unwrap_or(run.wall_time);
-        if let Some(v) = num(c_eval) {
-            run.evals.push((step, v.map_err(|_| at())?));
+        let at = |what: &str| Error::Invalid(format!("{}: line {}: {what}", path.display(), i + 2));
+        let num = |c: usize, name: &str| -> Result<Option<f64>> {
+            match cells.get(c).filter(|s| !s.is_empty()) {
+                None => Ok(None),
+                Some(s) => s
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .map(Some)
+                    .ok_or_else(|| at(&format!("`{name}` is {s:?}, not a finite number"))),
+            }
+        };
+        let step_text = cells.get(c_step).copied().unwrap_or("");
+        let step: u64 = step_text.parse().map_err(|_| at(&format!("`step` is {step_text:?}, not a step count")))?;
+        if step > cfg.total_steps {
+            return Err(at(&format!("step {step} is beyond the run's total_steps ({})", cfg.total_steps)));
         }
-        if let Some(v) = num(c_ret) {
-            run.episodes.push((step, v.map_err(|_| at())?));
+        if step < run.last_step {
+            return Err(at(&format!("step {step} goes back from {}", run.last_step)));
+        }
+        run.last_step = step;
+        if let Some(w) = num(c_wall, "wall_time")? {
+            if w < 0.0 {
+                return Err(at(&format!("`wall_time` is {w}, below 0")));
+            }
+            run.wall_time = w;
+        }
+        if let Some(v) = num(c_eval, "eval_mean")? {
+            run.evals.push((step, v));
+        }
+        if let Some(v) = num(c_ret, "episode_return")? {
+            run.episodes.push((step, v));
         }
     }
     Ok(run)

@@ -61,7 +61,7 @@ fn train_writes_a_run_directory_and_eval_reloads_it() {
     assert_eq!(stdout(&o), stdout(&polyak(&["eval", "--run", run_s, "--episodes", "3"])));
 
     // A run directory is never overwritten.
-    let o = polyak(&["train", "--steps", "10", "--out", run_s, "-q"]);
+    let o = polyak(&["train", "--steps", "2000", "--out", run_s, "-q"]);
     assert!(!o.status.success() && stderr(&o).contains("already holds a run"), "{}", stderr(&o));
 
     // A corrupt checkpoint is a clear error naming the file.
@@ -86,7 +86,7 @@ fn bad_names_and_values_are_rejected_before_anything_is_written() {
         (&["--config", "/nonexistent.toml"], "/nonexistent.toml"),
     ];
     for (args, expected) in cases {
-        let mut full = vec!["train", "--out", out_s, "-q", "--steps", "10"];
+        let mut full = vec!["train", "--out", out_s, "-q", "--steps", "2000"];
         full.extend_from_slice(args);
         let o = polyak(&full);
         assert!(!o.status.success(), "{args:?} should fail");

@@ -25,7 +25,7 @@ impl Env for Poisoned {
     fn step(&mut self, _action: &[f32]) -> Step {
         self.t += 1;
         let x = if self.t >= self.bad_at { f32::NAN } else { 0.5 };
-        Step { obs: vec![x], reward: 0.0, terminated: false, truncated: self.t % 50 == 0, info: Vec::new() }
+        Step { obs: vec![x], reward: 0.0, terminated: false, truncated: self.t.is_multiple_of(50), info: Vec::new() }
     }
 }
 

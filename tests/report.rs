@@ -92,7 +92,7 @@ fn plots_have_one_line_and_band_per_algorithm_and_a_panel_per_env() {
             svg.contains("Pendulum-v1") && svg.contains("MountainCarContinuous-v0") && svg.contains("td3 (2 seeds)")
         );
     }
-    assert_eq!(find_runs(&[dir.path().to_path_buf()]).unwrap().len(), 4);
+    assert_eq!(find_runs(&[dir.path().to_path_buf()]).unwrap().runs.len(), 4);
 }
 
 /// Reads a TFRecord file: every frame's masked CRCs must verify; returns the event payloads.

@@ -147,7 +147,7 @@ impl Agent for Td3 {
         let (critic_loss, mean_q) = self.update_critics(batch);
         self.updates += 1;
         let mut actor_loss = None;
-        if self.updates % self.cfg.policy_delay as u64 == 0 {
+        if self.updates.is_multiple_of(self.cfg.policy_delay as u64) {
             actor_loss = Some(self.actor_loss_and_grad(&batch.obs, batch.size));
             self.actor.step();
             polyak_update(&mut self.actor_target.params, &self.actor.net.params, self.tau);

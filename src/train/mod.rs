@@ -13,6 +13,7 @@ use crate::fsutil::write_atomic;
 use crate::metrics::{MetricsWriter, Row, UpdateAverager};
 use crate::replay::{Batch, ReplayBuffer};
 use crate::rng::Rng;
+use crate::rundir::RunLock;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -143,6 +144,9 @@ pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<T
 
 /// [`train`] on environments you provide — your own [`Env`] implementation, say. `eval_env` must
 /// be a separate instance of the same task; `cfg.env` is only recorded as its name.
+///
+/// Everything is checked before the directory is created; a directory that already holds a run
+/// is refused (continue it with [`resume`]), and so is one another process is writing.
 pub fn train_env(
     cfg: &TrainConfig,
     env: Box<dyn Env>,
@@ -152,6 +156,24 @@ pub fn train_env(
 ) -> Result<TrainSummary> {
     cfg.validate()?;
     check_action_space(env.action_space(), &cfg.env)?;
+    check_memory(cfg, env.as_ref())?;
+    if opts.stop_after == Some(0) {
+        return Err(Error::flag("--stop-after", "expected a step of at least 1"));
+    }
+    std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
+    let _lock = RunLock::acquire(run_dir)?;
+    refuse_existing_run(run_dir)?;
+    start(cfg, env, eval_env, run_dir, opts)
+}
+
+/// Starts a run from step 0 in `run_dir`, which the caller has locked.
+fn start(
+    cfg: &TrainConfig,
+    env: Box<dyn Env>,
+    eval_env: Box<dyn Env>,
+    run_dir: &Path,
+    opts: &TrainOptions,
+) -> Result<TrainSummary> {
     let ckpt_dir = run_dir.join("checkpoints");
     std::fs::create_dir_all(&ckpt_dir).map_err(|e| Error::io(&ckpt_dir, e))?;
     write_atomic(&run_dir.join("config.toml"), cfg.to_toml().as_bytes())?;
@@ -161,31 +183,102 @@ pub fn train_env(
     run.go(opts)
 }
 
+/// A run directory is never silently overwritten.
+fn refuse_existing_run(dir: &Path) -> Result<()> {
+    if dir.join("metrics.csv").exists() || dir.join("config.toml").exists() {
+        return Err(Error::Invalid(format!(
+            "{} already holds a run; continue it with `polyak train --resume {}`, or choose another --out",
+            dir.display(),
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Bytes a run will hold in memory — the replay buffer dominates — so that an impossible size is
+/// refused before anything is allocated or written. `None` if the figure overflows.
+pub fn memory_needed(cfg: &TrainConfig, obs_dim: usize, act_dim: usize) -> Option<u64> {
+    let (o, a) = (obs_dim as u64, act_dim as u64);
+    let per_transition = o.checked_mul(8)?.checked_add(a * 4 + 6)?;
+    let replay = (cfg.buffer_size as u64).checked_mul(per_transition)?;
+    // Parameters of the actor (mean and log σ heads for SAC) and two critics.
+    let params = |input: u64, output: u64| -> Option<u64> {
+        let mut widths = vec![input];
+        widths.extend(cfg.hidden.iter().map(|&h| h as u64));
+        widths.push(output);
+        widths.windows(2).try_fold(0u64, |sum, w| sum.checked_add(w[0].checked_mul(w[1])?.checked_add(w[1])?))
+    };
+    let nets = params(o, 2 * a)?.checked_add(params(o + a, 1)?.checked_mul(2)?)?;
+    // Online, target, two Adam moments and a gradient per parameter, in f32.
+    let weights = nets.checked_mul(5 * 4)?;
+    // Activations and their gradients: a batch through every layer of the four networks an
+    // update touches, with room for the batch itself.
+    let width: u64 = cfg.hidden.iter().try_fold(o + a + 2, |s, &h| s.checked_add(h as u64))?;
+    let activations = (cfg.batch_size as u64).checked_mul(width)?.checked_mul(4 * 4 * 3)?;
+    let eval = (cfg.eval_episodes as u64).checked_mul(8)?;
+    replay.checked_add(weights)?.checked_add(activations)?.checked_add(eval)
+}
+
+fn check_memory(cfg: &TrainConfig, env: &dyn Env) -> Result<()> {
+    let needed = memory_needed(cfg, env.observation_space().dim(), env.action_space().dim());
+    crate::rundir::check_memory(
+        &format!("this run (buffer_size {}, batch_size {}, hidden {:?})", cfg.buffer_size, cfg.batch_size, cfg.hidden),
+        needed,
+        "lower buffer_size, batch_size or hidden",
+    )
+}
+
 /// Continues an interrupted (or finished, to extend it) run from its resume checkpoint, exactly
 /// as if it had never stopped. `sets` may change only what does not alter the run's meaning
 /// (see [`RESUME_CHANGEABLE`](crate::config::RESUME_CHANGEABLE)), e.g. `total_steps=200000`.
+/// A run that stopped before its first checkpoint starts again from step 0 in place.
 pub fn resume(run_dir: &Path, sets: &[String], opts: &TrainOptions) -> Result<TrainSummary> {
-    let (cfg, state) = state::load_resume(run_dir, sets)?;
-    resume_env(run_dir, cfg.clone(), state, make(&cfg.env)?, make(&cfg.env)?, opts)
+    let env = state::run_config(run_dir)?.env;
+    resume_env(run_dir, sets, make(&env)?, make(&env)?, opts)
 }
 
-/// [`resume`] on environments you provide (as [`train_env`]); read the state with
-/// [`state::load_resume`].
+/// [`resume`] on environments you provide (as [`train_env`]). Everything is read and verified
+/// before any file is written: a refused or failed resume leaves the directory as it was.
 pub fn resume_env(
     run_dir: &Path,
-    cfg: TrainConfig,
-    state: Checkpoint,
+    sets: &[String],
     env: Box<dyn Env>,
     eval_env: Box<dyn Env>,
     opts: &TrainOptions,
 ) -> Result<TrainSummary> {
+    state::run_config(run_dir)?; // "no such run" before anything else
+    let _lock = RunLock::acquire(run_dir)?;
+    let (cfg, state) = state::load_resume(run_dir, sets)?;
+    check_action_space(env.action_space(), &cfg.env)?;
+    check_memory(&cfg, env.as_ref())?;
+    let step = state.as_ref().map_or(0, |s| s.counters.get("run.step").copied().unwrap_or(0));
+    if let Some(stop) = opts.stop_after.filter(|&s| s <= step) {
+        return Err(Error::flag("--stop-after", format!("{stop} is not after the run's current step {step}")));
+    }
+    let Some(state) = state else {
+        if !opts.quiet {
+            eprintln!(
+                "polyak: {} has no checkpoint yet (it stopped before its first one): starting it again from step 0 \
+                 in place; the same seed gives the same run",
+                run_dir.display()
+            );
+        }
+        return start(&cfg, env, eval_env, run_dir, opts);
+    };
+    if !opts.quiet {
+        let d = run_dir.display();
+        eprintln!("polyak: resuming {} on {} at step {step} of {} → {d}", cfg.algo, cfg.env, cfg.total_steps);
+    }
     let path = run_dir.join("checkpoints").join(state::RESUME_FILE);
     let metrics_text = state.bytes.get("run.metrics").map(|b| String::from_utf8_lossy(b).into_owned());
     let metrics_text = metrics_text.ok_or_else(|| Error::checkpoint(&path, "no `run.metrics`: not a resume file"))?;
-    let metrics = MetricsWriter::resume(&run_dir.join("metrics.csv"), &metrics_text)?;
-    write_atomic(&run_dir.join("config.toml"), cfg.to_toml().as_bytes())?;
-    let mut run = Run::new(cfg, env, eval_env, run_dir, metrics);
+    let metrics = MetricsWriter::resume(&run_dir.join("metrics.csv"), &metrics_text);
+    let mut run = Run::new(cfg.clone(), env, eval_env, run_dir, metrics);
     let note = run.restore(&state, &path)?;
+    // Everything has loaded: from here on the run's files may change.
+    state::keep_final(run_dir)?;
+    write_atomic(&run_dir.join("config.toml"), cfg.to_toml().as_bytes())?;
+    run.metrics.open()?;
     if let Some(note) = note {
         if !opts.quiet {
             eprintln!("polyak: {note}");
@@ -297,6 +390,10 @@ impl Run {
             } else {
                 self.agent.act(&self.obs, ActMode::Explore, &mut self.explore_rng, &mut action);
             }
+            if action.iter().any(|v| !v.is_finite()) {
+                self.check_parameters()?;
+                return Err(self.non_finite("action from the actor"));
+            }
             scale_action(&action, &self.space, &mut scaled);
             let s = self.env.step(&scaled);
             if !s.reward.is_finite() || s.obs.iter().any(|v| !v.is_finite()) {
@@ -336,7 +433,7 @@ impl Run {
                     self.averager.add(&stats);
                 }
             }
-            if (cfg.eval_every > 0 && step % cfg.eval_every == 0) || step == cfg.total_steps {
+            if (cfg.eval_every > 0 && step.is_multiple_of(cfg.eval_every)) || step == cfg.total_steps {
                 self.check_parameters()?;
                 let (mean, std, _) =
                     evaluate(self.agent.as_mut(), self.eval_env.as_mut(), cfg.eval_episodes, &mut self.eval_seeds);
@@ -352,13 +449,13 @@ impl Run {
                 log_line(&pb, opts.quiet, format!("step {step:>8}  eval {mean:9.2} ± {std:.2}"));
                 pb.set_message(status(self.last_episode_return, mean));
             }
-            let periodic = cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0;
+            let periodic = cfg.checkpoint_every > 0 && step.is_multiple_of(cfg.checkpoint_every);
             if step == cfg.total_steps {
                 self.checkpoint(&self.ckpt_dir().join(FINAL_FILE))?;
             } else if periodic || step == stop {
                 self.checkpoint(&self.ckpt_dir().join(format!("step_{step:09}.safetensors")))?;
             }
-            if step % 64 == 0 || step == stop {
+            if step.is_multiple_of(64) || step == stop {
                 pb.set_position(step);
             }
         }
@@ -444,12 +541,18 @@ pub fn evaluate_run(
     episodes: usize,
     seed: u64,
 ) -> Result<(f64, f64, Vec<f64>)> {
-    let cfg = TrainConfig::load(&run_dir.join("config.toml"))?;
+    let cfg = state::run_config(run_dir)?;
     let path = match checkpoint {
         Some(p) => p.to_path_buf(),
         None => latest_checkpoint(run_dir)?,
     };
+    crate::rundir::check_memory(
+        &format!("{episodes} evaluation episodes"),
+        (episodes as u64).checked_mul(8),
+        "evaluate fewer episodes",
+    )?;
     let ckpt = Checkpoint::load(&path)?;
+    state::check_belongs(&ckpt, &cfg, &path, run_dir)?;
     let mut env = make(&cfg.env)?;
     let mut agent = build_agent(&cfg, env.observation_space().dim(), env.action_space().dim());
     ckpt.restore(agent.as_mut(), &path)?;

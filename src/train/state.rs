@@ -157,46 +157,131 @@ pub(super) fn save(run: &mut Run, agent_path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn no_resume_file(run_dir: &Path) -> Error {
-    if run_dir.join("config.toml").exists() {
-        Error::Invalid(format!(
-            "{} has no resume checkpoint yet (the run stopped before its first checkpoint); start it again \
-             with `polyak train`",
-            run_dir.display()
-        ))
-    } else {
-        Error::Invalid(format!("{} is not a polyak run directory (no config.toml)", run_dir.display()))
+/// A run directory's `config.toml`, with a clear error when the directory does not exist or is
+/// not a run.
+pub fn run_config(run_dir: &Path) -> Result<TrainConfig> {
+    if !run_dir.exists() {
+        return Err(Error::Invalid(format!("{} does not exist", run_dir.display())));
+    }
+    let path = run_dir.join("config.toml");
+    if !path.exists() {
+        return Err(Error::Invalid(format!("{} is not a polyak run directory (no config.toml)", run_dir.display())));
+    }
+    TrainConfig::load(&path)
+}
+
+/// The agent checkpoints (`step_*.safetensors`, `final.safetensors`) of a run, sorted.
+pub fn agent_checkpoints(run_dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(run_dir.join("checkpoints")) else { return Vec::new() };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name == super::FINAL_FILE || (name.starts_with("step_") && name.ends_with(".safetensors"))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Whether a run without a resume file may start again from step 0 in place: only when nothing
+/// committed is there — no agent checkpoint, or the lone `step_*` file of a first checkpoint that
+/// a crash cut short (it is rewritten with the same bytes). A `final.safetensors` or several
+/// checkpoints mean the resume file existed and is gone: restarting would overwrite results.
+pub fn can_restart(run_dir: &Path) -> std::result::Result<(), String> {
+    match agent_checkpoints(run_dir).as_slice() {
+        [] => Ok(()),
+        [one] if !one.ends_with(super::FINAL_FILE) => Ok(()),
+        [.., last] => Err(format!(
+            "{} has agent checkpoints ({}) but no {RESUME_FILE}: it cannot continue exactly, and starting it \
+             again would overwrite them; evaluate it with `polyak eval`, or start a new run elsewhere",
+            run_dir.display(),
+            last.display()
+        )),
+    }
+}
+
+/// The config a checkpoint was written with.
+fn embedded_config(c: &Checkpoint, path: &Path) -> Result<TrainConfig> {
+    let text = c.info.get("config").ok_or_else(|| Error::checkpoint(path, "no `config` metadata"))?;
+    TrainConfig::from_toml(text).map_err(|e| Error::checkpoint(path, format!("config: {e}")))
+}
+
+/// Fails unless checkpoint `c` (read from `path`) was written by the run in `run_dir`, whose
+/// config is `cfg`: same settings but for those a resume may change.
+pub fn check_belongs(c: &Checkpoint, cfg: &TrainConfig, path: &Path, run_dir: &Path) -> Result<()> {
+    let theirs = embedded_config(c, path)?;
+    match cfg.differences(&theirs, true).first() {
+        None => Ok(()),
+        Some((key, ours, theirs)) => Err(Error::checkpoint(
+            path,
+            format!(
+                "belongs to another run: its `{key}` is {theirs}, while {} has {ours}",
+                run_dir.join("config.toml").display()
+            ),
+        )),
     }
 }
 
 /// Reads a run's resume state and the config to continue with: the saved one, with the changes
 /// made in `config.toml` and `sets` — only [`crate::config::RESUME_CHANGEABLE`] keys may change.
-pub fn load_resume(run_dir: &Path, sets: &[String]) -> Result<(TrainConfig, Checkpoint)> {
+/// `None` for the state: the run stopped before its first checkpoint, and starts again in place.
+pub fn load_resume(run_dir: &Path, sets: &[String]) -> Result<(TrainConfig, Option<Checkpoint>)> {
+    let on_disk = run_config(run_dir)?;
+    let config_path = run_dir.join("config.toml");
     let path = run_dir.join("checkpoints").join(RESUME_FILE);
-    if !path.exists() {
-        return Err(no_resume_file(run_dir));
+    if std::fs::symlink_metadata(&path).is_err() {
+        can_restart(run_dir).map_err(Error::Invalid)?;
+        return Ok((on_disk.with_resume_changes(sets, 0)?, None));
+    }
+    if path.is_dir() {
+        return Err(Error::checkpoint(&path, "is a directory, not a resume file"));
     }
     let state = Checkpoint::load(&path)?;
-    let text = state.info.get("config").ok_or_else(|| Error::checkpoint(&path, "no `config` metadata"))?;
-    let saved = TrainConfig::from_toml(text).map_err(|e| Error::checkpoint(&path, format!("config: {e}")))?;
-    let config_path = run_dir.join("config.toml");
-    let on_disk = TrainConfig::load(&config_path)?;
-    saved.check_resume_change(&on_disk).map_err(|e| Error::Invalid(format!("{}: {e}", config_path.display())))?;
-    let cfg = on_disk.with_resume_changes(sets)?;
-    let step = state.counters.get("run.step").copied().ok_or_else(|| Error::checkpoint(&path, "no `run.step`"))?;
-    if cfg.total_steps < step {
-        return Err(Error::config(
-            "total_steps",
-            format!("{} is below the {step} steps the run has already done", cfg.total_steps),
-        ));
-    }
-    if cfg.total_steps == step {
+    let saved = embedded_config(&state, &path)?;
+    if let Some((key, was, now)) = saved.differences(&on_disk, true).first() {
         return Err(Error::Invalid(format!(
-            "{} is complete ({step} steps); to train on, extend it: --steps <more than {step}>",
+            "{} and {} disagree on `{key}` (resume file: {was}, config.toml: {now}): either config.toml was edited \
+             beyond what a resume may change ({}), or the resume file comes from another run",
+            path.display(),
+            config_path.display(),
+            crate::config::RESUME_CHANGEABLE.join(", ")
+        )));
+    }
+    let step = state.counters.get("run.step").copied().ok_or_else(|| Error::checkpoint(&path, "no `run.step`"))?;
+    let cfg = on_disk.with_resume_changes(sets, step)?;
+    if cfg.total_steps == step {
+        let finished = agent_checkpoints(run_dir).iter().any(|p| p.ends_with(super::FINAL_FILE));
+        let what = if finished { "is complete" } else { "has reached its total_steps" };
+        return Err(Error::Invalid(format!(
+            "{} {what} ({step} steps); to train on, extend it: --steps <more than {step}>",
             run_dir.display()
         )));
     }
-    Ok((cfg, state))
+    Ok((cfg, Some(state)))
+}
+
+/// Before an extended run replaces `final.safetensors`, keeps the agent it holds — the one the
+/// last evaluation row of `metrics.csv` was measured on — as `step_<its step>.safetensors` (a
+/// hard link: no copy, nothing deleted).
+pub(super) fn keep_final(run_dir: &Path) -> Result<()> {
+    let dir = run_dir.join("checkpoints");
+    let final_path = dir.join(super::FINAL_FILE);
+    if !final_path.is_file() {
+        return Ok(());
+    }
+    let c = Checkpoint::load(&final_path)?;
+    let step = c.info.get("step").and_then(|s| s.parse::<u64>().ok());
+    let step = step.ok_or_else(|| Error::checkpoint(&final_path, "no `step` metadata"))?;
+    let keep = dir.join(format!("step_{step:09}.safetensors"));
+    if keep.exists() {
+        return Ok(());
+    }
+    if std::fs::hard_link(&final_path, &keep).is_err() {
+        let bytes = std::fs::read(&final_path).map_err(|e| Error::io(&final_path, e))?;
+        crate::fsutil::write_atomic(&keep, &bytes)?;
+    }
+    Ok(())
 }
 
 impl Run {
@@ -282,32 +367,79 @@ fn parse_segments(text: &str) -> Option<Vec<(u64, u64)>> {
 pub struct FileReport {
     pub path: PathBuf,
     pub bytes: u64,
-    /// `Ok(step)` for a valid checkpoint (its step, if recorded), `Err(problem)` otherwise.
+    /// `Ok(step)` for a valid checkpoint of this run (its step, if recorded), `Err(problem)`
+    /// otherwise.
     pub status: std::result::Result<Option<u64>, String>,
 }
 
-/// Every checkpoint and replay file of a run, each verified (checksum included).
-pub fn inspect_files(run_dir: &Path) -> Result<Vec<FileReport>> {
+/// What `polyak inspect` finds: every file, verified, and whether the run can be resumed.
+#[derive(Clone, Debug)]
+pub struct Inspection {
+    pub files: Vec<FileReport>,
+    /// `Ok(how)` when `polyak train --resume` can continue the run, `Err(why not)` otherwise.
+    pub resumable: std::result::Result<String, String>,
+}
+
+/// Every checkpoint and replay file of a run, each verified (checksum, and that it belongs to
+/// this run), and whether the resume file and the replay files it names make a resumable run.
+pub fn inspect(run_dir: &Path) -> Result<Inspection> {
+    let cfg = run_config(run_dir)?;
     let dir = run_dir.join("checkpoints");
     let mut paths = Vec::new();
     for d in [dir.clone(), dir.join(REPLAY_DIR)] {
         if let Ok(entries) = std::fs::read_dir(&d) {
-            paths.extend(entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()));
+            paths.extend(entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| *p != dir.join(REPLAY_DIR)));
         }
     }
-    if paths.is_empty() && !dir.exists() {
-        return Err(no_resume_file(run_dir));
-    }
     paths.sort();
-    Ok(paths
+    let files: Vec<FileReport> = paths
         .into_iter()
         .map(|path| {
-            let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            let status = std::fs::read(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|b| Checkpoint::from_bytes(&b))
-                .map(|c| c.info.get("step").and_then(|s| s.parse().ok()));
+            let meta = std::fs::metadata(&path);
+            let bytes = meta.as_ref().map(|m| m.len()).unwrap_or(0);
+            let status = if meta.is_ok_and(|m| m.is_dir()) {
+                Err("a directory where a checkpoint file belongs".to_string())
+            } else {
+                verify_file(&path, &cfg, run_dir)
+            };
             FileReport { path, bytes, status }
         })
-        .collect())
+        .collect();
+    let resumable = resumability(run_dir, &files);
+    Ok(Inspection { files, resumable })
+}
+
+fn verify_file(path: &Path, cfg: &TrainConfig, run_dir: &Path) -> std::result::Result<Option<u64>, String> {
+    let c = Checkpoint::load(path).map_err(|e| e.to_string())?;
+    if c.info.contains_key("config") {
+        check_belongs(&c, cfg, path, run_dir).map_err(|e| e.to_string())?;
+    }
+    Ok(c.info.get("step").and_then(|s| s.parse().ok()))
+}
+
+fn resumability(run_dir: &Path, files: &[FileReport]) -> std::result::Result<String, String> {
+    let resume = run_dir.join("checkpoints").join(RESUME_FILE);
+    let status = |p: &Path| files.iter().find(|f| f.path == p).map(|f| f.status.clone());
+    match status(&resume) {
+        None => {
+            can_restart(run_dir).map(|()| "no checkpoint yet: `--resume` starts it again from step 0, in place".into())
+        }
+        Some(Err(e)) => Err(format!("{RESUME_FILE} is invalid: {e}")),
+        Some(Ok(_)) => {
+            let c = Checkpoint::load(&resume).map_err(|e| e.to_string())?;
+            let segments = parse_segments(c.info.get("run.segments").map_or("", String::as_str))
+                .ok_or_else(|| "malformed `run.segments` in the resume file".to_string())?;
+            let replay = run_dir.join("checkpoints").join(REPLAY_DIR);
+            for (a, b) in segments {
+                let path = replay.join(segment_name(a, b));
+                match status(&path) {
+                    None => return Err(format!("replay file {} is missing", path.display())),
+                    Some(Err(e)) => return Err(format!("replay file {} is invalid: {e}", path.display())),
+                    Some(Ok(_)) => {}
+                }
+            }
+            let step = c.counters.get("run.step").copied().unwrap_or(0);
+            Ok(format!("from step {step}"))
+        }
+    }
 }

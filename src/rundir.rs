@@ -1,0 +1,110 @@
+//! Guards around a run directory: one writer at a time, and no allocation a machine cannot hold.
+//!
+//! Every command that writes a run directory (`train`, `train --resume`, a sweep's runs) holds an
+//! exclusive `flock` on the directory itself for the life of the process. A second writer is
+//! refused with the holder's pid; the lock goes away with the process, however it ends (`kill
+//! -9` included), so a stale lock cannot block a resume. Locking the directory rather than a lock
+//! file means a refused command leaves no file behind.
+
+use crate::error::{Error, Result};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// An exclusive lock on a run directory, released when dropped (or when the process ends).
+#[derive(Debug)]
+pub struct RunLock {
+    _dir: File,
+    path: PathBuf,
+}
+
+impl RunLock {
+    /// Locks `dir`, which must exist. Fails at once, naming the holder, if another process holds it.
+    pub fn acquire(dir: &Path) -> Result<RunLock> {
+        let file = File::open(dir).map_err(|e| Error::io(dir, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(RunLock { _dir: file, path: dir.to_path_buf() }),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = lock_holder(dir).map(|pid| format!("process {pid}")).unwrap_or("another process".into());
+                Err(Error::Invalid(format!(
+                    "{} is in use by {holder} (a polyak run writing there); wait for it to end or stop it — two \
+                     writers would mix their runs",
+                    dir.display()
+                )))
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io(dir, e)),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// The pid holding a `flock` on `dir`, from `/proc/locks` (Linux); `None` where unknown.
+fn lock_holder(dir: &Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(dir).ok()?.ino();
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    locks.lines().find_map(|line| {
+        // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let ino = f.get(5)?.rsplit(':').next()?.parse::<u64>().ok()?;
+        (f.get(1) == Some(&"FLOCK") && ino == inode).then(|| f.get(4)?.parse().ok())?
+    })
+}
+
+/// Physical memory of this machine in bytes (`/proc/meminfo`), if known.
+fn physical_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
+}
+
+/// Refuses, before anything is allocated or written, a request for more memory than the machine
+/// has. `bytes` is `None` when the figure itself overflows.
+pub fn check_memory(what: &str, bytes: Option<u64>, hint: &str) -> Result<()> {
+    let total = physical_memory().unwrap_or(u64::MAX);
+    match bytes {
+        Some(b) if b <= total => Ok(()),
+        Some(b) => Err(Error::Invalid(format!(
+            "{what} needs {} of memory; this machine has {} in all — {hint}",
+            human_bytes(b),
+            human_bytes(total)
+        ))),
+        None => Err(Error::Invalid(format!("{what} needs more memory than any machine has (over 16 EB) — {hint}"))),
+    }
+}
+
+pub fn human_bytes(n: u64) -> String {
+    match n {
+        0..1_000 => format!("{n} B"),
+        1_000..1_000_000 => format!("{:.1} kB", n as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", n as f64 / 1e6),
+        _ => format!("{:.1} GB", n as f64 / 1e9),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_is_refused_naming_this_process_and_released_on_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = RunLock::acquire(dir.path()).unwrap();
+        // flock conflicts between two open file descriptions, even in one process.
+        let err = RunLock::acquire(dir.path()).unwrap_err().to_string();
+        assert!(err.contains(&format!("in use by process {}", std::process::id())), "{err}");
+        drop(first);
+        RunLock::acquire(dir.path()).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "locking wrote a file");
+    }
+
+    #[test]
+    fn impossible_sizes_are_refused_with_the_figure() {
+        let err = check_memory("the replay buffer", Some(1 << 62), "lower buffer_size").unwrap_err().to_string();
+        assert!(err.contains("4611686018.4 GB") && err.contains("lower buffer_size"), "{err}");
+        assert!(check_memory("x", None, "h").unwrap_err().to_string().contains("over 16 EB"));
+        check_memory("x", Some(1 << 20), "h").unwrap();
+    }
+}
