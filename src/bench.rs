@@ -4,37 +4,21 @@
 //! Each figure is the median of several timed rounds after a warm-up, because a shared 2-core
 //! machine drifts by ±20% within minutes.
 
-use crate::algo::{Agent, CommonConfig, Sac, SacConfig, Td3, Td3Config};
+use crate::algo::{Agent, CommonConfig, Sac, SacConfig, Td3};
+use crate::config::{Algo, Family};
 use crate::env::Env;
 use crate::replay::Batch;
 use crate::rng::Rng;
 use std::time::Instant;
 
-/// Which update to time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BenchAlgo {
-    Sac,
-    Td3,
-    Ddpg,
-}
+/// The algorithms `polyak bench` times: one per update (the TD3 ablations run TD3's).
+pub const BENCH_ALGOS: [Algo; 3] = [Algo::Sac, Algo::Td3, Algo::Ddpg];
 
-impl BenchAlgo {
-    pub const ALL: [BenchAlgo; 3] = [BenchAlgo::Sac, BenchAlgo::Td3, BenchAlgo::Ddpg];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            BenchAlgo::Sac => "sac",
-            BenchAlgo::Td3 => "td3",
-            BenchAlgo::Ddpg => "ddpg",
-        }
-    }
-
-    pub fn build(self, obs_dim: usize, act_dim: usize, common: &CommonConfig) -> Box<dyn Agent> {
-        match self {
-            BenchAlgo::Sac => Box::new(Sac::new(obs_dim, act_dim, common, SacConfig::default(), 0)),
-            BenchAlgo::Td3 => Box::new(Td3::new(obs_dim, act_dim, common, Td3Config::default(), 0)),
-            BenchAlgo::Ddpg => Box::new(Td3::new(obs_dim, act_dim, common, Td3Config::ddpg(), 0)),
-        }
+/// An agent of `algo` with its default settings and `common` sizes.
+pub fn build(algo: Algo, obs_dim: usize, act_dim: usize, common: &CommonConfig) -> Box<dyn Agent> {
+    match algo.family() {
+        Family::Sac => Box::new(Sac::new(obs_dim, act_dim, common, SacConfig::default(), 0)),
+        Family::Td3 => Box::new(Td3::new(obs_dim, act_dim, common, algo.td3_config(), 0)),
     }
 }
 
@@ -66,10 +50,10 @@ pub fn median(samples: &mut [f64]) -> f64 {
 }
 
 /// Updates per second of `algo` at `size` = (obs dim, act dim), batch 256 (median over `rounds` rounds of `updates` updates each).
-pub fn updates_per_second(algo: BenchAlgo, size: (usize, usize), threads: usize, rounds: usize, updates: usize) -> f64 {
+pub fn updates_per_second(algo: Algo, size: (usize, usize), threads: usize, rounds: usize, updates: usize) -> f64 {
     let (obs_dim, act_dim, batch) = (size.0, size.1, 256);
     let common = CommonConfig { threads, ..CommonConfig::default() };
-    let mut agent = algo.build(obs_dim, act_dim, &common);
+    let mut agent = build(algo, obs_dim, act_dim, &common);
     let b = random_batch(batch, obs_dim, act_dim, &mut Rng::new(1));
     for _ in 0..updates.min(20) {
         agent.update(&b);
@@ -119,7 +103,7 @@ pub fn print_report(quick: bool, envs_only: bool) -> crate::Result<()> {
     }
     println!("gradient updates/s (batch 256, 256×256 MLPs; median of {rounds} rounds)");
     for (label, size) in [("HalfCheetah sizes (obs 17, act 6)", (17, 6)), ("Pendulum sizes (obs 3, act 1)", (3, 1))] {
-        for algo in BenchAlgo::ALL {
+        for algo in BENCH_ALGOS {
             let one = updates_per_second(algo, size, 1, rounds, updates);
             let two = updates_per_second(algo, size, 2, rounds, updates);
             println!("  {label:<34} {:<5} 1 thread {one:7.1}   2 threads {two:7.1}", algo.name());
@@ -141,7 +125,7 @@ fn print_env_rates(quick: bool, rounds: usize) -> crate::Result<()> {
             println!("  {name:<34} (not in this build: scripts/setup-mujoco.sh)");
             continue;
         };
-        let physics = crate::env::MUJOCO_ENVS.contains(&name.as_str());
+        let physics = crate::env::EnvSpec::get(&name).is_ok_and(|s| s.mujoco_task().is_some());
         let steps = match (quick, physics) {
             (false, false) => 200_000,
             (true, false) | (false, true) => 20_000,
@@ -159,12 +143,12 @@ fn print_checkpoint_cost(dir: &std::path::Path, quick: bool) -> crate::Result<()
     use crate::checkpoint::Checkpoint;
     use crate::replay::ReplayBuffer;
     std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir, e))?;
-    let agent = BenchAlgo::Sac.build(17, 6, &CommonConfig::default());
+    let mut agent = build(Algo::Sac, 17, 6, &CommonConfig::default());
     let path = dir.join("agent.safetensors");
     let mut times: Vec<f64> = (0..5)
         .map(|_| {
             let t = Instant::now();
-            Checkpoint::from_agent(agent.as_ref(), Default::default()).save(&path).map(|_| t.elapsed().as_secs_f64())
+            Checkpoint::from_agent(agent.as_mut(), Default::default()).save(&path).map(|_| t.elapsed().as_secs_f64())
         })
         .collect::<crate::Result<_>>()?;
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);

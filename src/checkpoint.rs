@@ -12,7 +12,7 @@
 //! load. Names starting with `run.` or `replay.` belong to the training loop's resume state
 //! (see [`crate::train`]); restoring an agent ignores them.
 
-use crate::algo::Agent;
+use crate::algo::{Agent, StateVisitor};
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use safetensors::{Dtype, SafeTensors};
@@ -40,13 +40,9 @@ fn is_loop_state(name: &str) -> bool {
 
 impl Checkpoint {
     /// Captures an agent's state, with run information (`config`, `step`, …).
-    pub fn from_agent(agent: &dyn Agent, info: BTreeMap<String, String>) -> Self {
-        Checkpoint {
-            info,
-            counters: agent.counters().into_iter().collect(),
-            tensors: agent.tensors().into_iter().map(|(n, t)| (n, t.to_vec())).collect(),
-            bytes: BTreeMap::new(),
-        }
+    pub fn from_agent(agent: &mut dyn Agent, info: BTreeMap<String, String>) -> Self {
+        let (tensors, counters) = crate::algo::state_of(agent);
+        Checkpoint { info, counters, tensors, bytes: BTreeMap::new() }
     }
 
     /// Writes the checkpoint atomically (see [`write_atomic`]).
@@ -129,36 +125,43 @@ impl Checkpoint {
         Ok(Checkpoint { info, counters, tensors, bytes: bytes_map })
     }
 
-    /// Loads this state into `agent`, which must have been built with the same shapes.
+    /// Loads this state into `agent`, which must have been built with the same shapes. Every
+    /// name and size is checked before anything is written: on an error the agent is unchanged.
     pub fn restore(&self, agent: &mut dyn Agent, path: &Path) -> Result<()> {
-        let expected: Vec<String> = agent.tensors().into_iter().map(|(n, _)| n).collect();
-        for name in self.tensors.keys().filter(|n| !is_loop_state(n)) {
-            if !expected.contains(name) {
-                return Err(Error::checkpoint(path, format!("unexpected tensor `{name}`: a different algorithm?")));
-            }
+        let err = |msg: String| Error::checkpoint(path, msg);
+        let (tensors, counters) = crate::algo::state_of(agent);
+        if let Some(name) = self.tensors.keys().find(|n| !is_loop_state(n) && !tensors.contains_key(*n)) {
+            return Err(err(format!("unexpected tensor `{name}`: a different algorithm?")));
         }
-        for (name, dst) in agent.tensors_mut() {
+        if let Some(name) = self.counters.keys().find(|n| !is_loop_state(n) && !counters.contains_key(*n)) {
+            return Err(err(format!("unknown counter `{name}`")));
+        }
+        for (name, dst) in &tensors {
             let src = self
                 .tensors
-                .get(&name)
-                .ok_or_else(|| Error::checkpoint(path, format!("missing tensor `{name}`: a different algorithm?")))?;
+                .get(name)
+                .ok_or_else(|| err(format!("missing tensor `{name}`: a different algorithm?")))?;
             if src.len() != dst.len() {
-                return Err(Error::checkpoint(
-                    path,
-                    format!(
-                        "tensor `{name}` has {} values, the network {}: a different network shape?",
-                        src.len(),
-                        dst.len()
-                    ),
-                ));
-            }
-            dst.copy_from_slice(src);
-        }
-        for (name, &value) in self.counters.iter().filter(|(n, _)| !is_loop_state(n)) {
-            if !agent.set_counter(name, value) {
-                return Err(Error::checkpoint(path, format!("unknown counter `{name}`")));
+                return Err(err(format!(
+                    "tensor `{name}` has {} values, the network {}: a different network shape?",
+                    src.len(),
+                    dst.len()
+                )));
             }
         }
+        if let Some(name) = counters.keys().find(|n| !self.counters.contains_key(*n)) {
+            return Err(err(format!("missing counter `{name}`")));
+        }
+        struct Write<'a>(&'a Checkpoint);
+        impl StateVisitor for Write<'_> {
+            fn tensor(&mut self, name: &str, values: &mut [f32]) {
+                values.copy_from_slice(&self.0.tensors[name]);
+            }
+            fn counter(&mut self, name: &str, value: &mut u64) {
+                *value = self.0.counters[name];
+            }
+        }
+        agent.visit_state(&mut Write(self));
         Ok(())
     }
 }
@@ -252,7 +255,7 @@ mod tests {
         let path = dir.path().join("ckpt.safetensors");
         let mut sac = trained_sac();
         let info = BTreeMap::from([("step".to_string(), "5".to_string())]);
-        Checkpoint::from_agent(&sac, info.clone()).save(&path).unwrap();
+        Checkpoint::from_agent(&mut sac, info.clone()).save(&path).unwrap();
         let ckpt = Checkpoint::load(&path).unwrap();
         assert_eq!(ckpt.info, info);
         let common = CommonConfig { hidden: vec![32, 32], ..Default::default() };
@@ -266,14 +269,14 @@ mod tests {
         // Optimiser state and noise generator came along: the next update is identical too.
         let batch = random_batch(16, 3, 2, &mut Rng::new(7));
         assert_eq!(sac.update(&batch), fresh.update(&batch));
-        assert_eq!(sac.tensors(), fresh.tensors());
+        assert_eq!(crate::algo::state_of(&mut sac), crate::algo::state_of(&mut fresh));
     }
 
     #[test]
     fn truncated_corrupt_and_foreign_files_are_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ckpt.safetensors");
-        Checkpoint::from_agent(&trained_sac(), BTreeMap::new()).save(&path).unwrap();
+        Checkpoint::from_agent(&mut trained_sac(), BTreeMap::new()).save(&path).unwrap();
         let good = std::fs::read(&path).unwrap();
 
         let truncated = &good[..good.len() - 100];
@@ -299,7 +302,7 @@ mod tests {
     fn restoring_into_a_different_shape_or_algorithm_fails() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ckpt.safetensors");
-        let ckpt = Checkpoint::from_agent(&trained_sac(), BTreeMap::new());
+        let ckpt = Checkpoint::from_agent(&mut trained_sac(), BTreeMap::new());
         let wide = CommonConfig { hidden: vec![64, 64], ..Default::default() };
         let err = ckpt.restore(&mut Sac::new(3, 2, &wide, SacConfig::default(), 0), &path).unwrap_err().to_string();
         assert!(err.contains("network shape"), "{err}");
@@ -314,7 +317,7 @@ mod tests {
         let mut rng = Rng::new(5);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.safetensors");
-        Checkpoint::from_agent(&trained_sac(), BTreeMap::new()).save(&path).unwrap();
+        Checkpoint::from_agent(&mut trained_sac(), BTreeMap::new()).save(&path).unwrap();
         let good = std::fs::read(&path).unwrap();
         for _ in 0..2000 {
             let mut bytes = good.clone();

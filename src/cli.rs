@@ -1,7 +1,7 @@
 //! The `polyak` command line: argument parsing and the commands' output. Only this module and
 //! `main` know about the terminal; everything they call is library code.
 
-use crate::config::{TrainConfig, PRESETS};
+use crate::config::{Algo, TrainConfig};
 use crate::error::{Error, Result};
 use crate::plot::{plot, Metric};
 use crate::train::state::{inspect, RESUME_FILE};
@@ -198,7 +198,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => run_train(args),
         Command::Eval(args) => run_eval(args),
         Command::List => {
-            say!("algorithms: {}", PRESETS.join(", "));
+            say!("algorithms and presets (--algo):");
+            for a in Algo::ALL {
+                say!("  {:<18} {}", a.name(), a.describe());
+            }
             say!("environments: {}", crate::env::available().join(", "));
             if !crate::env::HAS_MUJOCO {
                 say!("(the -v5 MuJoCo envs need the MuJoCo library: run scripts/setup-mujoco.sh, then build again)");

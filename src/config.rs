@@ -9,9 +9,95 @@ use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// Algorithm names `--algo` accepts. The TD3 ablations switch off one trick each; `ddpg`
-/// switches off all three (TD3 paper, Table 2).
-pub const PRESETS: [&str; 6] = ["sac", "td3", "ddpg", "td3-no-twin", "td3-no-delay", "td3-no-smoothing"];
+/// The algorithms and presets `--algo` accepts — the one list of them. A preset is a name for
+/// switches of an algorithm's settings: the TD3 ablations switch off one trick each and `ddpg`
+/// all three (TD3 paper, Table 2). Adding a preset is one variant and its arms below.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Algo {
+    Sac,
+    Td3,
+    Ddpg,
+    Td3NoTwin,
+    Td3NoDelay,
+    Td3NoSmoothing,
+}
+
+impl Algo {
+    pub const ALL: [Algo; 6] =
+        [Algo::Sac, Algo::Td3, Algo::Ddpg, Algo::Td3NoTwin, Algo::Td3NoDelay, Algo::Td3NoSmoothing];
+
+    /// The name on the command line and in config files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algo::Sac => "sac",
+            Algo::Td3 => "td3",
+            Algo::Ddpg => "ddpg",
+            Algo::Td3NoTwin => "td3-no-twin",
+            Algo::Td3NoDelay => "td3-no-delay",
+            Algo::Td3NoSmoothing => "td3-no-smoothing",
+        }
+    }
+
+    /// What it is, for `polyak list`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Algo::Sac => "soft actor-critic, learned temperature (Haarnoja et al. 2018)",
+            Algo::Td3 => "twin critics, delayed actor updates, target smoothing (Fujimoto et al. 2018)",
+            Algo::Ddpg => "TD3 with all three tricks off",
+            Algo::Td3NoTwin => "TD3 without clipped double Q (one critic)",
+            Algo::Td3NoDelay => "TD3 with the actor updated every step",
+            Algo::Td3NoSmoothing => "TD3 without target policy smoothing",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Result<Algo> {
+        Algo::ALL.into_iter().find(|a| a.name() == name).ok_or_else(|| Error::UnknownName {
+            kind: "algorithm",
+            name: name.to_string(),
+            available: Algo::ALL.iter().map(|a| a.name().to_string()).collect(),
+        })
+    }
+
+    /// Which update it runs.
+    pub fn family(self) -> Family {
+        match self {
+            Algo::Sac => Family::Sac,
+            _ => Family::Td3,
+        }
+    }
+
+    /// The TD3 switches of a TD3-family preset.
+    pub fn td3_config(self) -> Td3Config {
+        let mut t = Td3Config::default();
+        match self {
+            Algo::Sac | Algo::Td3 => {}
+            Algo::Ddpg => t = Td3Config::ddpg(),
+            Algo::Td3NoTwin => t.twin_critics = false,
+            Algo::Td3NoDelay => t.policy_delay = 1,
+            Algo::Td3NoSmoothing => t.target_noise = 0.0,
+        }
+        t
+    }
+}
+
+impl std::fmt::Display for Algo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for Algo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Algo {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Algo::from_name(&name).map_err(serde::de::Error::custom)
+    }
+}
 
 /// Settings a resumed run may change: how long it goes on, how it is evaluated, checkpointed and
 /// parallelised — none changes what the run computed so far or how it learns.
@@ -37,8 +123,8 @@ pub enum Family {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
-    /// Algorithm or preset (see [`PRESETS`]).
-    pub algo: String,
+    /// Algorithm or preset.
+    pub algo: Algo,
     /// Environment id, e.g. "Pendulum-v1".
     pub env: String,
     /// Fixes every random choice of the run.
@@ -84,7 +170,7 @@ impl Default for TrainConfig {
     fn default() -> Self {
         let common = CommonConfig::default();
         TrainConfig {
-            algo: "sac".into(),
+            algo: Algo::Sac,
             env: "Pendulum-v1".into(),
             seed: 0,
             total_steps: 20_000,
@@ -109,31 +195,12 @@ impl Default for TrainConfig {
 
 impl TrainConfig {
     /// Defaults with a preset's switches applied.
-    pub fn preset(algo: &str) -> Result<Self> {
-        let mut cfg = TrainConfig { algo: algo.to_string(), ..Default::default() };
-        match algo {
-            "sac" | "td3" => {}
-            "ddpg" => cfg.td3 = Td3Config::ddpg(),
-            "td3-no-twin" => cfg.td3.twin_critics = false,
-            "td3-no-delay" => cfg.td3.policy_delay = 1,
-            "td3-no-smoothing" => cfg.td3.target_noise = 0.0,
-            _ => {
-                return Err(Error::UnknownName {
-                    kind: "algorithm",
-                    name: algo.to_string(),
-                    available: PRESETS.iter().map(|s| s.to_string()).collect(),
-                })
-            }
-        }
-        Ok(cfg)
+    pub fn preset(algo: Algo) -> Self {
+        TrainConfig { algo, td3: algo.td3_config(), ..Default::default() }
     }
 
     pub fn family(&self) -> Family {
-        if self.algo == "sac" {
-            Family::Sac
-        } else {
-            Family::Td3
-        }
+        self.algo.family()
     }
 
     pub fn common(&self) -> CommonConfig {
@@ -174,15 +241,16 @@ impl TrainConfig {
                 None => get_str(&file_table, "algo")?.unwrap_or_else(|| "sac".to_string()),
             },
         };
-        let base = Self::preset(&algo)?;
+        let algo = Algo::from_name(&algo)?;
+        let base = Self::preset(algo);
         let mut merged = toml::Table::try_from(&base).map_err(|e| Error::Invalid(e.to_string()))?;
         let known = merged.clone();
         for layer in [&file_table, &overrides] {
             check_known(layer, &known, "")?;
-            check_family(layer, base.family(), &algo)?;
+            check_family(layer, algo)?;
             merge(&mut merged, layer);
         }
-        merged.insert("algo".into(), toml::Value::String(algo));
+        merged.insert("algo".into(), toml::Value::String(algo.name().into()));
         if !file_table.contains_key("checkpoint_every") && !overrides.contains_key("checkpoint_every") {
             let steps = merged.get("total_steps").and_then(toml::Value::as_integer).unwrap_or(0).max(0) as u64;
             merged.insert("checkpoint_every".into(), toml::Value::Integer(default_checkpoint_every(steps) as i64));
@@ -266,11 +334,10 @@ impl TrainConfig {
     /// Parses and validates a complete config from TOML text.
     pub fn from_toml(text: &str) -> Result<Self> {
         let table = text.parse::<toml::Table>().map_err(|e| Error::Invalid(format!("not valid TOML: {e}")))?;
-        let algo = get_str(&table, "algo")?.unwrap_or_else(|| "sac".into());
-        let preset = Self::preset(&algo)?;
-        let mut merged = toml::Table::try_from(&preset).map_err(|e| Error::Invalid(e.to_string()))?;
+        let algo = Algo::from_name(&get_str(&table, "algo")?.unwrap_or_else(|| "sac".into()))?;
+        let mut merged = toml::Table::try_from(Self::preset(algo)).map_err(|e| Error::Invalid(e.to_string()))?;
         check_known(&table, &merged.clone(), "")?;
-        check_family(&table, preset.family(), &algo)?;
+        check_family(&table, algo)?;
         merge(&mut merged, &table);
         let cfg = Self::from_table(merged)?;
         cfg.validate()?;
@@ -382,15 +449,15 @@ fn get_str(table: &toml::Table, key: &str) -> Result<Option<String>> {
         Some(toml::Value::String(s)) => Ok(Some(s.clone())),
         Some(other) => Err(Error::config(
             key,
-            format!("expected a string naming an algorithm ({}), got {other}", PRESETS.join(", ")),
+            format!("expected a string naming an algorithm ({}), got {other}", Algo::ALL.map(Algo::name).join(", ")),
         )),
     }
 }
 
 /// Rejects settings of the other algorithm family (`td3.*` on SAC, `sac.*` on TD3/DDPG): they
 /// would be ignored, and a run that silently ignores a setting is not the run that was asked for.
-fn check_family(layer: &toml::Table, family: Family, algo: &str) -> Result<()> {
-    let (other, users) = match family {
+fn check_family(layer: &toml::Table, algo: Algo) -> Result<()> {
+    let (other, users) = match algo.family() {
         Family::Sac => ("td3", "td3, ddpg and the td3-* presets"),
         Family::Td3 => ("sac", "sac"),
     };
@@ -515,7 +582,7 @@ mod tests {
         let cfg =
             TrainConfig::resolve(None, Some(&path), &sets(&["seed=9", "td3.target_noise=0.1", "hidden=[64, 32]"]))
                 .unwrap();
-        assert_eq!(cfg.algo, "td3");
+        assert_eq!(cfg.algo, Algo::Td3);
         assert_eq!((cfg.batch_size, cfg.seed, cfg.td3.policy_delay), (64, 9, 4));
         assert_eq!(cfg.td3.target_noise, 0.1);
         assert_eq!(cfg.hidden, vec![64, 32]);
@@ -524,7 +591,7 @@ mod tests {
         let err = TrainConfig::resolve(Some("sac"), Some(&path), &[]).unwrap_err().to_string();
         assert!(err.contains("`td3.policy_delay`") && err.contains("does not use it"), "{err}");
         std::fs::write(&path, "algo = \"td3\"\nbatch_size = 64\n").unwrap();
-        assert_eq!(TrainConfig::resolve(Some("sac"), Some(&path), &[]).unwrap().algo, "sac");
+        assert_eq!(TrainConfig::resolve(Some("sac"), Some(&path), &[]).unwrap().algo, Algo::Sac);
     }
 
     #[test]

@@ -22,40 +22,16 @@ use std::path::Path;
 /// Evaluations averaged per seed for the final return.
 pub const LAST_EVALS: usize = 3;
 
-/// Default thresholds: Gymnasium's `reward_threshold` registrations, and Pendulum's "solved".
+/// Default threshold of an env: its spec's `reward_threshold` ([`crate::env::EnvSpec`]).
 pub fn default_threshold(env: &str) -> Option<f64> {
-    Some(match env {
-        "Pendulum-v1" => -200.0,
-        "MountainCarContinuous-v0" => 90.0,
-        "HalfCheetah-v5" => 4800.0,
-        "Hopper-v5" => 3800.0,
-        "Ant-v5" => 6000.0,
-        "Swimmer-v5" => 360.0,
-        "InvertedPendulum-v5" => 950.0,
-        "InvertedDoublePendulum-v5" => 9100.0,
-        "Reacher-v5" => -3.75,
-        "Pusher-v5" => 0.0,
-        _ => return None,
-    })
+    crate::env::EnvSpec::get(env).ok()?.reward_threshold
 }
 
-/// Published results to show beside polyak's: TD3 paper (Fujimoto et al. 2018), Table 1 —
-/// max average return over 10 trials of 1M steps on the MuJoCo **-v1** envs (older dynamics
-/// and observations than v5, so a reference point, not a like-for-like comparison). "DDPG" is
-/// the paper's own re-tuned DDPG ("Our DDPG").
+/// The published figure to show beside a row (the spec's `published`, by the algorithm part of
+/// the label).
 pub fn published(env: &str, label: &str) -> Option<&'static str> {
     let algo = label.split(',').next().unwrap_or(label);
-    Some(match (env, algo) {
-        ("HalfCheetah-v5", "td3") => "9636.95 ± 859.07",
-        ("Hopper-v5", "td3") => "3564.07 ± 114.74",
-        ("Walker2d-v5", "td3") => "4682.82 ± 539.64",
-        ("Ant-v5", "td3") => "4372.44 ± 1000.33",
-        ("HalfCheetah-v5", "ddpg") => "8577.29",
-        ("Hopper-v5", "ddpg") => "1860.02",
-        ("Walker2d-v5", "ddpg") => "3098.11",
-        ("Ant-v5", "ddpg") => "888.77",
-        _ => return None,
-    })
+    crate::env::EnvSpec::get(env).ok()?.published(algo)
 }
 
 /// The numbers of one (env, algorithm) row.

@@ -94,7 +94,9 @@ pub fn read_run(dir: &Path) -> Result<RunData> {
         col("eval_mean").ok_or_else(bad)?,
     );
     let parent = dir.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
-    let label = parent.filter(|p| p.starts_with(&cfg.algo)).unwrap_or_else(|| cfg.algo.clone());
+    let name = cfg.algo.name();
+    let is_grid_point = |p: &String| p == name || p.strip_prefix(name).is_some_and(|rest| rest.starts_with(','));
+    let label = parent.filter(is_grid_point).unwrap_or_else(|| name.to_string());
     let mut run = RunData {
         dir: dir.to_path_buf(),
         env: cfg.env.clone(),

@@ -31,7 +31,7 @@ pub struct Critics {
     q: Vec<f32>,
     /// Per sample: has an earlier critic already taken the min's gradient?
     taken: Vec<bool>,
-    /// ∂Q/∂a from the last [`Critics::q_and_action_grad`].
+    /// ∂Q/∂a from the last [`Critics::min_q_and_action_grad`] or [`Critics::q1_and_action_grad`].
     pub(crate) action_grad: Vec<f32>,
 }
 
@@ -142,12 +142,21 @@ impl Critics {
         (loss / batch as f64, self.members[0].sums.1 / batch as f64)
     }
 
-    /// Q(s, a) and ∂Q/∂a (in `action_grad`, `batch × act_dim`) with the *online* critics, where
-    /// Q is `min_i Q_i` when `use_min` (SAC) and `Q_1` otherwise (TD3/DDPG's actor objective).
-    /// No critic weight gradient is computed: the actor loss does not need one.
-    pub fn q_and_action_grad(&mut self, obs: &[f32], act: &[f32], batch: usize, use_min: bool) -> &[f32] {
+    /// min_i Q_i(s, a) over the online critics and its ∂/∂a in `action_grad` (SAC's actor
+    /// objective).
+    pub fn min_q_and_action_grad(&mut self, obs: &[f32], act: &[f32], batch: usize) -> &[f32] {
+        self.q_and_action_grad(obs, act, batch, self.members.len())
+    }
+
+    /// Q_1(s, a) and ∂Q_1/∂a in `action_grad`: TD3's actor objective uses the first critic only.
+    pub fn q1_and_action_grad(&mut self, obs: &[f32], act: &[f32], batch: usize) -> &[f32] {
+        self.q_and_action_grad(obs, act, batch, 1)
+    }
+
+    /// min over the first `n` online critics of Q(s, a), and its ∂/∂a (`batch × act_dim`). No
+    /// critic weight gradient is computed: the actor loss does not need one.
+    fn q_and_action_grad(&mut self, obs: &[f32], act: &[f32], batch: usize, n: usize) -> &[f32] {
         self.fill_input(obs, act, batch);
-        let n = if use_min { self.members.len() } else { 1 };
         let (o, a) = (self.obs_dim, self.act_dim);
         let input = &self.input;
         let members = &mut self.members[..n];
@@ -188,35 +197,11 @@ impl Critics {
     }
 
     /// Each critic's tensors (`critic{i}`, its Adam moments, `critic{i}_target`) for checkpoints.
-    pub(crate) fn push_tensors<'a>(&'a self, out: &mut Vec<(String, &'a [f32])>) {
-        for (i, m) in self.members.iter().enumerate() {
-            m.online.push_tensors(&format!("critic{i}"), out);
-            out.push((format!("critic{i}_target"), &m.target.params));
-        }
-    }
-
-    pub(crate) fn push_tensors_mut<'a>(&'a mut self, out: &mut Vec<(String, &'a mut [f32])>) {
+    /// Each critic `critic{i}` (with its Adam state) and its target `critic{i}_target`.
+    pub(crate) fn visit(&mut self, v: &mut dyn super::StateVisitor) {
         for (i, m) in self.members.iter_mut().enumerate() {
-            m.online.push_tensors_mut(&format!("critic{i}"), out);
-            out.push((format!("critic{i}_target"), &mut m.target.params));
-        }
-    }
-
-    pub(crate) fn push_counters(&self, out: &mut Vec<(String, u64)>) {
-        for (i, m) in self.members.iter().enumerate() {
-            out.push((format!("critic{i}.adam_t"), m.online.adam.t));
-        }
-    }
-
-    /// Restores `critic{i}.adam_t`; false if `name` is not a critic counter.
-    pub(crate) fn set_counter(&mut self, name: &str, value: u64) -> bool {
-        let index = name.strip_prefix("critic").and_then(|r| r.strip_suffix(".adam_t")).and_then(|i| i.parse().ok());
-        match index.and_then(|i: usize| self.members.get_mut(i)) {
-            Some(m) => {
-                m.online.adam.t = value;
-                true
-            }
-            None => false,
+            m.online.visit(&format!("critic{i}"), v);
+            v.tensor(&format!("critic{i}_target"), &mut m.target.params);
         }
     }
 

@@ -17,6 +17,7 @@ pub use td3::{Td3, Td3Config};
 use crate::nn::{Adam, Mlp};
 use crate::replay::Batch;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Hyperparameters every algorithm shares (defaults: Stable-Baselines3 / the papers').
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -66,13 +67,69 @@ pub trait Agent: Send {
     fn act(&mut self, obs: &[f32], mode: ActMode, rng: &mut crate::rng::Rng, action: &mut [f32]);
     /// One gradient step on a sampled batch.
     fn update(&mut self, batch: &Batch) -> UpdateStats;
-    /// Every learned tensor (weights, target weights, optimiser moments, log α), by name.
-    fn tensors(&self) -> Vec<(String, &[f32])>;
-    fn tensors_mut(&mut self) -> Vec<(String, &mut [f32])>;
-    /// Integer state (update count, optimiser step counts, the update noise generator).
-    fn counters(&self) -> Vec<(String, u64)>;
-    /// Restores one counter saved by [`Agent::counters`]; false if the name is unknown.
-    fn set_counter(&mut self, name: &str, value: u64) -> bool;
+    /// Shows `visitor` every piece of learned state once, by name: tensors (weights, target
+    /// weights, Adam moments, log α) and counters (update count, Adam step counts, the
+    /// update-noise generator). Saving, restoring and checking all go through this one list.
+    fn visit_state(&mut self, visitor: &mut dyn StateVisitor);
+}
+
+/// What [`Agent::visit_state`] shows the state to. A visitor may read the values (to save or
+/// check them) or overwrite them (to restore them).
+pub trait StateVisitor {
+    fn tensor(&mut self, name: &str, values: &mut [f32]);
+    fn counter(&mut self, name: &str, value: &mut u64);
+}
+
+/// Parameters `name` with their Adam state: `name.adam_m`, `name.adam_v` and `name.adam_t`.
+pub(crate) fn visit_adam(name: &str, params: &mut [f32], adam: &mut Adam, v: &mut dyn StateVisitor) {
+    v.tensor(name, params);
+    v.tensor(&format!("{name}.adam_m"), &mut adam.m);
+    v.tensor(&format!("{name}.adam_v"), &mut adam.v);
+    v.counter(&format!("{name}.adam_t"), &mut adam.t);
+}
+
+/// A generator's state as four counters `prefix.0` … `prefix.3`.
+pub(crate) fn visit_rng(prefix: &str, rng: &mut crate::rng::Rng, v: &mut dyn StateVisitor) {
+    let mut words = rng.state();
+    for (i, w) in words.iter_mut().enumerate() {
+        v.counter(&format!("{prefix}.{i}"), w);
+    }
+    for (i, w) in words.into_iter().enumerate() {
+        rng.set_word(i, w);
+    }
+}
+
+/// Copies of an agent's tensors and counters, by name.
+pub fn state_of(agent: &mut dyn Agent) -> (BTreeMap<String, Vec<f32>>, BTreeMap<String, u64>) {
+    #[derive(Default)]
+    struct Collect(BTreeMap<String, Vec<f32>>, BTreeMap<String, u64>);
+    impl StateVisitor for Collect {
+        fn tensor(&mut self, name: &str, values: &mut [f32]) {
+            self.0.insert(name.to_string(), values.to_vec());
+        }
+        fn counter(&mut self, name: &str, value: &mut u64) {
+            self.1.insert(name.to_string(), *value);
+        }
+    }
+    let mut c = Collect::default();
+    agent.visit_state(&mut c);
+    (c.0, c.1)
+}
+
+/// The name of the first tensor holding a NaN or infinity, if any.
+pub fn first_non_finite(agent: &mut dyn Agent) -> Option<String> {
+    struct Find(Option<String>);
+    impl StateVisitor for Find {
+        fn tensor(&mut self, name: &str, values: &mut [f32]) {
+            if self.0.is_none() && values.iter().any(|v| !v.is_finite()) {
+                self.0 = Some(name.to_string());
+            }
+        }
+        fn counter(&mut self, _: &str, _: &mut u64) {}
+    }
+    let mut f = Find(None);
+    agent.visit_state(&mut f);
+    f.0
 }
 
 /// A network trained by its own Adam optimiser, with its gradient buffer.
@@ -94,16 +151,9 @@ impl Trainable {
         self.adam.step(&mut self.net.params, &self.grads);
     }
 
-    pub(crate) fn push_tensors<'a>(&'a self, name: &str, out: &mut Vec<(String, &'a [f32])>) {
-        out.push((name.to_string(), &self.net.params));
-        out.push((format!("{name}.adam_m"), &self.adam.m));
-        out.push((format!("{name}.adam_v"), &self.adam.v));
-    }
-
-    pub(crate) fn push_tensors_mut<'a>(&'a mut self, name: &str, out: &mut Vec<(String, &'a mut [f32])>) {
-        out.push((name.to_string(), &mut self.net.params));
-        out.push((format!("{name}.adam_m"), &mut self.adam.m));
-        out.push((format!("{name}.adam_v"), &mut self.adam.v));
+    /// The network's parameters and Adam state under `name` (see [`visit_adam`]).
+    pub(crate) fn visit(&mut self, name: &str, v: &mut dyn StateVisitor) {
+        visit_adam(name, &mut self.net.params, &mut self.adam, v);
     }
 }
 
@@ -114,26 +164,6 @@ pub fn bellman_target(rewards: &[f32], terminated: &[f32], gamma: f32, next_valu
     for ((v, &r), &d) in next_value.iter_mut().zip(rewards).zip(terminated) {
         *v = r + gamma * (1.0 - d) * *v;
     }
-}
-
-/// Integer view of a generator state for [`Agent::counters`].
-pub(crate) fn rng_counters(prefix: &str, rng: &crate::rng::Rng, out: &mut Vec<(String, u64)>) {
-    for (i, w) in rng.state().iter().enumerate() {
-        out.push((format!("{prefix}.{i}"), *w));
-    }
-}
-
-/// Sets word `name` (`prefix.i`) of a generator state; true if the name belonged to it.
-pub(crate) fn set_rng_counter(prefix: &str, rng: &mut crate::rng::Rng, name: &str, value: u64) -> bool {
-    let Some(i) = name.strip_prefix(prefix).and_then(|r| r.strip_prefix('.')).and_then(|i| i.parse::<usize>().ok())
-    else {
-        return false;
-    };
-    if i >= 4 {
-        return false;
-    }
-    rng.set_word(i, value);
-    true
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! through log α towards a target entropy of −|A|.
 
 use super::{
-    bellman_target, rng_counters, set_rng_counter, ActMode, Agent, CommonConfig, Critics, Trainable, UpdateStats,
+    bellman_target, visit_adam, visit_rng, ActMode, Agent, CommonConfig, Critics, StateVisitor, Trainable, UpdateStats,
 };
 use crate::nn::{Adam, Mlp, MlpCache};
 use crate::replay::Batch;
@@ -59,6 +59,47 @@ fn softplus(x: f32) -> f32 {
     x.max(0.0) + (-x.abs()).exp().ln_1p()
 }
 
+/// A reparameterised policy sample for a batch: the noise ε, the squashed actions
+/// ã = tanh(mean + σ·ε), their log π(ã|s), and the actor's forward pass that the actor gradient
+/// goes back through. Its buffers are reused from update to update.
+#[derive(Default)]
+pub(crate) struct PolicySample {
+    cache: MlpCache,
+    eps: Vec<f32>,
+    actions: Vec<f32>,
+    logp: Vec<f32>,
+}
+
+impl PolicySample {
+    /// Draws ε from `rng`, then samples (see [`PolicySample::sample`]).
+    fn draw(&mut self, actor: &Mlp, obs: &[f32], n: usize, act_dim: usize, rng: &mut Rng) {
+        self.eps.resize(n * act_dim, 0.0);
+        rng.fill_normal(&mut self.eps);
+        self.sample(actor, obs, n, act_dim);
+    }
+
+    /// ã ~ π(·|s) and log π(ã|s) at `obs` with the current ε.
+    fn sample(&mut self, actor: &Mlp, obs: &[f32], n: usize, act_dim: usize) {
+        let head = actor.forward(obs, n, &mut self.cache);
+        self.actions.resize(n * act_dim, 0.0);
+        self.logp.resize(n, 0.0);
+        squashed_sample(head, &self.eps, act_dim, &mut self.actions, &mut self.logp);
+    }
+}
+
+/// Buffers every update reuses, so that an update allocates nothing.
+#[derive(Default)]
+struct Scratch {
+    /// The policy sample at s (temperature and actor objectives).
+    pi: PolicySample,
+    /// The policy sample at s' (the soft Bellman target).
+    next: PolicySample,
+    /// Bellman targets y.
+    y: Vec<f32>,
+    /// ∂loss/∂[mean | log σ] of the actor's head.
+    d_head: Vec<f32>,
+}
+
 pub struct Sac {
     cfg: SacConfig,
     gamma: f32,
@@ -73,18 +114,9 @@ pub struct Sac {
     /// Source of the reparameterisation noise inside updates.
     noise_rng: Rng,
     updates: u64,
-    // Scratch, reused across updates: the policy sample at s ("pi") and at s' ("next").
-    pi_cache: MlpCache,
-    next_cache: MlpCache,
+    /// The actor's forward pass when acting.
     act_cache: MlpCache,
-    eps_pi: Vec<f32>,
-    a_pi: Vec<f32>,
-    logp_pi: Vec<f32>,
-    eps_next: Vec<f32>,
-    a_next: Vec<f32>,
-    logp_next: Vec<f32>,
-    y: Vec<f32>,
-    d_head: Vec<f32>,
+    scratch: Scratch,
 }
 
 impl Sac {
@@ -107,17 +139,8 @@ impl Sac {
             critics,
             noise_rng: Rng::stream(seed, 0x5AC0),
             updates: 0,
-            pi_cache: MlpCache::default(),
-            next_cache: MlpCache::default(),
             act_cache: MlpCache::default(),
-            eps_pi: Vec::new(),
-            a_pi: Vec::new(),
-            logp_pi: Vec::new(),
-            eps_next: Vec::new(),
-            a_next: Vec::new(),
-            logp_next: Vec::new(),
-            y: Vec::new(),
-            d_head: Vec::new(),
+            scratch: Scratch::default(),
         }
     }
 
@@ -125,67 +148,61 @@ impl Sac {
         self.log_alpha[0].exp()
     }
 
-    /// a ~ π(·|s) and log π(a|s) at the batch's observations with the current `eps_pi`.
-    pub(crate) fn sample_pi(&mut self, obs: &[f32], n: usize) {
-        let head = self.actor.net.forward(obs, n, &mut self.pi_cache);
-        self.a_pi.resize(n * self.act_dim, 0.0);
-        self.logp_pi.resize(n, 0.0);
-        squashed_sample(head, &self.eps_pi, self.act_dim, &mut self.a_pi, &mut self.logp_pi);
-    }
-
-    /// Temperature objective −log α·(log π + H̄), gradient step on log α (SB3's form).
-    fn update_alpha(&mut self) {
+    /// Temperature objective −log α·(log π + H̄) on the sample at s, one step on log α (SB3's
+    /// form).
+    fn update_alpha(&mut self, pi: &PolicySample) {
         if !self.cfg.auto_alpha {
             return;
         }
-        let n = self.logp_pi.len() as f64;
-        let mean = self.logp_pi.iter().map(|&l| (l + self.target_entropy) as f64).sum::<f64>() / n;
+        let n = pi.logp.len() as f64;
+        let mean = pi.logp.iter().map(|&l| (l + self.target_entropy) as f64).sum::<f64>() / n;
         self.alpha_adam.step(&mut self.log_alpha, &[-mean as f32]);
     }
 
     /// Soft Bellman backup y = r + γ(1−d)(min_i Q'_i(s', a') − α log π(a'|s')), a' ~ π(·|s'),
     /// then one step on Σ_i mean (Q_i(s, a) − y)².
-    fn update_critics(&mut self, batch: &Batch, alpha: f32) -> (f64, f64) {
+    fn update_critics(&mut self, batch: &Batch, alpha: f32, next: &mut PolicySample, y: &mut Vec<f32>) -> (f64, f64) {
         let n = batch.size;
-        self.eps_next.resize(n * self.act_dim, 0.0);
-        self.noise_rng.fill_normal(&mut self.eps_next);
-        let head = self.actor.net.forward(&batch.next_obs, n, &mut self.next_cache);
-        self.a_next.resize(n * self.act_dim, 0.0);
-        self.logp_next.resize(n, 0.0);
-        squashed_sample(head, &self.eps_next, self.act_dim, &mut self.a_next, &mut self.logp_next);
-        self.y.resize(n, 0.0);
-        self.critics.target_min(&batch.next_obs, &self.a_next, n, &mut self.y);
-        for (v, &lp) in self.y.iter_mut().zip(&self.logp_next) {
+        next.draw(&self.actor.net, &batch.next_obs, n, self.act_dim, &mut self.noise_rng);
+        y.resize(n, 0.0);
+        self.critics.target_min(&batch.next_obs, &next.actions, n, y);
+        for (v, &lp) in y.iter_mut().zip(&next.logp) {
             *v -= alpha * lp;
         }
-        bellman_target(&batch.rewards, &batch.terminated, self.gamma, &mut self.y);
-        self.critics.train(&batch.obs, &batch.actions, &self.y, n)
+        bellman_target(&batch.rewards, &batch.terminated, self.gamma, y);
+        self.critics.train(&batch.obs, &batch.actions, y, n)
     }
 
-    /// Actor objective mean_b(α log π(ã_b|s_b) − min_i Q_i(s_b, ã_b)) for the sample drawn by
-    /// [`Sac::sample_pi`]; leaves its gradient in the actor's buffer and returns the loss.
-    pub(crate) fn actor_loss_and_grad(&mut self, obs: &[f32], alpha: f32) -> f64 {
-        let (n, k) = (self.logp_pi.len(), self.act_dim);
-        let q = self.critics.q_and_action_grad(obs, &self.a_pi, n, true);
-        let loss = q.iter().zip(&self.logp_pi).map(|(&q, &lp)| (alpha * lp - q) as f64).sum::<f64>() / n as f64;
+    /// Actor objective mean_b(α log π(ã_b|s_b) − min_i Q_i(s_b, ã_b)) for the sample `pi` at
+    /// `obs`; leaves its gradient in the actor's buffer and returns the loss.
+    pub(crate) fn actor_loss_and_grad(
+        &mut self,
+        obs: &[f32],
+        alpha: f32,
+        pi: &mut PolicySample,
+        d_head: &mut Vec<f32>,
+    ) -> f64 {
+        let (n, k) = (pi.logp.len(), self.act_dim);
+        let q = self.critics.min_q_and_action_grad(obs, &pi.actions, n);
+        let loss = q.iter().zip(&pi.logp).map(|(&q, &lp)| (alpha * lp - q) as f64).sum::<f64>() / n as f64;
         // With u = mean + σ·eps: ∂log π/∂u = 2·tanh u, ∂ã/∂u = 1 − ã², ∂u/∂log σ = σ·eps, and
         // log π has a further −1 per log σ. The clamp passes no gradient outside its range.
-        let head = self.pi_cache.output();
-        self.d_head.resize(n * 2 * k, 0.0);
+        let head = pi.cache.output();
+        d_head.resize(n * 2 * k, 0.0);
         let inv_n = 1.0 / n as f32;
         for b in 0..n {
             for j in 0..k {
                 let i = b * k + j;
-                let (a, g_q) = (self.a_pi[i], self.critics.action_grad[i]);
+                let (a, g_q) = (pi.actions[i], self.critics.action_grad[i]);
                 let d_u = inv_n * (alpha * 2.0 * a - g_q * (1.0 - a * a));
                 let raw_log_std = head[b * 2 * k + k + j];
                 let in_range = (LOG_STD_MIN..=LOG_STD_MAX).contains(&raw_log_std);
-                let sigma_eps = raw_log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).exp() * self.eps_pi[i];
-                self.d_head[b * 2 * k + j] = d_u;
-                self.d_head[b * 2 * k + k + j] = if in_range { d_u * sigma_eps - alpha * inv_n } else { 0.0 };
+                let sigma_eps = raw_log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).exp() * pi.eps[i];
+                d_head[b * 2 * k + j] = d_u;
+                d_head[b * 2 * k + k + j] = if in_range { d_u * sigma_eps - alpha * inv_n } else { 0.0 };
             }
         }
-        self.actor.net.backward(obs, &mut self.pi_cache, &self.d_head, &mut self.actor.grads, None);
+        self.actor.net.backward(obs, &mut pi.cache, d_head, &mut self.actor.grads, None);
         loss
     }
 }
@@ -207,63 +224,36 @@ impl Agent for Sac {
     }
 
     fn update(&mut self, batch: &Batch) -> UpdateStats {
-        let n = batch.size;
-        // One policy sample at s serves both the temperature and the actor objective, as in SB3.
-        self.eps_pi.resize(n * self.act_dim, 0.0);
-        self.noise_rng.fill_normal(&mut self.eps_pi);
-        self.sample_pi(&batch.obs, n);
+        // The buffers leave `self` for the update, so the steps below can borrow both.
+        let Scratch { mut pi, mut next, mut y, mut d_head } = std::mem::take(&mut self.scratch);
+
+        // Sample ã ~ π(·|s): one sample serves the temperature and the actor objective (SB3)
+        pi.draw(&self.actor.net, &batch.obs, batch.size, self.act_dim, &mut self.noise_rng);
         let alpha = self.alpha();
-        self.update_alpha();
-        let (critic_loss, mean_q) = self.update_critics(batch, alpha);
-        let actor_loss = self.actor_loss_and_grad(&batch.obs, alpha);
+
+        // Temperature step towards the target entropy
+        self.update_alpha(&pi);
+
+        // Compute the soft target Q value, then a critic step
+        let (critic_loss, mean_q) = self.update_critics(batch, alpha, &mut next, &mut y);
+
+        // Actor step on α log π − min Q
+        let actor_loss = self.actor_loss_and_grad(&batch.obs, alpha, &mut pi, &mut d_head);
         self.actor.step();
+
+        // Move the target critics
         self.critics.polyak(self.tau);
         self.updates += 1;
+        self.scratch = Scratch { pi, next, y, d_head };
         UpdateStats { critic_loss, actor_loss: Some(actor_loss), alpha: Some(alpha as f64), mean_q }
     }
 
-    fn tensors(&self) -> Vec<(String, &[f32])> {
-        let mut out = Vec::new();
-        self.actor.push_tensors("actor", &mut out);
-        self.critics.push_tensors(&mut out);
-        out.push(("log_alpha".into(), &self.log_alpha));
-        out.push(("log_alpha.adam_m".into(), &self.alpha_adam.m));
-        out.push(("log_alpha.adam_v".into(), &self.alpha_adam.v));
-        out
-    }
-
-    fn tensors_mut(&mut self) -> Vec<(String, &mut [f32])> {
-        let mut out = Vec::new();
-        self.actor.push_tensors_mut("actor", &mut out);
-        self.critics.push_tensors_mut(&mut out);
-        out.push(("log_alpha".into(), &mut self.log_alpha));
-        out.push(("log_alpha.adam_m".into(), &mut self.alpha_adam.m));
-        out.push(("log_alpha.adam_v".into(), &mut self.alpha_adam.v));
-        out
-    }
-
-    fn counters(&self) -> Vec<(String, u64)> {
-        let mut out = vec![
-            ("updates".to_string(), self.updates),
-            ("actor.adam_t".to_string(), self.actor.adam.t),
-            ("log_alpha.adam_t".to_string(), self.alpha_adam.t),
-        ];
-        self.critics.push_counters(&mut out);
-        rng_counters("noise_rng", &self.noise_rng, &mut out);
-        out
-    }
-
-    fn set_counter(&mut self, name: &str, value: u64) -> bool {
-        match name {
-            "updates" => self.updates = value,
-            "actor.adam_t" => self.actor.adam.t = value,
-            "log_alpha.adam_t" => self.alpha_adam.t = value,
-            _ => {
-                return self.critics.set_counter(name, value)
-                    || set_rng_counter("noise_rng", &mut self.noise_rng, name, value)
-            }
-        }
-        true
+    fn visit_state(&mut self, v: &mut dyn StateVisitor) {
+        v.counter("updates", &mut self.updates);
+        self.actor.visit("actor", v);
+        self.critics.visit(v);
+        visit_adam("log_alpha", &mut self.log_alpha, &mut self.alpha_adam, v);
+        visit_rng("noise_rng", &mut self.noise_rng, v);
     }
 }
 
@@ -301,7 +291,7 @@ mod tests {
         assert_eq!(a[0], 1.0);
     }
 
-    fn setup(log_std_bias: f32) -> (Sac, Vec<f32>) {
+    fn setup(log_std_bias: f32) -> (Sac, Vec<f32>, PolicySample) {
         let common = CommonConfig { hidden: vec![16, 16], ..Default::default() };
         let mut sac = Sac::new(3, 2, &common, SacConfig::default(), 9);
         // Shift the log σ head's biases so a test can put it inside or beyond the clamp.
@@ -311,23 +301,28 @@ mod tests {
         }
         let n = 8;
         let obs: Vec<f32> = (0..n * 3).map(|i| ((i * 5) as f32 * 0.29).cos()).collect();
-        sac.eps_pi = (0..n * 2).map(|i| ((i * 3) as f32 * 0.71).sin()).collect();
-        (sac, obs)
+        let pi =
+            PolicySample { eps: (0..n * 2).map(|i| ((i * 3) as f32 * 0.71).sin()).collect(), ..Default::default() };
+        (sac, obs, pi)
+    }
+
+    /// The actor loss (and its gradient) at a fixed ε, as the update computes it.
+    fn actor_loss(sac: &mut Sac, obs: &[f32], pi: &mut PolicySample, alpha: f32) -> f64 {
+        pi.sample(&sac.actor.net, obs, 8, 2);
+        sac.actor_loss_and_grad(obs, alpha, pi, &mut Vec::new())
     }
 
     #[test]
     fn actor_gradient_matches_finite_differences() {
-        let (mut sac, obs) = setup(0.0);
+        let (mut sac, obs, mut pi) = setup(0.0);
         let alpha = 0.3;
-        sac.sample_pi(&obs, 8);
-        sac.actor_loss_and_grad(&obs, alpha);
+        actor_loss(&mut sac, &obs, &mut pi, alpha);
         let analytic = sac.actor.grads.clone();
         let n = sac.actor.net.n_params();
         let mut params = sac.actor.net.params.clone();
         let checked = crate::nn::gradcheck::check(&mut params, &analytic, 0..n, 3e-3, |p| {
             sac.actor.net.params.copy_from_slice(p);
-            sac.sample_pi(&obs, 8);
-            sac.actor_loss_and_grad(&obs, alpha)
+            actor_loss(&mut sac, &obs, &mut pi, alpha)
         });
         assert!(checked > n * 8 / 10, "only {checked} of {n} probes away from kinks");
     }
@@ -335,9 +330,8 @@ mod tests {
     #[test]
     fn saturated_log_std_passes_no_gradient() {
         // log σ heads pushed to ≈ 30, far beyond the clamp at 2.
-        let (mut sac, obs) = setup(30.0);
-        sac.sample_pi(&obs, 8);
-        let loss = sac.actor_loss_and_grad(&obs, 0.3);
+        let (mut sac, obs, mut pi) = setup(30.0);
+        let loss = actor_loss(&mut sac, &obs, &mut pi, 0.3);
         assert!(loss.is_finite());
         let g = &sac.actor.grads;
         let n = g.len();
@@ -352,7 +346,7 @@ mod tests {
 
     #[test]
     fn temperature_falls_when_entropy_is_above_target() {
-        let (mut sac, obs) = setup(0.0);
+        let (mut sac, obs, _) = setup(0.0);
         sac.target_entropy = -100.0; // policy entropy is far above: α must decrease
         let b = Batch {
             size: 8,

@@ -2,9 +2,7 @@
 //! Actor-Critic Methods"), with each of its three tricks behind its own switch. With all three
 //! off — one critic, `policy_delay = 1`, no target smoothing — it is DDPG (Lillicrap et al. 2016).
 
-use super::{
-    bellman_target, rng_counters, set_rng_counter, ActMode, Agent, CommonConfig, Critics, Trainable, UpdateStats,
-};
+use super::{bellman_target, visit_rng, ActMode, Agent, CommonConfig, Critics, StateVisitor, Trainable, UpdateStats};
 use crate::nn::{polyak_update, Mlp, MlpCache};
 use crate::replay::Batch;
 use crate::rng::Rng;
@@ -121,7 +119,7 @@ impl Td3 {
         let pre = self.actor.net.forward(obs, n, &mut self.actor_cache);
         self.pi.clear();
         self.pi.extend(pre.iter().map(|p| p.tanh()));
-        let q = self.critics.q_and_action_grad(obs, &self.pi, n, false);
+        let q = self.critics.q1_and_action_grad(obs, &self.pi, n);
         let loss = -q.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
         // ∂loss/∂pre = −(1/n)·∂Q/∂a·(1 − tanh²)
         self.d_pre.clear();
@@ -156,39 +154,12 @@ impl Agent for Td3 {
         UpdateStats { critic_loss, actor_loss, alpha: None, mean_q }
     }
 
-    fn tensors(&self) -> Vec<(String, &[f32])> {
-        let mut out = Vec::new();
-        self.actor.push_tensors("actor", &mut out);
-        out.push(("actor_target".into(), &self.actor_target.params));
-        self.critics.push_tensors(&mut out);
-        out
-    }
-
-    fn tensors_mut(&mut self) -> Vec<(String, &mut [f32])> {
-        let mut out = Vec::new();
-        self.actor.push_tensors_mut("actor", &mut out);
-        out.push(("actor_target".into(), &mut self.actor_target.params));
-        self.critics.push_tensors_mut(&mut out);
-        out
-    }
-
-    fn counters(&self) -> Vec<(String, u64)> {
-        let mut out = vec![("updates".to_string(), self.updates), ("actor.adam_t".to_string(), self.actor.adam.t)];
-        self.critics.push_counters(&mut out);
-        rng_counters("noise_rng", &self.noise_rng, &mut out);
-        out
-    }
-
-    fn set_counter(&mut self, name: &str, value: u64) -> bool {
-        match name {
-            "updates" => self.updates = value,
-            "actor.adam_t" => self.actor.adam.t = value,
-            _ => {
-                return self.critics.set_counter(name, value)
-                    || set_rng_counter("noise_rng", &mut self.noise_rng, name, value)
-            }
-        }
-        true
+    fn visit_state(&mut self, v: &mut dyn StateVisitor) {
+        v.counter("updates", &mut self.updates);
+        self.actor.visit("actor", v);
+        v.tensor("actor_target", &mut self.actor_target.params);
+        self.critics.visit(v);
+        visit_rng("noise_rng", &mut self.noise_rng, v);
     }
 }
 
@@ -250,7 +221,7 @@ mod tests {
         let b = batch(16, 2, 1, &mut Rng::new(0));
         assert!(ddpg.update(&b).actor_loss.is_some());
         assert!(ddpg.update(&b).actor_loss.is_some());
-        assert!(ddpg.tensors().iter().all(|(n, _)| !n.starts_with("critic1")));
+        assert!(crate::algo::state_of(&mut ddpg).0.keys().all(|n| !n.starts_with("critic1")));
     }
 
     #[test]

@@ -165,49 +165,146 @@ impl<E: Env> Env for TimeLimit<E> {
     }
 }
 
-/// Names [`make`] accepts.
-pub fn available() -> Vec<String> {
-    ["Pendulum-v1", "MountainCarContinuous-v0"].iter().chain(&MUJOCO_ENVS).map(|s| s.to_string()).collect()
+/// A built-in environment as Gymnasium registers it: the one table of env facts. Adding an env
+/// is one entry here (and its implementation).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EnvSpec {
+    /// Gymnasium's id.
+    pub id: &'static str,
+    /// Gymnasium's `TimeLimit` (`max_episode_steps`).
+    pub max_episode_steps: usize,
+    /// The return that counts as solved: Gymnasium's registered `reward_threshold`; for
+    /// Pendulum-v1, which registers none, −200, the usual "solved" line. `polyak report`'s
+    /// steps-to-threshold.
+    pub reward_threshold: Option<f64>,
+    /// Published results shown beside polyak's in `polyak report`, as (algorithm, figure): the
+    /// TD3 paper's Table 1 (Fujimoto et al. 2018), max average return over 10 trials of 1M steps
+    /// on the **-v1** MuJoCo envs — older dynamics and observations, so a reference point. "ddpg"
+    /// is the paper's re-tuned DDPG ("Our DDPG").
+    pub published: &'static [(&'static str, &'static str)],
+    kind: Kind,
 }
 
-/// Gymnasium's MuJoCo v5 suite; needs the MuJoCo library (`scripts/setup-mujoco.sh`).
-pub const MUJOCO_ENVS: [&str; 10] = [
-    "HalfCheetah-v5",
-    "Hopper-v5",
-    "Walker2d-v5",
-    "Ant-v5",
-    "Humanoid-v5",
-    "Swimmer-v5",
-    "InvertedPendulum-v5",
-    "InvertedDoublePendulum-v5",
-    "Reacher-v5",
-    "Pusher-v5",
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Pendulum,
+    MountainCar,
+    Mujoco(MujocoTask),
+}
+
+/// Gymnasium's MuJoCo v5 tasks (implemented in `env::mujoco`, which needs the MuJoCo library).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MujocoTask {
+    HalfCheetah,
+    Hopper,
+    Walker2d,
+    Ant,
+    Humanoid,
+    Swimmer,
+    InvertedPendulum,
+    InvertedDoublePendulum,
+    Reacher,
+    Pusher,
+}
+
+const fn spec(id: &'static str, max_episode_steps: usize, reward_threshold: Option<f64>, kind: Kind) -> EnvSpec {
+    EnvSpec { id, max_episode_steps, reward_threshold, published: &[], kind }
+}
+
+const fn mujoco(
+    id: &'static str,
+    max_episode_steps: usize,
+    reward_threshold: Option<f64>,
+    task: MujocoTask,
+) -> EnvSpec {
+    spec(id, max_episode_steps, reward_threshold, Kind::Mujoco(task))
+}
+
+/// Every built-in environment.
+pub const SPECS: [EnvSpec; 12] = [
+    spec("Pendulum-v1", 200, Some(-200.0), Kind::Pendulum),
+    spec("MountainCarContinuous-v0", 999, Some(90.0), Kind::MountainCar),
+    EnvSpec {
+        published: &[("td3", "9636.95 ± 859.07"), ("ddpg", "8577.29")],
+        ..mujoco("HalfCheetah-v5", 1000, Some(4800.0), MujocoTask::HalfCheetah)
+    },
+    EnvSpec {
+        published: &[("td3", "3564.07 ± 114.74"), ("ddpg", "1860.02")],
+        ..mujoco("Hopper-v5", 1000, Some(3800.0), MujocoTask::Hopper)
+    },
+    EnvSpec {
+        published: &[("td3", "4682.82 ± 539.64"), ("ddpg", "3098.11")],
+        ..mujoco("Walker2d-v5", 1000, None, MujocoTask::Walker2d)
+    },
+    EnvSpec {
+        published: &[("td3", "4372.44 ± 1000.33"), ("ddpg", "888.77")],
+        ..mujoco("Ant-v5", 1000, Some(6000.0), MujocoTask::Ant)
+    },
+    mujoco("Humanoid-v5", 1000, None, MujocoTask::Humanoid),
+    mujoco("Swimmer-v5", 1000, Some(360.0), MujocoTask::Swimmer),
+    mujoco("InvertedPendulum-v5", 1000, Some(950.0), MujocoTask::InvertedPendulum),
+    mujoco("InvertedDoublePendulum-v5", 1000, Some(9100.0), MujocoTask::InvertedDoublePendulum),
+    mujoco("Reacher-v5", 50, Some(-3.75), MujocoTask::Reacher),
+    mujoco("Pusher-v5", 100, Some(0.0), MujocoTask::Pusher),
 ];
+
+impl EnvSpec {
+    /// Looks an env up by its Gymnasium id, suggesting the closest on a typo.
+    pub fn get(id: &str) -> Result<&'static EnvSpec> {
+        SPECS.iter().find(|s| s.id == id).ok_or_else(|| Error::UnknownName {
+            kind: "environment",
+            name: id.to_string(),
+            available: available(),
+        })
+    }
+
+    /// The MuJoCo task behind a MuJoCo env.
+    pub fn mujoco_task(&self) -> Option<MujocoTask> {
+        match self.kind {
+            Kind::Mujoco(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The published figure for `algo` on this env, if any.
+    pub fn published(&self, algo: &str) -> Option<&'static str> {
+        self.published.iter().find(|(a, _)| *a == algo).map(|(_, f)| *f)
+    }
+
+    /// The env with Gymnasium's time limit.
+    pub fn make(&self) -> Result<Box<dyn Env>> {
+        let limit = self.max_episode_steps;
+        Ok(match self.kind {
+            Kind::Pendulum => Box::new(TimeLimit::new(Pendulum::new(), limit)),
+            Kind::MountainCar => Box::new(TimeLimit::new(MountainCarContinuous::new(), limit)),
+            Kind::Mujoco(task) => make_mujoco(self.id, task, limit)?,
+        })
+    }
+}
+
+/// Names [`make`] accepts.
+pub fn available() -> Vec<String> {
+    SPECS.iter().map(|s| s.id.to_string()).collect()
+}
 
 /// True when this build links MuJoCo.
 pub const HAS_MUJOCO: bool = cfg!(mujoco);
 
 /// Creates a built-in environment by its Gymnasium id, with Gymnasium's time limit.
-pub fn make(name: &str) -> Result<Box<dyn Env>> {
-    match name {
-        "Pendulum-v1" => Ok(Box::new(TimeLimit::new(Pendulum::new(), 200))),
-        "MountainCarContinuous-v0" => Ok(Box::new(TimeLimit::new(MountainCarContinuous::new(), 999))),
-        _ if MUJOCO_ENVS.contains(&name) => make_mujoco(name),
-        _ => Err(Error::UnknownName { kind: "environment", name: name.to_string(), available: available() }),
-    }
+pub fn make(id: &str) -> Result<Box<dyn Env>> {
+    EnvSpec::get(id)?.make()
 }
 
 #[cfg(mujoco)]
-fn make_mujoco(name: &str) -> Result<Box<dyn Env>> {
-    let task = mujoco::Task::by_name(name).ok_or_else(|| Error::Invalid(format!("no MuJoCo task {name}")))?;
-    let env = mujoco::MujocoEnv::new(task).map_err(|e| Error::Invalid(format!("{name}: {e}")))?;
-    Ok(Box::new(TimeLimit::new(env, task.time_limit())))
+fn make_mujoco(id: &str, task: MujocoTask, limit: usize) -> Result<Box<dyn Env>> {
+    let env = mujoco::MujocoEnv::new(task).map_err(|e| Error::Invalid(format!("{id}: {e}")))?;
+    Ok(Box::new(TimeLimit::new(env, limit)))
 }
 
 #[cfg(not(mujoco))]
-fn make_mujoco(name: &str) -> Result<Box<dyn Env>> {
+fn make_mujoco(id: &str, _task: MujocoTask, _limit: usize) -> Result<Box<dyn Env>> {
     Err(Error::Invalid(format!(
-        "{name} needs the MuJoCo library, which this build does not link: run `scripts/setup-mujoco.sh` \
+        "{id} needs the MuJoCo library, which this build does not link: run `scripts/setup-mujoco.sh` \
          (installs it into .mujoco/ from PyPI in a few seconds), then build again"
     )))
 }

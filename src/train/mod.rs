@@ -482,13 +482,11 @@ impl Run {
     }
 
     /// A NaN/Inf weight would make every later number garbage: stop, naming the tensor.
-    fn check_parameters(&self) -> Result<()> {
-        for (name, t) in self.agent.tensors() {
-            if t.iter().any(|v| !v.is_finite()) {
-                return Err(self.non_finite(&format!("parameter in `{name}`")));
-            }
+    fn check_parameters(&mut self) -> Result<()> {
+        match crate::algo::first_non_finite(self.agent.as_mut()) {
+            Some(name) => Err(self.non_finite(&format!("parameter in `{name}`"))),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Saves the agent to `path` (for `polyak eval`) and the whole run to the resume file.
@@ -581,11 +579,16 @@ mod tests {
         let mut run = Run::new(cfg, make("Pendulum-v1").unwrap(), make("Pendulum-v1").unwrap(), dir.path(), metrics);
         run.step = 1234;
         assert!(run.check_parameters().is_ok());
-        for (name, t) in run.agent.tensors_mut() {
-            if name == "critic1_target" {
-                t[3] = f32::INFINITY;
+        struct Poison;
+        impl crate::algo::StateVisitor for Poison {
+            fn tensor(&mut self, name: &str, values: &mut [f32]) {
+                if name == "critic1_target" {
+                    values[3] = f32::INFINITY;
+                }
             }
+            fn counter(&mut self, _: &str, _: &mut u64) {}
         }
+        run.agent.visit_state(&mut Poison);
         let err = run.checkpoint(&dir.path().join("x.safetensors")).unwrap_err().to_string();
         assert!(err.contains("`critic1_target`") && err.contains("step 1234"), "{err}");
         assert!(!dir.path().join("x.safetensors").exists(), "garbage was saved");

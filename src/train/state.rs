@@ -113,10 +113,10 @@ pub(super) fn save(run: &mut Run, agent_path: &Path) -> Result<()> {
 
     // 2. The agent alone, for `polyak eval`.
     let info = run_info(run);
-    Checkpoint::from_agent(run.agent.as_ref(), info.clone()).save(agent_path)?;
+    Checkpoint::from_agent(run.agent.as_mut(), info.clone()).save(agent_path)?;
 
     // 3. The resume file: the commit point.
-    let mut c = Checkpoint::from_agent(run.agent.as_ref(), info);
+    let mut c = Checkpoint::from_agent(run.agent.as_mut(), info);
     let segments: Vec<String> = run.segments.iter().map(|(a, b)| format!("{a}-{b}")).collect();
     c.info.insert("run.segments".into(), segments.join(","));
     let mut counters = vec![

@@ -22,40 +22,11 @@ use crate::rng::Rng;
 use numpy::{norm, pairwise_sum, sum_of_squares, sum_of_squares_f32};
 use std::path::PathBuf;
 
-/// The tasks, with Gymnasium's model file, frame skip and time limit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Task {
-    HalfCheetah,
-    Hopper,
-    Walker2d,
-    Ant,
-    Humanoid,
-    Swimmer,
-    InvertedPendulum,
-    InvertedDoublePendulum,
-    Reacher,
-    Pusher,
-}
-
-/// In the order of [`super::MUJOCO_ENVS`].
-const TASKS: [Task; 10] = [
-    Task::HalfCheetah,
-    Task::Hopper,
-    Task::Walker2d,
-    Task::Ant,
-    Task::Humanoid,
-    Task::Swimmer,
-    Task::InvertedPendulum,
-    Task::InvertedDoublePendulum,
-    Task::Reacher,
-    Task::Pusher,
-];
+/// The tasks (listed, with their ids and time limits, in [`super::SPECS`]); here their model
+/// files, frame skips and dynamics.
+pub use super::MujocoTask as Task;
 
 impl Task {
-    pub fn by_name(name: &str) -> Option<Task> {
-        super::MUJOCO_ENVS.iter().position(|n| *n == name).map(|i| TASKS[i])
-    }
-
     fn xml(self) -> &'static str {
         match self {
             Task::HalfCheetah => "half_cheetah.xml",
@@ -76,15 +47,6 @@ impl Task {
             Task::Hopper | Task::Walker2d | Task::Swimmer => 4,
             Task::InvertedPendulum | Task::Reacher => 2,
             _ => 5,
-        }
-    }
-
-    /// Gymnasium's registered `max_episode_steps`.
-    pub fn time_limit(self) -> usize {
-        match self {
-            Task::Reacher => 50,
-            Task::Pusher => 100,
-            _ => 1000,
         }
     }
 }
