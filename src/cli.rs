@@ -4,7 +4,8 @@
 use crate::config::{Algo, TrainConfig};
 use crate::error::{Error, Result};
 use crate::plot::{plot, Metric};
-use crate::train::state::{inspect, RESUME_FILE};
+use crate::rundir::RunDir;
+use crate::train::state::{inspect, ResumeState};
 use crate::train::{evaluate_run, resume, train, TrainOptions};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -417,25 +418,24 @@ fn run_sweep(args: SweepArgs) -> Result<()> {
 
 fn run_inspect(run_dir: &Path) -> Result<()> {
     let report = inspect(run_dir)?;
+    let dir = RunDir::new(run_dir);
     say!("run {}", run_dir.display());
-    match TrainConfig::load(&run_dir.join("config.toml")) {
+    match TrainConfig::load(&dir.config()) {
         Ok(c) => say!("config: {} on {}, seed {}, total_steps {}", c.algo, c.env, c.seed, c.total_steps),
         Err(e) => say!("config: unreadable ({e})"),
     }
-    let resume = run_dir.join("checkpoints").join(RESUME_FILE);
-    if let Ok(c) = crate::checkpoint::Checkpoint::load(&resume) {
-        let get = |k: &str| c.counters.get(k).copied().unwrap_or(0);
-        let eval = f64::from_bits(get("run.eval_mean"));
-        let eval = if eval.is_finite() { format!("{eval:.2}") } else { "none yet".into() };
-        let replay = get("run.replay_pushed");
+    let resume = dir.resume_file();
+    if let Ok(s) = crate::checkpoint::Checkpoint::load(&resume).and_then(|c| ResumeState::read(&c, &resume)) {
+        let eval = if s.last_eval.0.is_finite() { format!("{:.2}", s.last_eval.0) } else { "none yet".into() };
         say!(
-            "progress: step {} ({} episodes, {:.1} s of training), last eval {eval}, {replay} transitions seen",
-            get("run.step"),
-            get("run.episodes"),
-            f64::from_bits(get("run.wall_time"))
+            "progress: step {} ({} episodes, {:.1} s of training), last eval {eval}, {} transitions seen",
+            s.step,
+            s.episodes,
+            s.wall_time,
+            s.replay_pushed
         );
     }
-    let rows = std::fs::read_to_string(run_dir.join("metrics.csv")).map(|t| t.lines().count().saturating_sub(1));
+    let rows = std::fs::read_to_string(dir.metrics()).map(|t| t.lines().count().saturating_sub(1));
     say!("metrics.csv: {}", rows.map(|n| format!("{n} rows")).unwrap_or_else(|e| format!("unreadable ({e})")));
     let (mut total, mut bad) = (0u64, 0usize);
     say!("files:");

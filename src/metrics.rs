@@ -133,7 +133,7 @@ impl MetricsWriter {
 }
 
 /// Mean of the statistics of the updates since the last episode row.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct UpdateAverager {
     n: u64,
     critic: f64,

@@ -66,7 +66,8 @@ pub fn find_runs(roots: &[PathBuf]) -> Result<Found> {
 /// Every run directory under `dir`, the directory itself included — and below a run too, since
 /// a run may have been trained into a directory that holds others (a sweep's root, say).
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    if dir.join("config.toml").is_file() && dir.join("metrics.csv").is_file() {
+    let run = crate::rundir::RunDir::new(dir);
+    if run.config().is_file() && run.metrics().is_file() {
         out.push(dir.to_path_buf());
     }
     if let Ok(entries) = std::fs::read_dir(dir) {
@@ -80,8 +81,9 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// Reads one run directory.
 pub fn read_run(dir: &Path) -> Result<RunData> {
-    let cfg = TrainConfig::load(&dir.join("config.toml"))?;
-    let path = dir.join("metrics.csv");
+    let run_dir = crate::rundir::RunDir::new(dir);
+    let cfg = TrainConfig::load(&run_dir.config())?;
+    let path = run_dir.metrics();
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();

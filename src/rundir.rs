@@ -1,4 +1,5 @@
-//! Guards around a run directory: one writer at a time, and no allocation a machine cannot hold.
+//! A run directory: its layout ([`RunDir`], every path spelled once), one writer at a time
+//! ([`RunLock`]), and no allocation a machine cannot hold ([`check_memory`]).
 //!
 //! Every command that writes a run directory (`train`, `train --resume`, a sweep's runs) holds an
 //! exclusive `flock` on the directory itself for the life of the process. A second writer is
@@ -9,6 +10,60 @@
 use crate::error::{Error, Result};
 use std::fs::File;
 use std::path::{Path, PathBuf};
+
+/// The layout of a run directory:
+///
+/// ```text
+/// <run>/config.toml                      the resolved config
+/// <run>/metrics.csv                      one row per training episode and per evaluation
+/// <run>/events.out.tfevents.polyak       the same rows as TensorBoard scalars
+/// <run>/checkpoints/step_<N>.safetensors the agent every checkpoint_every steps
+/// <run>/checkpoints/final.safetensors    the agent at the end
+/// <run>/checkpoints/resume.safetensors   everything else a resume needs
+/// <run>/checkpoints/replay/<first>-<end>.safetensors   replay transitions
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunDir {
+    root: PathBuf,
+}
+
+impl RunDir {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        RunDir { root: root.into() }
+    }
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn config(&self) -> PathBuf {
+        self.root.join("config.toml")
+    }
+    pub fn metrics(&self) -> PathBuf {
+        self.root.join("metrics.csv")
+    }
+    pub fn checkpoints(&self) -> PathBuf {
+        self.root.join("checkpoints")
+    }
+    pub fn resume_file(&self) -> PathBuf {
+        self.checkpoints().join("resume.safetensors")
+    }
+    pub fn final_agent(&self) -> PathBuf {
+        self.checkpoints().join("final.safetensors")
+    }
+    pub fn step_agent(&self, step: u64) -> PathBuf {
+        self.checkpoints().join(format!("step_{step:09}.safetensors"))
+    }
+    pub fn replay_dir(&self) -> PathBuf {
+        self.checkpoints().join("replay")
+    }
+    /// The replay file of transitions `first..end`.
+    pub fn segment(&self, first: u64, end: u64) -> PathBuf {
+        self.replay_dir().join(format!("{first:012}-{end:012}.safetensors"))
+    }
+    /// Whether a run was started here (it has a config or metrics).
+    pub fn holds_run(&self) -> bool {
+        self.config().exists() || self.metrics().exists()
+    }
+}
 
 /// An exclusive lock on a run directory, released when dropped (or when the process ends).
 #[derive(Debug)]

@@ -9,7 +9,8 @@
 use crate::checkpoint::Checkpoint;
 use crate::config::{TrainConfig, RESUME_CHANGEABLE};
 use crate::error::{Error, Result};
-use crate::train::state::{can_restart, RESUME_FILE};
+use crate::rundir::RunDir;
+use crate::train::state::{can_restart, ResumeState};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Deserializer};
 use std::path::{Path, PathBuf};
@@ -273,10 +274,11 @@ pub enum Progress {
 /// Where `run` stands. Only a directory with no run in it (no config, no metrics, no
 /// checkpoint) counts as fresh; nothing is ever deleted to make it so.
 pub fn progress(run: &PlannedRun) -> Progress {
-    let resume = run.dir.join("checkpoints").join(RESUME_FILE);
+    let dir = RunDir::new(&run.dir);
+    let resume = dir.resume_file();
     if std::fs::symlink_metadata(&resume).is_ok() {
-        return match Checkpoint::load(&resume) {
-            Ok(c) if c.counters.get("run.step").copied().unwrap_or(0) >= run.steps => Progress::Finished,
+        return match Checkpoint::load(&resume).and_then(|c| ResumeState::read(&c, &resume)) {
+            Ok(s) if s.step >= run.steps => Progress::Finished,
             Ok(_) => Progress::Resumable,
             Err(e) => Progress::Broken(format!("{e}; the run directory is left as it is")),
         };
@@ -284,7 +286,7 @@ pub fn progress(run: &PlannedRun) -> Progress {
     if let Err(why) = can_restart(&run.dir) {
         return Progress::Broken(why);
     }
-    match (run.dir.join("config.toml").exists(), run.dir.join("metrics.csv").exists()) {
+    match (dir.config().exists(), dir.metrics().exists()) {
         (true, _) => Progress::Resumable,
         (false, true) => Progress::Broken(format!("{} has a metrics.csv but no config.toml", run.dir.display())),
         (false, false) => Progress::Fresh,
@@ -296,7 +298,7 @@ pub fn progress(run: &PlannedRun) -> Progress {
 pub fn conflicts(runs: &[PlannedRun]) -> Vec<(String, Vec<String>)> {
     runs.iter()
         .filter_map(|run| {
-            let on_disk = TrainConfig::load(&run.dir.join("config.toml")).ok()?;
+            let on_disk = TrainConfig::load(&RunDir::new(&run.dir).config()).ok()?;
             let diffs: Vec<String> =
                 on_disk.differences(&run.cfg, true).into_iter().map(|(k, a, b)| format!("{k}: {a} → {b}")).collect();
             (!diffs.is_empty()).then(|| (run.label(), diffs))
@@ -352,7 +354,7 @@ fn kill_with_parent(cmd: &mut Command) {
 
 /// The last `(step, eval mean)` a run has logged, for the overview.
 fn last_logged(run: &PlannedRun) -> (u64, Option<f64>) {
-    let Ok(text) = std::fs::read_to_string(run.dir.join("metrics.csv")) else { return (0, None) };
+    let Ok(text) = std::fs::read_to_string(RunDir::new(&run.dir).metrics()) else { return (0, None) };
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
     let col = |name: &str| header.iter().position(|h| *h == name);
@@ -600,12 +602,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut run = spec(&["td3"], &["Pendulum-v1"], Seeds::Count(1)).plan(dir.path()).unwrap().remove(0);
         assert_eq!(progress(&run), Progress::Fresh);
-        std::fs::create_dir_all(run.dir.join("checkpoints")).unwrap();
+        let dir = RunDir::new(&run.dir);
+        std::fs::create_dir_all(dir.checkpoints()).unwrap();
         std::fs::write(run.dir.join("notes.txt"), "mine").unwrap();
         assert_eq!(progress(&run), Progress::Fresh);
-        std::fs::write(run.dir.join("config.toml"), run.cfg.to_toml()).unwrap();
+        std::fs::write(dir.config(), run.cfg.to_toml()).unwrap();
         assert_eq!(progress(&run), Progress::Resumable, "stopped before its first checkpoint");
-        std::fs::write(run.dir.join("checkpoints").join(RESUME_FILE), "damaged").unwrap();
+        std::fs::write(dir.resume_file(), "damaged").unwrap();
         assert!(matches!(progress(&run), Progress::Broken(why) if why.contains("not a valid safetensors")));
         run.cfg.batch_size = 64;
         let c = conflicts(std::slice::from_ref(&run));

@@ -100,6 +100,7 @@ impl Td3 {
     /// Critic objective: y = r + γ(1−d)·min_i Q'_i(s', clip(μ'(s') + clip(ε, −c, c), −1, 1)).
     fn update_critics(&mut self, batch: &Batch) -> (f64, f64) {
         let n = batch.size;
+        // Select the next action by the target policy and add clipped noise (target smoothing)
         let pre = self.actor_target.forward(&batch.next_obs, n, &mut self.actor_cache);
         self.next_action.resize(pre.len(), 0.0);
         let (sigma, clip) = (self.cfg.target_noise as f32, self.cfg.target_noise_clip as f32);
@@ -107,9 +108,11 @@ impl Td3 {
             let noise = if sigma > 0.0 { (sigma * self.noise_rng.normal() as f32).clamp(-clip, clip) } else { 0.0 };
             *a = (p.tanh() + noise).clamp(-1.0, 1.0);
         }
+        // Compute the target Q value: the min over the target critics (clipped double Q)
         self.y.resize(n, 0.0);
         self.critics.target_min(&batch.next_obs, &self.next_action, n, &mut self.y);
         bellman_target(&batch.rewards, &batch.terminated, self.gamma, &mut self.y);
+        // Optimise the critics
         self.critics.train(&batch.obs, &batch.actions, &self.y, n)
     }
 
@@ -142,12 +145,16 @@ impl Agent for Td3 {
     }
 
     fn update(&mut self, batch: &Batch) -> UpdateStats {
+        // Compute the target Q value and take a critic step
         let (critic_loss, mean_q) = self.update_critics(batch);
         self.updates += 1;
         let mut actor_loss = None;
+        // Delayed policy updates
         if self.updates.is_multiple_of(self.cfg.policy_delay as u64) {
+            // Compute the actor loss and optimise the actor
             actor_loss = Some(self.actor_loss_and_grad(&batch.obs, batch.size));
             self.actor.step();
+            // Update the frozen target models
             polyak_update(&mut self.actor_target.params, &self.actor.net.params, self.tau);
             self.critics.polyak(self.tau);
         }

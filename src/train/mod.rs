@@ -13,7 +13,7 @@ use crate::fsutil::write_atomic;
 use crate::metrics::{MetricsWriter, Row, UpdateAverager};
 use crate::replay::{Batch, ReplayBuffer};
 use crate::rng::Rng;
-use crate::rundir::RunLock;
+use crate::rundir::{RunDir, RunLock};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -52,9 +52,6 @@ pub struct TrainSummary {
     /// False when the run stopped early (`stop_after`) and can be resumed.
     pub complete: bool,
 }
-
-/// The agent at the end of a run.
-pub const FINAL_FILE: &str = "final.safetensors";
 
 /// Builds the agent a config asks for.
 pub fn build_agent(cfg: &TrainConfig, obs_dim: usize, act_dim: usize) -> Box<dyn Agent> {
@@ -174,10 +171,10 @@ fn start(
     run_dir: &Path,
     opts: &TrainOptions,
 ) -> Result<TrainSummary> {
-    let ckpt_dir = run_dir.join("checkpoints");
-    std::fs::create_dir_all(&ckpt_dir).map_err(|e| Error::io(&ckpt_dir, e))?;
-    write_atomic(&run_dir.join("config.toml"), cfg.to_toml().as_bytes())?;
-    let metrics = MetricsWriter::create(&run_dir.join("metrics.csv"), env.reward_terms())?;
+    let dir = RunDir::new(run_dir);
+    std::fs::create_dir_all(dir.checkpoints()).map_err(|e| Error::io(dir.checkpoints(), e))?;
+    write_atomic(&dir.config(), cfg.to_toml().as_bytes())?;
+    let metrics = MetricsWriter::create(&dir.metrics(), env.reward_terms())?;
     let mut run = Run::new(cfg.clone(), env, eval_env, run_dir, metrics);
     run.obs = run.env.reset(Some(cfg.seed));
     run.go(opts)
@@ -185,7 +182,7 @@ fn start(
 
 /// A run directory is never silently overwritten.
 fn refuse_existing_run(dir: &Path) -> Result<()> {
-    if dir.join("metrics.csv").exists() || dir.join("config.toml").exists() {
+    if RunDir::new(dir).holds_run() {
         return Err(Error::Invalid(format!(
             "{} already holds a run; continue it with `polyak train --resume {}`, or choose another --out",
             dir.display(),
@@ -251,11 +248,13 @@ pub fn resume_env(
     let (cfg, state) = state::load_resume(run_dir, sets)?;
     check_action_space(env.action_space(), &cfg.env)?;
     check_memory(&cfg, env.as_ref())?;
-    let step = state.as_ref().map_or(0, |s| s.counters.get("run.step").copied().unwrap_or(0));
+    let path = RunDir::new(run_dir).resume_file();
+    let saved = state.map(|c| state::ResumeState::read(&c, &path).map(|s| (c, s))).transpose()?;
+    let step = saved.as_ref().map_or(0, |(_, s)| s.step);
     if let Some(stop) = opts.stop_after.filter(|&s| s <= step) {
         return Err(Error::flag("--stop-after", format!("{stop} is not after the run's current step {step}")));
     }
-    let Some(state) = state else {
+    let Some((agent_state, loop_state)) = saved else {
         if !opts.quiet {
             eprintln!(
                 "polyak: {} has no checkpoint yet (it stopped before its first one): starting it again from step 0 \
@@ -269,15 +268,13 @@ pub fn resume_env(
         let d = run_dir.display();
         eprintln!("polyak: resuming {} on {} at step {step} of {} → {d}", cfg.algo, cfg.env, cfg.total_steps);
     }
-    let path = run_dir.join("checkpoints").join(state::RESUME_FILE);
-    let metrics_text = state.bytes.get("run.metrics").map(|b| String::from_utf8_lossy(b).into_owned());
-    let metrics_text = metrics_text.ok_or_else(|| Error::checkpoint(&path, "no `run.metrics`: not a resume file"))?;
-    let metrics = MetricsWriter::resume(&run_dir.join("metrics.csv"), &metrics_text);
+    let dir = RunDir::new(run_dir);
+    let metrics = MetricsWriter::resume(&dir.metrics(), &loop_state.metrics);
     let mut run = Run::new(cfg.clone(), env, eval_env, run_dir, metrics);
-    let note = run.restore(&state, &path)?;
+    let note = run.restore(&agent_state, loop_state, &path)?;
     // Everything has loaded: from here on the run's files may change.
     state::keep_final(run_dir)?;
-    write_atomic(&run_dir.join("config.toml"), cfg.to_toml().as_bytes())?;
+    write_atomic(&dir.config(), cfg.to_toml().as_bytes())?;
     run.metrics.open()?;
     if let Some(note) = note {
         if !opts.quiet {
@@ -290,7 +287,7 @@ pub fn resume_env(
 /// Everything a run is made of while it trains; [`state`] saves and restores all of it.
 struct Run {
     cfg: TrainConfig,
-    run_dir: PathBuf,
+    dir: RunDir,
     env: Box<dyn Env>,
     eval_env: Box<dyn Env>,
     space: BoxSpace,
@@ -337,7 +334,7 @@ impl Run {
             eval_seeds: Rng::stream(cfg.seed, stream::EVAL),
             averager: UpdateAverager::default(),
             space: env.action_space().clone(),
-            run_dir: run_dir.to_path_buf(),
+            dir: RunDir::new(run_dir),
             env,
             eval_env,
             metrics,
@@ -355,10 +352,6 @@ impl Run {
             last_good_checkpoint: None,
             cfg,
         }
-    }
-
-    fn ckpt_dir(&self) -> PathBuf {
-        self.run_dir.join("checkpoints")
     }
 
     fn non_finite(&self, quantity: &str) -> Error {
@@ -451,9 +444,9 @@ impl Run {
             }
             let periodic = cfg.checkpoint_every > 0 && step.is_multiple_of(cfg.checkpoint_every);
             if step == cfg.total_steps {
-                self.checkpoint(&self.ckpt_dir().join(FINAL_FILE))?;
+                self.checkpoint(&self.dir.final_agent())?;
             } else if periodic || step == stop {
-                self.checkpoint(&self.ckpt_dir().join(format!("step_{step:09}.safetensors")))?;
+                self.checkpoint(&self.dir.step_agent(step))?;
             }
             if step.is_multiple_of(64) || step == stop {
                 pb.set_position(step);
@@ -465,7 +458,7 @@ impl Run {
             episodes: self.episodes,
             final_eval: self.last_eval,
             wall_time: self.wall_time(),
-            final_checkpoint: self.last_good_checkpoint.clone().unwrap_or_else(|| self.ckpt_dir().join(FINAL_FILE)),
+            final_checkpoint: self.last_good_checkpoint.clone().unwrap_or_else(|| self.dir.final_agent()),
             complete: self.step == cfg.total_steps,
         })
     }
@@ -492,14 +485,14 @@ impl Run {
     /// Saves the agent to `path` (for `polyak eval`) and the whole run to the resume file.
     fn checkpoint(&mut self, path: &Path) -> Result<()> {
         self.check_parameters()?;
-        state::save(self, path).map_err(|e| {
+        self.save(path).map_err(|e| {
             let last = self.last_good_checkpoint.as_ref().map(|p| p.display().to_string());
             Error::Invalid(format!(
                 "{e}\ntraining stopped at step {}; the last good checkpoint ({}) is intact: fix the cause and \
                  continue with `polyak train --resume {}`",
                 self.step,
                 last.unwrap_or_else(|| "none yet".into()),
-                self.run_dir.display()
+                self.dir.root().display()
             ))
         })?;
         self.last_good_checkpoint = Some(path.to_path_buf());
@@ -515,21 +508,12 @@ fn status(episode_return: Option<f64>, eval_mean: f64) -> String {
 
 /// The checkpoint `polyak eval` uses by default: `final`, else the latest periodic one.
 pub fn latest_checkpoint(run_dir: &Path) -> Result<PathBuf> {
-    let dir = run_dir.join("checkpoints");
-    let final_path = dir.join(FINAL_FILE);
-    if final_path.exists() {
-        return Ok(final_path);
-    }
-    let entries = std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
-    entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("step_") && n.ends_with(".safetensors"))
-        })
-        .max()
-        .ok_or_else(|| Error::Invalid(format!("{}: no checkpoint found", dir.display())))
+    // Agent checkpoints sort by step, and `final` is the newest of all.
+    let dir = RunDir::new(run_dir);
+    let found = state::agent_checkpoints(run_dir);
+    let final_path = dir.final_agent();
+    let latest = if found.contains(&final_path) { Some(final_path) } else { found.last().cloned() };
+    latest.ok_or_else(|| Error::Invalid(format!("{}: no checkpoint found", dir.checkpoints().display())))
 }
 
 /// Reloads a run's checkpoint and evaluates it deterministically.

@@ -29,23 +29,15 @@ use crate::fsutil::{crash_point, remove_stale_temporaries};
 use crate::metrics::UpdateAverager;
 use crate::replay::Segment;
 use crate::rng::Rng;
+use crate::rundir::RunDir;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub const RESUME_FILE: &str = "resume.safetensors";
-pub const REPLAY_DIR: &str = "replay";
-
-fn segment_name(first: u64, end: u64) -> String {
-    format!("{first:012}-{end:012}.safetensors")
-}
-
-/// `config`, `step` and `episodes`: what every checkpoint of a run records.
-fn run_info(run: &Run) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("config".to_string(), run.cfg.to_toml()),
-        ("step".to_string(), run.step.to_string()),
-        ("episodes".to_string(), run.episodes.to_string()),
-    ])
+/// `000000000400-000000000800.safetensors` → `(400, 800)`: the names [`RunDir::segment`] gives.
+fn parse_segment_name(name: &str) -> Option<(u64, u64)> {
+    let (a, b) = name.strip_suffix(".safetensors")?.split_once('-')?;
+    let digits = |s: &str| s.len() == 12 && s.bytes().all(|c| c.is_ascii_digit());
+    (digits(a) && digits(b)).then(|| Some((a.parse().ok()?, b.parse().ok()?)))?
 }
 
 /// Writes one replay file (atomically).
@@ -95,66 +87,216 @@ fn load_segment(path: &Path, first: u64, end: u64) -> Result<Segment> {
     Ok(seg)
 }
 
-/// Writes the agent to `agent_path` and the whole run to `checkpoints/resume.safetensors`.
-pub(super) fn save(run: &mut Run, agent_path: &Path) -> Result<()> {
-    let dir = run.ckpt_dir();
-    let replay_dir = dir.join(REPLAY_DIR);
-    std::fs::create_dir_all(&replay_dir).map_err(|e| Error::io(&replay_dir, e))?;
+/// The training loop's part of a resume file — everything but the agent — typed. Its entries
+/// are spelled here only: [`ResumeState::write`] and [`ResumeState::read`] mirror each other.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResumeState {
+    /// Env steps done.
+    pub step: u64,
+    pub episodes: u64,
+    /// Length and return of the episode in progress, and its reward-term sums.
+    pub ep_len: u64,
+    pub ep_return: f64,
+    pub ep_terms: Vec<f64>,
+    pub last_episode_return: Option<f64>,
+    /// (mean, std) of the last evaluation; NaN before the first.
+    pub last_eval: (f64, f64),
+    /// Seconds of training over all the run's processes so far.
+    pub wall_time: f64,
+    /// Generator states: exploration, replay sampling, evaluation seeds.
+    pub rngs: [[u64; 4]; 3],
+    /// Loss averages of the open metrics window.
+    pub averager: UpdateAverager,
+    /// The current observation.
+    pub obs: Vec<f32>,
+    /// `metrics.csv` as written so far.
+    pub metrics: String,
+    /// The env's snapshot, if it can make one.
+    pub env: Option<Vec<u8>>,
+    /// Transitions ever pushed to the replay buffer, and the `[first, end)` replay files holding
+    /// the ones it keeps.
+    pub replay_pushed: u64,
+    pub segments: Vec<(u64, u64)>,
+}
 
-    // 1. Replay transitions pushed since the last checkpoint.
-    let oldest = run.replay.oldest();
-    run.segments.retain(|&(_, end)| end > oldest);
-    let from = run.segments.last().map_or(oldest, |&(_, end)| end).max(oldest);
-    let to = run.replay.pushed();
-    if to > from {
-        write_segment(run.replay.export(from, to), &replay_dir.join(segment_name(from, to)))?;
-        run.segments.push((from, to));
-    }
+const RNG_NAMES: [&str; 3] = ["explore", "replay", "eval"];
 
-    // 2. The agent alone, for `polyak eval`.
-    let info = run_info(run);
-    Checkpoint::from_agent(run.agent.as_mut(), info.clone()).save(agent_path)?;
-
-    // 3. The resume file: the commit point.
-    let mut c = Checkpoint::from_agent(run.agent.as_mut(), info);
-    let segments: Vec<String> = run.segments.iter().map(|(a, b)| format!("{a}-{b}")).collect();
-    c.info.insert("run.segments".into(), segments.join(","));
-    let mut counters = vec![
-        ("run.step".to_string(), run.step),
-        ("run.episodes".into(), run.episodes),
-        ("run.ep_len".into(), run.ep_len),
-        ("run.ep_return".into(), run.ep_return.to_bits()),
-        ("run.last_episode_return".into(), run.last_episode_return.unwrap_or(f64::NAN).to_bits()),
-        ("run.eval_mean".into(), run.last_eval.0.to_bits()),
-        ("run.eval_std".into(), run.last_eval.1.to_bits()),
-        ("run.wall_time".into(), run.wall_time().to_bits()),
-        ("run.replay_pushed".into(), run.replay.pushed()),
-    ];
-    for (name, rng) in [("explore", &run.explore_rng), ("replay", &run.replay_rng), ("eval", &run.eval_seeds)] {
-        counters.extend(rng.state().iter().enumerate().map(|(i, &w)| (format!("run.rng.{name}.{i}"), w)));
-    }
-    counters.extend(run.averager.to_counters().map(|(k, v)| (format!("run.avg.{k}"), v)));
-    counters.extend(run.ep_terms.iter().enumerate().map(|(i, t)| (format!("run.term.{i}"), t.to_bits())));
-    c.counters.extend(counters);
-    c.tensors.insert("run.obs".into(), run.obs.clone());
-    c.bytes.insert("run.metrics".into(), run.metrics.text().as_bytes().to_vec());
-    if let Some(snapshot) = run.env.snapshot() {
-        c.bytes.insert("run.env".into(), snapshot);
-    }
-    c.save(&dir.join(RESUME_FILE))?;
-
-    // 4. Replay files the new resume file no longer names.
-    let keep: Vec<String> = run.segments.iter().map(|&(a, b)| segment_name(a, b)).collect();
-    if let Ok(entries) = std::fs::read_dir(&replay_dir) {
-        for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-            if !keep.contains(&name) && !name.starts_with('.') {
-                crash_point();
-                let _ = std::fs::remove_file(&path);
-            }
+impl ResumeState {
+    /// Adds this state's entries to a checkpoint (next to the agent's).
+    pub fn write(&self, c: &mut Checkpoint) {
+        let segments: Vec<String> = self.segments.iter().map(|(a, b)| format!("{a}-{b}")).collect();
+        c.info.insert("run.segments".into(), segments.join(","));
+        let mut counters = vec![
+            ("run.step".to_string(), self.step),
+            ("run.episodes".into(), self.episodes),
+            ("run.ep_len".into(), self.ep_len),
+            ("run.ep_return".into(), self.ep_return.to_bits()),
+            ("run.last_episode_return".into(), self.last_episode_return.unwrap_or(f64::NAN).to_bits()),
+            ("run.eval_mean".into(), self.last_eval.0.to_bits()),
+            ("run.eval_std".into(), self.last_eval.1.to_bits()),
+            ("run.wall_time".into(), self.wall_time.to_bits()),
+            ("run.replay_pushed".into(), self.replay_pushed),
+        ];
+        for (name, words) in RNG_NAMES.iter().zip(&self.rngs) {
+            counters.extend(words.iter().enumerate().map(|(i, &w)| (format!("run.rng.{name}.{i}"), w)));
+        }
+        counters.extend(self.averager.to_counters().map(|(k, v)| (format!("run.avg.{k}"), v)));
+        counters.extend(self.ep_terms.iter().enumerate().map(|(i, t)| (format!("run.term.{i}"), t.to_bits())));
+        c.counters.extend(counters);
+        c.tensors.insert("run.obs".into(), self.obs.clone());
+        c.bytes.insert("run.metrics".into(), self.metrics.as_bytes().to_vec());
+        if let Some(snapshot) = &self.env {
+            c.bytes.insert("run.env".into(), snapshot.clone());
         }
     }
-    Ok(())
+
+    /// Reads the entries [`ResumeState::write`] wrote; a missing or malformed one is an error
+    /// naming `path`.
+    pub fn read(c: &Checkpoint, path: &Path) -> Result<Self> {
+        let err = |msg: String| Error::checkpoint(path, msg);
+        let get = |k: &str| c.counters.get(k).copied().ok_or_else(|| err(format!("no `{k}`: not a resume file")));
+        let getf = |k: &str| get(k).map(f64::from_bits);
+        let mut rngs = [[0; 4]; 3];
+        for (name, words) in RNG_NAMES.iter().zip(&mut rngs) {
+            for (i, w) in words.iter_mut().enumerate() {
+                *w = get(&format!("run.rng.{name}.{i}"))?;
+            }
+        }
+        let ep_terms = (0..).map_while(|i| c.counters.get(&format!("run.term.{i}")).map(|&b| f64::from_bits(b)));
+        let metrics = c.bytes.get("run.metrics").ok_or_else(|| err("no `run.metrics`: not a resume file".into()))?;
+        Ok(ResumeState {
+            step: get("run.step")?,
+            episodes: get("run.episodes")?,
+            ep_len: get("run.ep_len")?,
+            ep_return: getf("run.ep_return")?,
+            ep_terms: ep_terms.collect(),
+            last_episode_return: Some(getf("run.last_episode_return")?).filter(|r| !r.is_nan()),
+            last_eval: (getf("run.eval_mean")?, getf("run.eval_std")?),
+            wall_time: getf("run.wall_time")?,
+            rngs,
+            averager: UpdateAverager::from_counters(|k| c.counters.get(&format!("run.avg.{k}")).copied())
+                .ok_or_else(|| err("incomplete `run.avg` loss averages".into()))?,
+            obs: c.tensors.get("run.obs").cloned().ok_or_else(|| err("no `run.obs`".into()))?,
+            metrics: String::from_utf8_lossy(metrics).into_owned(),
+            env: c.bytes.get("run.env").cloned(),
+            replay_pushed: get("run.replay_pushed")?,
+            segments: parse_segments(c.info.get("run.segments").map_or("", String::as_str))
+                .ok_or_else(|| err("malformed `run.segments`".into()))?,
+        })
+    }
+}
+
+impl Run {
+    /// The loop's state now (see [`ResumeState`]).
+    fn resume_state(&self) -> ResumeState {
+        ResumeState {
+            step: self.step,
+            episodes: self.episodes,
+            ep_len: self.ep_len,
+            ep_return: self.ep_return,
+            ep_terms: self.ep_terms.clone(),
+            last_episode_return: self.last_episode_return,
+            last_eval: self.last_eval,
+            wall_time: self.wall_time(),
+            rngs: [self.explore_rng.state(), self.replay_rng.state(), self.eval_seeds.state()],
+            averager: self.averager.clone(),
+            obs: self.obs.clone(),
+            metrics: self.metrics.text().to_string(),
+            env: self.env.snapshot(),
+            replay_pushed: self.replay.pushed(),
+            segments: self.segments.clone(),
+        }
+    }
+
+    /// Writes the agent to `agent_path` and the whole run to the resume file, in the order that
+    /// keeps every crash moment safe (see the module's documentation).
+    pub(super) fn save(&mut self, agent_path: &Path) -> Result<()> {
+        let replay_dir = self.dir.replay_dir();
+        std::fs::create_dir_all(&replay_dir).map_err(|e| Error::io(&replay_dir, e))?;
+
+        // 1. Replay transitions pushed since the last checkpoint.
+        let oldest = self.replay.oldest();
+        self.segments.retain(|&(_, end)| end > oldest);
+        let from = self.segments.last().map_or(oldest, |&(_, end)| end).max(oldest);
+        let to = self.replay.pushed();
+        if to > from {
+            write_segment(self.replay.export(from, to), &self.dir.segment(from, to))?;
+            self.segments.push((from, to));
+        }
+
+        // 2. The agent alone, for `polyak eval`; `config`, `step` and `episodes` go with it.
+        let info = BTreeMap::from([
+            ("config".to_string(), self.cfg.to_toml()),
+            ("step".to_string(), self.step.to_string()),
+            ("episodes".to_string(), self.episodes.to_string()),
+        ]);
+        Checkpoint::from_agent(self.agent.as_mut(), info.clone()).save(agent_path)?;
+
+        // 3. The resume file: the commit point.
+        let mut c = Checkpoint::from_agent(self.agent.as_mut(), info);
+        self.resume_state().write(&mut c);
+        c.save(&self.dir.resume_file())?;
+
+        // 4. Replay files the new resume file no longer names (only files named as polyak names
+        // them: anything else in the folder is not polyak's to remove).
+        let keep: Vec<PathBuf> = self.segments.iter().map(|&(a, b)| self.dir.segment(a, b)).collect();
+        if let Ok(entries) = std::fs::read_dir(&replay_dir) {
+            for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+                let ours = path.file_name().and_then(|n| n.to_str()).and_then(parse_segment_name).is_some();
+                if ours && !keep.contains(&path) {
+                    crash_point();
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts a fresh run back in the state saved in `path`: the agent's part and the loop's. Reads
+    /// and checks everything — replay files included — and writes nothing. Returns a note when
+    /// the continuation cannot be exact (an env without snapshots).
+    pub(super) fn restore(&mut self, agent: &Checkpoint, s: ResumeState, path: &Path) -> Result<Option<String>> {
+        let err = |msg: String| Error::checkpoint(path, msg);
+        agent.restore(self.agent.as_mut(), path)?;
+        if s.obs.len() != self.obs.len() {
+            return Err(err(format!("observation has {} values, the env {}", s.obs.len(), self.obs.len())));
+        }
+        if s.ep_terms.len() != self.ep_terms.len() {
+            return Err(err(format!("{} reward terms, the env {}", s.ep_terms.len(), self.ep_terms.len())));
+        }
+        let rng = |i: usize| {
+            Rng::from_state(s.rngs[i]).ok_or_else(|| err(format!("invalid `{}` generator state", RNG_NAMES[i])))
+        };
+        (self.explore_rng, self.replay_rng, self.eval_seeds) = (rng(0)?, rng(1)?, rng(2)?);
+        let segments: Vec<Segment> =
+            s.segments.iter().map(|&(a, b)| load_segment(&self.dir.segment(a, b), a, b)).collect::<Result<_>>()?;
+        self.replay.restore(s.replay_pushed, &segments).map_err(|m| err(format!("replay buffer: {m}")))?;
+        let note = match &s.env {
+            Some(snapshot) => {
+                self.env.restore(snapshot).map_err(|m| err(format!("environment state: {m}")))?;
+                None
+            }
+            None => Some(format!(
+                "{} cannot snapshot its state: the resumed run starts a fresh episode, so it will not match an \
+                 uninterrupted run exactly",
+                self.cfg.env
+            )),
+        };
+        (self.step, self.episodes, self.ep_len, self.ep_return) = (s.step, s.episodes, s.ep_len, s.ep_return);
+        (self.last_episode_return, self.last_eval, self.wall_before) =
+            (s.last_episode_return, s.last_eval, s.wall_time);
+        (self.averager, self.obs, self.ep_terms, self.segments) = (s.averager, s.obs, s.ep_terms, s.segments);
+        if note.is_some() {
+            self.obs = self.env.reset(Some(self.cfg.seed ^ self.step));
+            (self.ep_return, self.ep_len) = (0.0, 0);
+            self.ep_terms.fill(0.0);
+        }
+        self.last_good_checkpoint = Some(path.to_path_buf());
+        for dir in [self.dir.checkpoints(), self.dir.replay_dir()] {
+            remove_stale_temporaries(&dir);
+        }
+        Ok(note)
+    }
 }
 
 /// A run directory's `config.toml`, with a clear error when the directory does not exist or is
@@ -163,7 +305,7 @@ pub fn run_config(run_dir: &Path) -> Result<TrainConfig> {
     if !run_dir.exists() {
         return Err(Error::Invalid(format!("{} does not exist", run_dir.display())));
     }
-    let path = run_dir.join("config.toml");
+    let path = RunDir::new(run_dir).config();
     if !path.exists() {
         return Err(Error::Invalid(format!("{} is not a polyak run directory (no config.toml)", run_dir.display())));
     }
@@ -172,12 +314,13 @@ pub fn run_config(run_dir: &Path) -> Result<TrainConfig> {
 
 /// The agent checkpoints (`step_*.safetensors`, `final.safetensors`) of a run, sorted.
 pub fn agent_checkpoints(run_dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(run_dir.join("checkpoints")) else { return Vec::new() };
+    let dir = RunDir::new(run_dir);
+    let Ok(entries) = std::fs::read_dir(dir.checkpoints()) else { return Vec::new() };
     let mut found: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            name == super::FINAL_FILE || (name.starts_with("step_") && name.ends_with(".safetensors"))
+            *p == dir.final_agent() || (name.starts_with("step_") && name.ends_with(".safetensors"))
         })
         .collect();
     found.sort();
@@ -191,9 +334,9 @@ pub fn agent_checkpoints(run_dir: &Path) -> Vec<PathBuf> {
 pub fn can_restart(run_dir: &Path) -> std::result::Result<(), String> {
     match agent_checkpoints(run_dir).as_slice() {
         [] => Ok(()),
-        [one] if !one.ends_with(super::FINAL_FILE) => Ok(()),
+        [one] if *one != RunDir::new(run_dir).final_agent() => Ok(()),
         [.., last] => Err(format!(
-            "{} has agent checkpoints ({}) but no {RESUME_FILE}: it cannot continue exactly, and starting it \
+            "{} has agent checkpoints ({}) but no resume file: it cannot continue exactly, and starting it \
              again would overwrite them; evaluate it with `polyak eval`, or start a new run elsewhere",
             run_dir.display(),
             last.display()
@@ -217,7 +360,7 @@ pub fn check_belongs(c: &Checkpoint, cfg: &TrainConfig, path: &Path, run_dir: &P
             path,
             format!(
                 "belongs to another run: its `{key}` is {theirs}, while {} has {ours}",
-                run_dir.join("config.toml").display()
+                RunDir::new(run_dir).config().display()
             ),
         )),
     }
@@ -228,8 +371,8 @@ pub fn check_belongs(c: &Checkpoint, cfg: &TrainConfig, path: &Path, run_dir: &P
 /// `None` for the state: the run stopped before its first checkpoint, and starts again in place.
 pub fn load_resume(run_dir: &Path, sets: &[String]) -> Result<(TrainConfig, Option<Checkpoint>)> {
     let on_disk = run_config(run_dir)?;
-    let config_path = run_dir.join("config.toml");
-    let path = run_dir.join("checkpoints").join(RESUME_FILE);
+    let dir = RunDir::new(run_dir);
+    let (config_path, path) = (dir.config(), dir.resume_file());
     if std::fs::symlink_metadata(&path).is_err() {
         can_restart(run_dir).map_err(Error::Invalid)?;
         return Ok((on_disk.with_resume_changes(sets, 0)?, None));
@@ -248,10 +391,10 @@ pub fn load_resume(run_dir: &Path, sets: &[String]) -> Result<(TrainConfig, Opti
             crate::config::RESUME_CHANGEABLE.join(", ")
         )));
     }
-    let step = state.counters.get("run.step").copied().ok_or_else(|| Error::checkpoint(&path, "no `run.step`"))?;
+    let step = ResumeState::read(&state, &path)?.step;
     let cfg = on_disk.with_resume_changes(sets, step)?;
     if cfg.total_steps == step {
-        let finished = agent_checkpoints(run_dir).iter().any(|p| p.ends_with(super::FINAL_FILE));
+        let finished = dir.final_agent().exists();
         let what = if finished { "is complete" } else { "has reached its total_steps" };
         return Err(Error::Invalid(format!(
             "{} {what} ({step} steps); to train on, extend it: --steps <more than {step}>",
@@ -265,15 +408,15 @@ pub fn load_resume(run_dir: &Path, sets: &[String]) -> Result<(TrainConfig, Opti
 /// last evaluation row of `metrics.csv` was measured on — as `step_<its step>.safetensors` (a
 /// hard link: no copy, nothing deleted).
 pub(super) fn keep_final(run_dir: &Path) -> Result<()> {
-    let dir = run_dir.join("checkpoints");
-    let final_path = dir.join(super::FINAL_FILE);
+    let dir = RunDir::new(run_dir);
+    let final_path = dir.final_agent();
     if !final_path.is_file() {
         return Ok(());
     }
     let c = Checkpoint::load(&final_path)?;
     let step = c.info.get("step").and_then(|s| s.parse::<u64>().ok());
     let step = step.ok_or_else(|| Error::checkpoint(&final_path, "no `step` metadata"))?;
-    let keep = dir.join(format!("step_{step:09}.safetensors"));
+    let keep = dir.step_agent(step);
     if keep.exists() {
         return Ok(());
     }
@@ -282,72 +425,6 @@ pub(super) fn keep_final(run_dir: &Path) -> Result<()> {
         crate::fsutil::write_atomic(&keep, &bytes)?;
     }
     Ok(())
-}
-
-impl Run {
-    /// Puts a fresh run back in the state saved in `state` (read from `path`). Returns a note
-    /// when the continuation cannot be exact (an env without snapshots).
-    pub(super) fn restore(&mut self, state: &Checkpoint, path: &Path) -> Result<Option<String>> {
-        let err = |msg: String| Error::checkpoint(path, msg);
-        let get = |k: &str| state.counters.get(k).copied().ok_or_else(|| err(format!("no `{k}`: not a resume file")));
-        let getf = |k: &str| get(k).map(f64::from_bits);
-        state.restore(self.agent.as_mut(), path)?;
-        self.step = get("run.step")?;
-        self.episodes = get("run.episodes")?;
-        self.ep_len = get("run.ep_len")?;
-        self.ep_return = getf("run.ep_return")?;
-        self.last_episode_return = Some(getf("run.last_episode_return")?).filter(|r| !r.is_nan());
-        self.last_eval = (getf("run.eval_mean")?, getf("run.eval_std")?);
-        self.wall_before = getf("run.wall_time")?;
-        let rng = |name: &str| -> Result<Rng> {
-            let words = [0, 1, 2, 3].map(|i| get(&format!("run.rng.{name}.{i}")));
-            let [a, b, c, d] = words;
-            Rng::from_state([a?, b?, c?, d?]).ok_or_else(|| err(format!("invalid `{name}` generator state")))
-        };
-        (self.explore_rng, self.replay_rng, self.eval_seeds) = (rng("explore")?, rng("replay")?, rng("eval")?);
-        self.averager = UpdateAverager::from_counters(|k| state.counters.get(&format!("run.avg.{k}")).copied())
-            .ok_or_else(|| err("incomplete `run.avg` loss averages".into()))?;
-        for (i, t) in self.ep_terms.iter_mut().enumerate() {
-            *t = getf(&format!("run.term.{i}"))?;
-        }
-        let obs = state.tensors.get("run.obs").ok_or_else(|| err("no `run.obs`".into()))?;
-        if obs.len() != self.obs.len() {
-            return Err(err(format!("observation has {} values, the env {}", obs.len(), self.obs.len())));
-        }
-        self.obs.clone_from(obs);
-
-        self.segments = parse_segments(state.info.get("run.segments").map_or("", String::as_str))
-            .ok_or_else(|| err("malformed `run.segments`".into()))?;
-        let replay_dir = self.ckpt_dir().join(REPLAY_DIR);
-        let segments: Vec<Segment> = self
-            .segments
-            .iter()
-            .map(|&(a, b)| load_segment(&replay_dir.join(segment_name(a, b)), a, b))
-            .collect::<Result<_>>()?;
-        self.replay.restore(get("run.replay_pushed")?, &segments).map_err(|m| err(format!("replay buffer: {m}")))?;
-
-        let note = match state.bytes.get("run.env") {
-            Some(snapshot) => {
-                self.env.restore(snapshot).map_err(|m| err(format!("environment state: {m}")))?;
-                None
-            }
-            None => {
-                self.obs = self.env.reset(Some(self.cfg.seed ^ self.step));
-                (self.ep_return, self.ep_len) = (0.0, 0);
-                self.ep_terms.fill(0.0);
-                Some(format!(
-                    "{} cannot snapshot its state: the resumed run starts a fresh episode, so it will not \
-                     match an uninterrupted run exactly",
-                    self.cfg.env
-                ))
-            }
-        };
-        self.last_good_checkpoint = Some(path.to_path_buf());
-        for dir in [self.ckpt_dir(), replay_dir] {
-            remove_stale_temporaries(&dir);
-        }
-        Ok(note)
-    }
 }
 
 /// `"0-400,400-800"` → `[(0, 400), (400, 800)]`; `None` if malformed.
@@ -384,11 +461,11 @@ pub struct Inspection {
 /// this run), and whether the resume file and the replay files it names make a resumable run.
 pub fn inspect(run_dir: &Path) -> Result<Inspection> {
     let cfg = run_config(run_dir)?;
-    let dir = run_dir.join("checkpoints");
+    let dir = RunDir::new(run_dir);
     let mut paths = Vec::new();
-    for d in [dir.clone(), dir.join(REPLAY_DIR)] {
+    for d in [dir.checkpoints(), dir.replay_dir()] {
         if let Ok(entries) = std::fs::read_dir(&d) {
-            paths.extend(entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| *p != dir.join(REPLAY_DIR)));
+            paths.extend(entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| *p != dir.replay_dir()));
         }
     }
     paths.sort();
@@ -418,28 +495,26 @@ fn verify_file(path: &Path, cfg: &TrainConfig, run_dir: &Path) -> std::result::R
 }
 
 fn resumability(run_dir: &Path, files: &[FileReport]) -> std::result::Result<String, String> {
-    let resume = run_dir.join("checkpoints").join(RESUME_FILE);
+    let dir = RunDir::new(run_dir);
+    let resume = dir.resume_file();
     let status = |p: &Path| files.iter().find(|f| f.path == p).map(|f| f.status.clone());
     match status(&resume) {
         None => {
             can_restart(run_dir).map(|()| "no checkpoint yet: `--resume` starts it again from step 0, in place".into())
         }
-        Some(Err(e)) => Err(format!("{RESUME_FILE} is invalid: {e}")),
+        Some(Err(e)) => Err(format!("its resume file is invalid: {e}")),
         Some(Ok(_)) => {
             let c = Checkpoint::load(&resume).map_err(|e| e.to_string())?;
-            let segments = parse_segments(c.info.get("run.segments").map_or("", String::as_str))
-                .ok_or_else(|| "malformed `run.segments` in the resume file".to_string())?;
-            let replay = run_dir.join("checkpoints").join(REPLAY_DIR);
-            for (a, b) in segments {
-                let path = replay.join(segment_name(a, b));
+            let state = ResumeState::read(&c, &resume).map_err(|e| e.to_string())?;
+            for (a, b) in state.segments {
+                let path = dir.segment(a, b);
                 match status(&path) {
                     None => return Err(format!("replay file {} is missing", path.display())),
                     Some(Err(e)) => return Err(format!("replay file {} is invalid: {e}", path.display())),
                     Some(Ok(_)) => {}
                 }
             }
-            let step = c.counters.get("run.step").copied().unwrap_or(0);
-            Ok(format!("from step {step}"))
+            Ok(format!("from step {}", state.step))
         }
     }
 }
