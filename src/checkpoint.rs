@@ -77,37 +77,39 @@ impl Checkpoint {
     /// Reads and verifies a checkpoint; a truncated, corrupt or foreign file is a clear error.
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        Self::from_bytes(&bytes).map_err(|msg| Error::checkpoint(path, msg))
+        Self::from_bytes(&bytes, path)
     }
 
-    /// Parses checkpoint bytes. Never panics on malformed input.
-    pub fn from_bytes(bytes: &[u8]) -> std::result::Result<Self, String> {
+    /// Parses checkpoint bytes (read from `path`, which errors name). Never panics on malformed
+    /// input.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
+        let bad = |msg: String| Error::checkpoint(path, msg);
         let st = SafeTensors::deserialize(bytes)
-            .map_err(|e| format!("not a valid safetensors file (truncated or corrupt?): {e}"))?;
+            .map_err(|e| bad(format!("not a valid safetensors file (truncated or corrupt?): {e}")))?;
         let (_, header) =
-            SafeTensors::read_metadata(bytes).map_err(|e| format!("not a valid safetensors file: {e}"))?;
+            SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
         let mut meta: BTreeMap<String, String> =
             header.metadata().clone().unwrap_or_default().into_iter().collect::<HashMap<_, _>>().into_iter().collect();
         if meta.get("format").map(String::as_str) != Some(FORMAT) {
-            return Err("not a polyak checkpoint (no `format = polyak-checkpoint` metadata)".into());
+            return Err(bad("not a polyak checkpoint (no `format = polyak-checkpoint` metadata)".into()));
         }
         let version = meta.get("format_version").cloned().unwrap_or_default();
         if version != FORMAT_VERSION.to_string() {
-            return Err(format!("format version {version:?}; this build reads version {FORMAT_VERSION}"));
+            return Err(bad(format!("format version {version:?}; this build reads version {FORMAT_VERSION}")));
         }
-        let stored_crc = meta.remove("crc32").ok_or("no crc32 checksum in metadata")?;
+        let stored_crc = meta.remove("crc32").ok_or_else(|| bad("no crc32 checksum in metadata".into()))?;
         let (mut raw_f32, mut raw_u8) = (BTreeMap::new(), BTreeMap::new());
         for (name, view) in st.tensors() {
             match view.dtype() {
                 Dtype::F32 => raw_f32.insert(name, view.data()),
                 Dtype::U8 => raw_u8.insert(name, view.data()),
-                other => return Err(format!("tensor `{name}` has dtype {other:?}, expected F32 or U8")),
+                other => return Err(bad(format!("tensor `{name}` has dtype {other:?}, expected F32 or U8"))),
             };
         }
         let raw = raw_f32.iter().chain(&raw_u8).map(|(n, b)| (n.as_str(), *b));
         let crc = format!("{:08x}", checksum(&meta, raw));
         if crc != stored_crc {
-            return Err(format!("checksum mismatch (stored {stored_crc}, computed {crc}): the file is corrupt"));
+            return Err(bad(format!("checksum mismatch (stored {stored_crc}, computed {crc}): the file is corrupt")));
         }
         let to_f32 = |b: &[u8]| b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
         let tensors = raw_f32.into_iter().map(|(n, b)| (n, to_f32(b))).collect();
@@ -116,7 +118,7 @@ impl Checkpoint {
         let mut info = BTreeMap::new();
         for (k, v) in meta {
             if let Some(name) = k.strip_prefix("counter.") {
-                let value = v.parse().map_err(|_| format!("counter `{name}` is not an integer: {v:?}"))?;
+                let value = v.parse().map_err(|_| bad(format!("counter `{name}` is not an integer: {v:?}")))?;
                 counters.insert(name.to_string(), value);
             } else if k != "format" && k != "format_version" {
                 info.insert(k, v);
@@ -280,18 +282,19 @@ mod tests {
         let good = std::fs::read(&path).unwrap();
 
         let truncated = &good[..good.len() - 100];
-        let err = Checkpoint::from_bytes(truncated).unwrap_err();
+        let from = |b: &[u8]| Checkpoint::from_bytes(b, Path::new("c.safetensors")).map_err(|e| e.to_string());
+        let err = from(truncated).unwrap_err();
         assert!(err.contains("truncated or corrupt"), "{err}");
 
         let mut flipped = good.clone();
         let last = flipped.len() - 3;
         flipped[last] ^= 0x40;
-        let err = Checkpoint::from_bytes(&flipped).unwrap_err();
+        let err = from(&flipped).unwrap_err();
         assert!(err.contains("checksum mismatch"), "{err}");
 
-        assert!(Checkpoint::from_bytes(b"hello").is_err());
+        assert!(from(b"hello").is_err());
         let plain = safetensors::serialize(Vec::<(&str, TensorView)>::new(), &None).unwrap();
-        assert!(Checkpoint::from_bytes(&plain).unwrap_err().contains("not a polyak checkpoint"));
+        assert!(from(&plain).unwrap_err().contains("not a polyak checkpoint"));
 
         std::fs::write(&path, truncated).unwrap();
         let err = Checkpoint::load(&path).unwrap_err().to_string();
@@ -327,7 +330,7 @@ mod tests {
                 bytes[i] = rng.next_u64() as u8;
             }
             bytes.truncate(rng.below(bytes.len() as u64 + 1) as usize);
-            let _ = Checkpoint::from_bytes(&bytes);
+            let _ = Checkpoint::from_bytes(&bytes, &path);
         }
     }
 }

@@ -13,6 +13,17 @@ pub enum Error {
     Io { path: PathBuf, source: std::io::Error },
     /// A checkpoint that is truncated, corrupt, or does not fit the run.
     Checkpoint { path: PathBuf, message: String },
+    /// A run directory that cannot be used as asked: it does not exist, is not a run, already
+    /// holds one, or cannot continue.
+    RunDir { dir: PathBuf, message: String },
+    /// Another process is writing the run directory (its pid, where known).
+    InUse { dir: PathBuf, holder: Option<u32> },
+    /// A request for more memory than the machine has (`needed` is `None` when the figure
+    /// itself overflows).
+    TooLarge { what: String, needed: Option<u64>, available: u64, hint: String },
+    /// An environment failed: a model that does not load, a physics error, a snapshot that does
+    /// not fit.
+    Env(String),
     /// A command-line flag with a bad value (not a config key).
     Flag { flag: &'static str, message: String },
     /// Training produced a NaN/Inf; continuing would train on garbage.
@@ -39,6 +50,14 @@ impl Error {
     pub fn flag(flag: &'static str, message: impl Into<String>) -> Self {
         Error::Flag { flag, message: message.into() }
     }
+
+    pub fn run_dir(dir: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::RunDir { dir: dir.into(), message: message.into() }
+    }
+
+    pub fn env(message: impl Into<String>) -> Self {
+        Error::Env(message.into())
+    }
 }
 
 impl fmt::Display for Error {
@@ -57,6 +76,26 @@ impl fmt::Display for Error {
             Error::Checkpoint { path, message } => {
                 write!(f, "checkpoint {}: {message}", path.display())
             }
+            Error::RunDir { dir, message } => write!(f, "{} {message}", dir.display()),
+            Error::InUse { dir, holder } => {
+                let holder = holder.map(|pid| format!("process {pid}")).unwrap_or_else(|| "another process".into());
+                write!(
+                    f,
+                    "{} is in use by {holder} (a polyak run writing there); wait for it to end or stop it — two \
+                     writers would mix their runs",
+                    dir.display()
+                )
+            }
+            Error::TooLarge { what, needed: Some(b), available, hint } => write!(
+                f,
+                "{what} needs {} of memory; this machine has {} in all — {hint}",
+                crate::rundir::human_bytes(*b),
+                crate::rundir::human_bytes(*available)
+            ),
+            Error::TooLarge { what, needed: None, hint, .. } => {
+                write!(f, "{what} needs more memory than any machine has (over 16 EB) — {hint}")
+            }
+            Error::Env(msg) => write!(f, "environment: {msg}"),
             Error::NonFinite { step, quantity } => {
                 write!(f, "non-finite {quantity} at step {step}; training stopped so it does not continue on garbage")
             }

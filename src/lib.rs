@@ -1,22 +1,48 @@
-//! polyak: fast, reproducible off-policy deep reinforcement learning for continuous control.
-pub mod env;
-pub mod error;
-pub mod nn;
-pub mod replay;
-pub mod rng;
+//! polyak: fast, reproducible off-policy deep reinforcement learning for continuous control —
+//! SAC, TD3 and DDPG (TD3 with its tricks switched off) on an explicit MLP engine.
+//!
+//! What a library user (and the `polyak` binary, which is a client of this API) works with:
+//! - [`env`]: the Gymnasium-like [`env::Env`] trait, the built-in environments and their
+//!   specs ([`env::EnvSpec`], [`env::make`]);
+//! - [`config`]: [`config::TrainConfig`] (every hyperparameter) and the algorithm registry
+//!   [`config::Algo`];
+//! - [`train`]: [`train::train`], [`train::resume`] and their `_env` forms for your own envs,
+//!   evaluation, and the run directory's state ([`train::state`]);
+//! - [`rundir`]: a run directory's layout and its lock; [`checkpoint`]: checkpoint files;
+//! - [`results`], [`report`], [`plot`], [`sweep`]: reading runs back, reports, pictures and
+//!   multi-seed sweeps; [`bench`]: speed measurements;
+//! - [`algo`]: the agents behind [`algo::Agent`], for those who drive updates themselves.
+//!
+//! Every fallible function returns [`Result`] with the crate's [`Error`].
+//!
+//! ```no_run
+//! use polyak::config::TrainConfig;
+//! use polyak::train::{train, TrainOptions};
+//!
+//! let cfg = TrainConfig::resolve(Some("td3"), None, &["total_steps=15000".into()])?;
+//! let summary = train(&cfg, "runs/td3-pendulum".as_ref(), &TrainOptions::default())?;
+//! println!("final eval {:.1}", summary.final_eval.0);
+//! # Ok::<(), polyak::Error>(())
+//! ```
 
-pub use error::{Error, Result};
 pub mod algo;
 pub mod bench;
 pub mod checkpoint;
-pub mod cli;
 pub mod config;
-pub mod fsutil;
+pub mod env;
+pub mod error;
 pub mod metrics;
 pub mod plot;
+pub mod replay;
 pub mod report;
 pub mod results;
+pub mod rng;
 pub mod rundir;
 pub mod sweep;
 pub mod tensorboard;
 pub mod train;
+
+mod fsutil;
+mod nn;
+
+pub use error::{Error, Result};

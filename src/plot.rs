@@ -90,8 +90,9 @@ fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     panels: &[(String, Vec<(String, Curve)>)],
     metric: Metric,
-) -> std::result::Result<(), String> {
-    let e = |x: &dyn std::fmt::Display| x.to_string();
+    file: &Path,
+) -> Result<()> {
+    let e = |x: &dyn std::fmt::Display| Error::Invalid(format!("{}: {x}", file.display()));
     root.fill(&WHITE).map_err(|x| e(&x))?;
     let title = format!("{} — mean over seeds, band ± 1 std", metric.axis());
     let root = root.titled(&title, (FAMILY, 22)).map_err(|x| e(&x))?;
@@ -165,10 +166,8 @@ pub fn plot(runs: &[RunData], out: &Path, metric: Metric) -> Result<PlotSummary>
     let size = (720 * cols, 60 + 480 * panels.len().div_ceil(2) as u32);
     let png = out.join(format!("{}.png", metric.file_stem()));
     let svg = out.join(format!("{}.svg", metric.file_stem()));
-    draw(BitMapBackend::new(&png, size).into_drawing_area(), &panels, metric)
-        .map_err(|m| Error::Invalid(format!("{}: {m}", png.display())))?;
-    draw(SVGBackend::new(&svg, size).into_drawing_area(), &panels, metric)
-        .map_err(|m| Error::Invalid(format!("{}: {m}", svg.display())))?;
+    draw(BitMapBackend::new(&png, size).into_drawing_area(), &panels, metric, &png)?;
+    draw(SVGBackend::new(&svg, size).into_drawing_area(), &panels, metric, &svg)?;
     let summary = panels.into_iter().map(|(env, lines)| (env, lines.into_iter().map(|(l, _)| l).collect())).collect();
     Ok(PlotSummary { files: vec![png, svg], panels: summary })
 }

@@ -117,23 +117,26 @@ impl ReplayBuffer {
     /// Rebuilds the buffer of a run that had pushed `pushed` transitions from segments covering
     /// (at least) the kept ones, `pushed − min(pushed, capacity) .. pushed`. Segment parts older
     /// than that are skipped, as the ring would have overwritten them.
-    pub fn restore(&mut self, pushed: u64, segments: &[Segment]) -> Result<(), String> {
+    pub fn restore(&mut self, pushed: u64, segments: &[Segment]) -> crate::Result<()> {
         let (o, a, cap) = (self.obs_dim, self.act_dim, self.capacity as u64);
         let oldest = pushed.saturating_sub(cap);
         let mut next = oldest;
         for seg in segments {
             let n = seg.len();
             if seg.obs.len() != n * o || seg.next_obs.len() != n * o || seg.actions.len() != n * a {
-                return Err(format!("replay segment at {} does not match obs {o} / action {a} sizes", seg.first));
+                return Err(crate::Error::Invalid(format!(
+                    "replay segment at {} does not match obs {o} / action {a} sizes",
+                    seg.first
+                )));
             }
             if seg.terminated.len() != n || seg.truncated.len() != n {
-                return Err(format!("replay segment at {} has inconsistent lengths", seg.first));
+                return Err(crate::Error::Invalid(format!("replay segment at {} has inconsistent lengths", seg.first)));
             }
             if seg.end() <= next {
                 continue;
             }
             if seg.first > next {
-                return Err(format!("replay transitions {next}..{} are missing", seg.first));
+                return Err(crate::Error::Invalid(format!("replay transitions {next}..{} are missing", seg.first)));
             }
             for t in next..seg.end().min(pushed) {
                 let (j, i) = ((t - seg.first) as usize, (t % cap) as usize);
@@ -147,7 +150,7 @@ impl ReplayBuffer {
             next = seg.end().min(pushed);
         }
         if next < pushed {
-            return Err(format!("replay transitions {next}..{pushed} are missing"));
+            return Err(crate::Error::Invalid(format!("replay transitions {next}..{pushed} are missing")));
         }
         self.pushed = pushed;
         self.pos = (pushed % cap) as usize;
@@ -281,9 +284,9 @@ mod tests {
         let mut partial = ReplayBuffer::new(10, 2, 1);
         partial.restore(9, &[first, second.clone()]).unwrap();
         assert_eq!((partial.len(), partial.pos), (9, 9));
-        let err = ReplayBuffer::new(10, 2, 1).restore(15, &[second]).unwrap_err();
+        let err = ReplayBuffer::new(10, 2, 1).restore(15, &[second]).unwrap_err().to_string();
         assert!(err.contains("missing"), "{err}");
-        let err = ReplayBuffer::new(10, 3, 1).restore(23, &[third]).unwrap_err();
+        let err = ReplayBuffer::new(10, 3, 1).restore(23, &[third]).unwrap_err().to_string();
         assert!(err.contains("sizes"), "{err}");
     }
 

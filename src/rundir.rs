@@ -79,12 +79,7 @@ impl RunLock {
         match file.try_lock() {
             Ok(()) => Ok(RunLock { _dir: file, path: dir.to_path_buf() }),
             Err(std::fs::TryLockError::WouldBlock) => {
-                let holder = lock_holder(dir).map(|pid| format!("process {pid}")).unwrap_or("another process".into());
-                Err(Error::Invalid(format!(
-                    "{} is in use by {holder} (a polyak run writing there); wait for it to end or stop it — two \
-                     writers would mix their runs",
-                    dir.display()
-                )))
+                Err(Error::InUse { dir: dir.to_path_buf(), holder: lock_holder(dir) })
             }
             Err(std::fs::TryLockError::Error(e)) => Err(Error::io(dir, e)),
         }
@@ -118,15 +113,10 @@ fn physical_memory() -> Option<u64> {
 /// Refuses, before anything is allocated or written, a request for more memory than the machine
 /// has. `bytes` is `None` when the figure itself overflows.
 pub fn check_memory(what: &str, bytes: Option<u64>, hint: &str) -> Result<()> {
-    let total = physical_memory().unwrap_or(u64::MAX);
+    let available = physical_memory().unwrap_or(u64::MAX);
     match bytes {
-        Some(b) if b <= total => Ok(()),
-        Some(b) => Err(Error::Invalid(format!(
-            "{what} needs {} of memory; this machine has {} in all — {hint}",
-            human_bytes(b),
-            human_bytes(total)
-        ))),
-        None => Err(Error::Invalid(format!("{what} needs more memory than any machine has (over 16 EB) — {hint}"))),
+        Some(b) if b <= available => Ok(()),
+        needed => Err(Error::TooLarge { what: what.to_string(), needed, available, hint: hint.to_string() }),
     }
 }
 

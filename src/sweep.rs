@@ -240,9 +240,22 @@ impl SweepSpec {
     }
 }
 
+/// Writes `<sweep_dir>/sweep.slurm`, a job array of `n_runs` tasks, each running the sweep's own
+/// command (`args`, as given to this process) for one run, from the current directory.
+pub fn emit_slurm(n_runs: usize, sweep_dir: &Path, args: impl IntoIterator<Item = String>) -> Result<PathBuf> {
+    let logs = sweep_dir.join("logs");
+    std::fs::create_dir_all(&logs).map_err(|e| Error::io(&logs, e))?;
+    let exe = std::env::current_exe().map_err(|e| Error::io("polyak", e))?;
+    let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
+    let line = slurm_command_line(&exe, args);
+    let path = sweep_dir.join("sweep.slurm");
+    crate::fsutil::write_atomic(&path, slurm_script(n_runs, &cwd.join(sweep_dir), &cwd, &line).as_bytes())?;
+    Ok(path)
+}
+
 /// The command line a Slurm array task runs: the sweep's own (`args`, without the program
 /// name), less `--emit`, `--jobs` and `--only`, which the script sets itself.
-pub fn slurm_command_line(exe: &Path, args: impl IntoIterator<Item = String>) -> Vec<String> {
+fn slurm_command_line(exe: &Path, args: impl IntoIterator<Item = String>) -> Vec<String> {
     const DROP: [&str; 3] = ["--emit", "--jobs", "--only"];
     let mut line = vec![exe.display().to_string()];
     let mut args = args.into_iter();
@@ -284,7 +297,7 @@ pub fn progress(run: &PlannedRun) -> Progress {
         };
     }
     if let Err(why) = can_restart(&run.dir) {
-        return Progress::Broken(why);
+        return Progress::Broken(why.to_string());
     }
     match (dir.config().exists(), dir.metrics().exists()) {
         (true, _) => Progress::Resumable,
@@ -478,7 +491,7 @@ pub fn execute(runs: &[PlannedRun], sweep_dir: &Path, jobs: usize, exe: &Path, q
 
 /// A Slurm job-array script running each run of the sweep as one array task, with the same
 /// command line (`--only <task id>`).
-pub fn slurm_script(n_runs: usize, sweep_dir: &Path, workdir: &Path, command_line: &[String]) -> String {
+fn slurm_script(n_runs: usize, sweep_dir: &Path, workdir: &Path, command_line: &[String]) -> String {
     let quoted: Vec<String> = command_line.iter().map(|a| shell_quote(a)).collect();
     format!(
         "#!/bin/bash\n\

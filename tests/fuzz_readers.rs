@@ -95,7 +95,7 @@ fn checkpoint_bytes() {
     let mut agent = polyak::train::build_agent(&cfg, 3, 1);
     let mut rng = rng(4);
     for _ in 0..rounds(2000) {
-        if let Ok(c) = Checkpoint::from_bytes(&mutate(&good, &mut rng, b"{}[]\":,0123456789")) {
+        if let Ok(c) = Checkpoint::from_bytes(&mutate(&good, &mut rng, b"{}[]\":,0123456789"), Path::new("x")) {
             let _ = c.restore(agent.as_mut(), Path::new("x"));
         }
     }

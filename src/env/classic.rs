@@ -98,7 +98,7 @@ impl Env for Pendulum {
         Some(SnapshotWriter::default().f64(self.theta).f64(self.theta_dot).rng(&self.rng).finish())
     }
 
-    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
+    fn restore(&mut self, snapshot: &[u8]) -> crate::Result<()> {
         let mut r = SnapshotReader::new(snapshot);
         let (theta, theta_dot, rng) = (r.f64()?, r.f64()?, r.rng()?);
         r.finish()?;
@@ -207,12 +207,12 @@ impl Env for MountainCarContinuous {
         Some(w.u64(self.state_is_f32 as u64).rng(&self.rng).finish())
     }
 
-    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
+    fn restore(&mut self, snapshot: &[u8]) -> crate::Result<()> {
         let mut r = SnapshotReader::new(snapshot);
         let (position, velocity, is_f32, rng) = (r.f64()?, r.f64()?, r.u64()?, r.rng()?);
         r.finish()?;
         if is_f32 > 1 {
-            return Err("environment snapshot is not a MountainCarContinuous one".into());
+            return Err(crate::Error::env("snapshot is not a MountainCarContinuous one"));
         }
         (self.position, self.velocity, self.state_is_f32, self.rng) = (position, velocity, is_f32 == 1, rng);
         Ok(())

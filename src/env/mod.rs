@@ -75,8 +75,8 @@ pub trait Env: Send {
     }
     /// Puts the env back in a state from [`Env::snapshot`]; a snapshot that does not fit is an
     /// error (never a panic).
-    fn restore(&mut self, _snapshot: &[u8]) -> std::result::Result<(), String> {
-        Err("this environment does not support snapshots".into())
+    fn restore(&mut self, _snapshot: &[u8]) -> Result<()> {
+        Err(Error::env("this environment does not support snapshots"))
     }
 }
 
@@ -102,7 +102,7 @@ impl<E: Env + ?Sized> Env for Box<E> {
     fn snapshot(&self) -> Option<Vec<u8>> {
         (**self).snapshot()
     }
-    fn restore(&mut self, snapshot: &[u8]) -> std::result::Result<(), String> {
+    fn restore(&mut self, snapshot: &[u8]) -> Result<()> {
         (**self).restore(snapshot)
     }
 }
@@ -154,13 +154,13 @@ impl<E: Env> Env for TimeLimit<E> {
         let inner = self.env.snapshot()?;
         Some(SnapshotWriter::default().u64(self.elapsed as u64).bytes(&inner).finish())
     }
-    fn restore(&mut self, snapshot: &[u8]) -> std::result::Result<(), String> {
+    fn restore(&mut self, snapshot: &[u8]) -> Result<()> {
         let mut r = SnapshotReader::new(snapshot);
         let elapsed = r.u64()?;
         let inner = r.bytes()?;
         r.finish()?;
         self.env.restore(inner)?;
-        self.elapsed = usize::try_from(elapsed).map_err(|_| "time-limit counter overflows".to_string())?;
+        self.elapsed = usize::try_from(elapsed).map_err(|_| Error::env("time-limit counter overflows"))?;
         Ok(())
     }
 }
@@ -297,13 +297,13 @@ pub fn make(id: &str) -> Result<Box<dyn Env>> {
 
 #[cfg(mujoco)]
 fn make_mujoco(id: &str, task: MujocoTask, limit: usize) -> Result<Box<dyn Env>> {
-    let env = mujoco::MujocoEnv::new(task).map_err(|e| Error::Invalid(format!("{id}: {e}")))?;
+    let env = mujoco::MujocoEnv::new(task).map_err(|e| Error::env(format!("{id}: {e}")))?;
     Ok(Box::new(TimeLimit::new(env, limit)))
 }
 
 #[cfg(not(mujoco))]
 fn make_mujoco(id: &str, _task: MujocoTask, _limit: usize) -> Result<Box<dyn Env>> {
-    Err(Error::Invalid(format!(
+    Err(Error::Env(format!(
         "{id} needs the MuJoCo library, which this build does not link: run `scripts/setup-mujoco.sh` \
          (installs it into .mujoco/ from PyPI in a few seconds), then build again"
     )))
@@ -369,7 +369,7 @@ mod tests {
         assert!(env.restore(&good[..good.len() - 1]).is_err());
         let mut longer = good.clone();
         longer.push(0);
-        assert!(env.restore(&longer).unwrap_err().contains("trailing"));
+        assert!(env.restore(&longer).unwrap_err().to_string().contains("trailing"));
     }
 
     #[test]

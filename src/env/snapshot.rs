@@ -3,6 +3,7 @@
 //! Snapshots are opaque bytes to the rest of polyak; each env decides what goes in, in what order.
 //! Reading is checked: a short or over-long snapshot is an error, never a panic.
 
+use crate::error::{Error, Result};
 use crate::rng::Rng;
 
 #[derive(Default)]
@@ -35,36 +36,36 @@ impl<'a> SnapshotReader<'a> {
     pub fn new(bytes: &'a [u8]) -> Self {
         SnapshotReader(bytes)
     }
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         if self.0.len() < n {
-            return Err("environment snapshot is too short".into());
+            return Err(Error::env("snapshot is too short"));
         }
         let (head, rest) = self.0.split_at(n);
         self.0 = rest;
         Ok(head)
     }
-    pub fn u64(&mut self) -> Result<u64, String> {
+    pub fn u64(&mut self) -> Result<u64> {
         let b = self.take(8)?;
         Ok(u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
     }
-    pub fn f64(&mut self) -> Result<f64, String> {
+    pub fn f64(&mut self) -> Result<f64> {
         self.u64().map(f64::from_bits)
     }
-    pub fn rng(&mut self) -> Result<Rng, String> {
+    pub fn rng(&mut self) -> Result<Rng> {
         let s = [self.u64()?, self.u64()?, self.u64()?, self.u64()?];
-        Rng::from_state(s).ok_or_else(|| "environment snapshot holds an invalid generator state".to_string())
+        Rng::from_state(s).ok_or_else(|| Error::env("snapshot holds an invalid generator state"))
     }
-    pub fn bytes(&mut self) -> Result<&'a [u8], String> {
+    pub fn bytes(&mut self) -> Result<&'a [u8]> {
         let n = self.u64()?;
-        let n = usize::try_from(n).map_err(|_| "environment snapshot length overflows".to_string())?;
+        let n = usize::try_from(n).map_err(|_| Error::env("snapshot length overflows"))?;
         self.take(n)
     }
     /// Fails unless every byte was consumed (a snapshot of another env, say).
-    pub fn finish(self) -> Result<(), String> {
+    pub fn finish(self) -> Result<()> {
         if self.0.is_empty() {
             Ok(())
         } else {
-            Err(format!("environment snapshot has {} unexpected trailing bytes", self.0.len()))
+            Err(Error::env(format!("snapshot has {} unexpected trailing bytes", self.0.len())))
         }
     }
 }

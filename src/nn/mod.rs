@@ -12,7 +12,6 @@ mod linalg;
 mod mlp;
 
 pub use adam::Adam;
-pub use linalg::{matmul, Layout};
 pub use mlp::{Mlp, MlpCache};
 
 /// Polyak averaging of a target network: `θ' ← τ·θ + (1 − τ)·θ'`.

@@ -73,7 +73,7 @@ fn check_action_space(space: &BoxSpace, env: &str) -> Result<()> {
     if space.low.iter().chain(&space.high).all(|v| v.is_finite()) {
         Ok(())
     } else {
-        Err(Error::Invalid(format!("{env}: the action space must be bounded to rescale actions from [-1, 1]")))
+        Err(Error::env(format!("{env}: the action space must be bounded to rescale actions from [-1, 1]")))
     }
 }
 
@@ -183,11 +183,8 @@ fn start(
 /// A run directory is never silently overwritten.
 fn refuse_existing_run(dir: &Path) -> Result<()> {
     if RunDir::new(dir).holds_run() {
-        return Err(Error::Invalid(format!(
-            "{} already holds a run; continue it with `polyak train --resume {}`, or choose another --out",
-            dir.display(),
-            dir.display()
-        )));
+        let how = format!("continue it with `polyak train --resume {}`, or choose another --out", dir.display());
+        return Err(Error::run_dir(dir, format!("already holds a run; {how}")));
     }
     Ok(())
 }
@@ -513,7 +510,7 @@ pub fn latest_checkpoint(run_dir: &Path) -> Result<PathBuf> {
     let found = state::agent_checkpoints(run_dir);
     let final_path = dir.final_agent();
     let latest = if found.contains(&final_path) { Some(final_path) } else { found.last().cloned() };
-    latest.ok_or_else(|| Error::Invalid(format!("{}: no checkpoint found", dir.checkpoints().display())))
+    latest.ok_or_else(|| Error::run_dir(run_dir, "has no checkpoint"))
 }
 
 /// Reloads a run's checkpoint and evaluates it deterministically.

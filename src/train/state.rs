@@ -273,7 +273,7 @@ impl Run {
         self.replay.restore(s.replay_pushed, &segments).map_err(|m| err(format!("replay buffer: {m}")))?;
         let note = match &s.env {
             Some(snapshot) => {
-                self.env.restore(snapshot).map_err(|m| err(format!("environment state: {m}")))?;
+                self.env.restore(snapshot).map_err(|m| err(m.to_string()))?;
                 None
             }
             None => Some(format!(
@@ -303,11 +303,11 @@ impl Run {
 /// not a run.
 pub fn run_config(run_dir: &Path) -> Result<TrainConfig> {
     if !run_dir.exists() {
-        return Err(Error::Invalid(format!("{} does not exist", run_dir.display())));
+        return Err(Error::run_dir(run_dir, "does not exist"));
     }
     let path = RunDir::new(run_dir).config();
     if !path.exists() {
-        return Err(Error::Invalid(format!("{} is not a polyak run directory (no config.toml)", run_dir.display())));
+        return Err(Error::run_dir(run_dir, "is not a polyak run directory (no config.toml)"));
     }
     TrainConfig::load(&path)
 }
@@ -331,15 +331,17 @@ pub fn agent_checkpoints(run_dir: &Path) -> Vec<PathBuf> {
 /// committed is there — no agent checkpoint, or the lone `step_*` file of a first checkpoint that
 /// a crash cut short (it is rewritten with the same bytes). A `final.safetensors` or several
 /// checkpoints mean the resume file existed and is gone: restarting would overwrite results.
-pub fn can_restart(run_dir: &Path) -> std::result::Result<(), String> {
+pub fn can_restart(run_dir: &Path) -> Result<()> {
     match agent_checkpoints(run_dir).as_slice() {
         [] => Ok(()),
         [one] if *one != RunDir::new(run_dir).final_agent() => Ok(()),
-        [.., last] => Err(format!(
-            "{} has agent checkpoints ({}) but no resume file: it cannot continue exactly, and starting it \
-             again would overwrite them; evaluate it with `polyak eval`, or start a new run elsewhere",
-            run_dir.display(),
-            last.display()
+        [.., last] => Err(Error::run_dir(
+            run_dir,
+            format!(
+                "has agent checkpoints ({}) but no resume file: it cannot continue exactly, and starting it again \
+                 would overwrite them; evaluate it with `polyak eval`, or start a new run elsewhere",
+                last.display()
+            ),
         )),
     }
 }
@@ -374,7 +376,7 @@ pub fn load_resume(run_dir: &Path, sets: &[String]) -> Result<(TrainConfig, Opti
     let dir = RunDir::new(run_dir);
     let (config_path, path) = (dir.config(), dir.resume_file());
     if std::fs::symlink_metadata(&path).is_err() {
-        can_restart(run_dir).map_err(Error::Invalid)?;
+        can_restart(run_dir)?;
         return Ok((on_disk.with_resume_changes(sets, 0)?, None));
     }
     if path.is_dir() {
@@ -383,23 +385,25 @@ pub fn load_resume(run_dir: &Path, sets: &[String]) -> Result<(TrainConfig, Opti
     let state = Checkpoint::load(&path)?;
     let saved = embedded_config(&state, &path)?;
     if let Some((key, was, now)) = saved.differences(&on_disk, true).first() {
-        return Err(Error::Invalid(format!(
-            "{} and {} disagree on `{key}` (resume file: {was}, config.toml: {now}): either config.toml was edited \
-             beyond what a resume may change ({}), or the resume file comes from another run",
-            path.display(),
-            config_path.display(),
-            crate::config::RESUME_CHANGEABLE.join(", ")
-        )));
+        return Err(Error::checkpoint(
+            &path,
+            format!(
+                "disagrees with {} on `{key}` (resume file: {was}, config.toml: {now}): either config.toml was \
+                 edited beyond what a resume may change ({}), or the resume file comes from another run",
+                config_path.display(),
+                crate::config::RESUME_CHANGEABLE.join(", ")
+            ),
+        ));
     }
     let step = ResumeState::read(&state, &path)?.step;
     let cfg = on_disk.with_resume_changes(sets, step)?;
     if cfg.total_steps == step {
         let finished = dir.final_agent().exists();
         let what = if finished { "is complete" } else { "has reached its total_steps" };
-        return Err(Error::Invalid(format!(
-            "{} {what} ({step} steps); to train on, extend it: --steps <more than {step}>",
-            run_dir.display()
-        )));
+        return Err(Error::run_dir(
+            run_dir,
+            format!("{what} ({step} steps); to train on, extend it: --steps <more than {step}>"),
+        ));
     }
     Ok((cfg, Some(state)))
 }
@@ -444,17 +448,34 @@ fn parse_segments(text: &str) -> Option<Vec<(u64, u64)>> {
 pub struct FileReport {
     pub path: PathBuf,
     pub bytes: u64,
-    /// `Ok(step)` for a valid checkpoint of this run (its step, if recorded), `Err(problem)`
-    /// otherwise.
-    pub status: std::result::Result<Option<u64>, String>,
+    pub status: FileStatus,
+}
+
+/// Whether a checkpoint file is sound and belongs to its run.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FileStatus {
+    /// Verified (checksum, and the run's config where the file records one); its step, if any.
+    Valid { step: Option<u64> },
+    /// What is wrong with it.
+    Invalid(String),
+}
+
+/// Whether `polyak train --resume` can continue a run.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Resumability {
+    /// Exactly, from this step.
+    FromStep(u64),
+    /// It has no checkpoint yet: `--resume` starts it again from step 0, in place.
+    Restart,
+    /// It cannot, and why.
+    No(String),
 }
 
 /// What `polyak inspect` finds: every file, verified, and whether the run can be resumed.
 #[derive(Clone, Debug)]
 pub struct Inspection {
     pub files: Vec<FileReport>,
-    /// `Ok(how)` when `polyak train --resume` can continue the run, `Err(why not)` otherwise.
-    pub resumable: std::result::Result<String, String>,
+    pub resumable: Resumability,
 }
 
 /// Every checkpoint and replay file of a run, each verified (checksum, and that it belongs to
@@ -475,7 +496,7 @@ pub fn inspect(run_dir: &Path) -> Result<Inspection> {
             let meta = std::fs::metadata(&path);
             let bytes = meta.as_ref().map(|m| m.len()).unwrap_or(0);
             let status = if meta.is_ok_and(|m| m.is_dir()) {
-                Err("a directory where a checkpoint file belongs".to_string())
+                FileStatus::Invalid("a directory where a checkpoint file belongs".to_string())
             } else {
                 verify_file(&path, &cfg, run_dir)
             };
@@ -486,35 +507,45 @@ pub fn inspect(run_dir: &Path) -> Result<Inspection> {
     Ok(Inspection { files, resumable })
 }
 
-fn verify_file(path: &Path, cfg: &TrainConfig, run_dir: &Path) -> std::result::Result<Option<u64>, String> {
-    let c = Checkpoint::load(path).map_err(|e| e.to_string())?;
-    if c.info.contains_key("config") {
-        check_belongs(&c, cfg, path, run_dir).map_err(|e| e.to_string())?;
+fn verify_file(path: &Path, cfg: &TrainConfig, run_dir: &Path) -> FileStatus {
+    let checked = Checkpoint::load(path).and_then(|c| {
+        if c.info.contains_key("config") {
+            check_belongs(&c, cfg, path, run_dir)?;
+        }
+        Ok(c.info.get("step").and_then(|s| s.parse().ok()))
+    });
+    match checked {
+        Ok(step) => FileStatus::Valid { step },
+        Err(e) => FileStatus::Invalid(e.to_string()),
     }
-    Ok(c.info.get("step").and_then(|s| s.parse().ok()))
 }
 
-fn resumability(run_dir: &Path, files: &[FileReport]) -> std::result::Result<String, String> {
+fn resumability(run_dir: &Path, files: &[FileReport]) -> Resumability {
     let dir = RunDir::new(run_dir);
     let resume = dir.resume_file();
     let status = |p: &Path| files.iter().find(|f| f.path == p).map(|f| f.status.clone());
     match status(&resume) {
-        None => {
-            can_restart(run_dir).map(|()| "no checkpoint yet: `--resume` starts it again from step 0, in place".into())
-        }
-        Some(Err(e)) => Err(format!("its resume file is invalid: {e}")),
-        Some(Ok(_)) => {
-            let c = Checkpoint::load(&resume).map_err(|e| e.to_string())?;
-            let state = ResumeState::read(&c, &resume).map_err(|e| e.to_string())?;
+        None => match can_restart(run_dir) {
+            Ok(()) => Resumability::Restart,
+            Err(e) => Resumability::No(e.to_string()),
+        },
+        Some(FileStatus::Invalid(e)) => Resumability::No(format!("its resume file is invalid: {e}")),
+        Some(FileStatus::Valid { .. }) => {
+            let state = match Checkpoint::load(&resume).and_then(|c| ResumeState::read(&c, &resume)) {
+                Ok(s) => s,
+                Err(e) => return Resumability::No(e.to_string()),
+            };
             for (a, b) in state.segments {
                 let path = dir.segment(a, b);
                 match status(&path) {
-                    None => return Err(format!("replay file {} is missing", path.display())),
-                    Some(Err(e)) => return Err(format!("replay file {} is invalid: {e}", path.display())),
-                    Some(Ok(_)) => {}
+                    None => return Resumability::No(format!("replay file {} is missing", path.display())),
+                    Some(FileStatus::Invalid(e)) => {
+                        return Resumability::No(format!("replay file {} is invalid: {e}", path.display()))
+                    }
+                    Some(FileStatus::Valid { .. }) => {}
                 }
             }
-            Ok(format!("from step {}", state.step))
+            Resumability::FromStep(state.step)
         }
     }
 }

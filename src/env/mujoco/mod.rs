@@ -74,14 +74,14 @@ pub struct MujocoEnv {
 }
 
 impl MujocoEnv {
-    pub fn new(task: Task) -> Result<Self, String> {
+    pub fn new(task: Task) -> crate::Result<Self> {
         let path = assets_dir().join(task.xml());
         if !path.exists() {
-            return Err(format!(
+            return Err(crate::Error::env(format!(
                 "{} not found: install Gymnasium's MuJoCo models with scripts/setup-mujoco.sh (or set \
                  POLYAK_MUJOCO_ASSETS to a directory holding them)",
                 path.display()
-            ));
+            )));
         }
         let sim = Sim::from_xml(&path)?;
         let names: &[&str] = match task {
@@ -409,7 +409,7 @@ impl Env for MujocoEnv {
         Some(SnapshotWriter::default().rng(&self.rng).bytes(&self.sim.snapshot()).finish())
     }
 
-    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
+    fn restore(&mut self, snapshot: &[u8]) -> crate::Result<()> {
         let mut r = SnapshotReader::new(snapshot);
         let rng = r.rng()?;
         let sim = r.bytes()?;

@@ -6,6 +6,7 @@
 //! the process; a MuJoCo error is recorded and reported as a Rust error by the next call.
 
 use super::sys;
+use crate::error::{Error, Result};
 use std::ffi::{c_char, CStr, CString};
 use std::path::Path;
 use std::ptr::NonNull;
@@ -34,8 +35,8 @@ unsafe extern "C" fn on_warning(msg: *const c_char) {
 
 /// Installs the handlers and checks that the loaded library is the one the bindings describe
 /// (struct layouts change between MuJoCo versions).
-fn init() -> Result<(), String> {
-    static ONCE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+fn init() -> Result<()> {
+    static ONCE: std::sync::OnceLock<std::result::Result<(), String>> = std::sync::OnceLock::new();
     ONCE.get_or_init(|| {
         // SAFETY: plain function calls / writes of function pointers MuJoCo reads; done once,
         // before any model exists.
@@ -54,11 +55,12 @@ fn init() -> Result<(), String> {
         Ok(())
     })
     .clone()
+    .map_err(Error::Env)
 }
 
-fn take_error() -> Result<(), String> {
+fn take_error() -> Result<()> {
     match LAST_ERROR.lock().ok().and_then(|mut e| e.take()) {
-        Some(msg) => Err(format!("MuJoCo error: {msg}")),
+        Some(msg) => Err(Error::env(format!("MuJoCo error: {msg}"))),
         None => Ok(()),
     }
 }
@@ -88,23 +90,23 @@ fn len(n: sys::mjtSize) -> usize {
 
 impl Sim {
     /// Loads an MJCF file; a bad file is an error carrying MuJoCo's message.
-    pub fn from_xml(path: &Path) -> Result<Sim, String> {
+    pub fn from_xml(path: &Path) -> Result<Sim> {
         init()?;
-        let c_path = CString::new(path.to_string_lossy().as_bytes()).map_err(|_| "path contains NUL".to_string())?;
+        let c_path = CString::new(path.to_string_lossy().as_bytes()).map_err(|_| Error::env("path contains NUL"))?;
         let mut err = [0 as c_char; 1000];
         // SAFETY: valid NUL-terminated path, no VFS, an error buffer of the size we pass.
         let m = unsafe { sys::mj_loadXML(c_path.as_ptr(), std::ptr::null(), err.as_mut_ptr(), err.len() as i32) };
         let Some(m) = NonNull::new(m) else {
             // SAFETY: MuJoCo NUL-terminates the message within the buffer.
             let msg = unsafe { CStr::from_ptr(err.as_ptr()) }.to_string_lossy().into_owned();
-            return Err(format!("{}: {msg}", path.display()));
+            return Err(Error::env(format!("{}: {msg}", path.display())));
         };
         // SAFETY: m is a valid model.
         let d = unsafe { sys::mj_makeData(m.as_ptr()) };
         let Some(d) = NonNull::new(d) else {
             // SAFETY: m is valid and not used again.
             unsafe { sys::mj_deleteModel(m.as_ptr()) };
-            return Err(format!("{}: MuJoCo could not allocate its data", path.display()));
+            return Err(Error::env(format!("{}: MuJoCo could not allocate its data", path.display())));
         };
         take_error()?;
         Ok(Sim { m, d })
@@ -196,11 +198,11 @@ impl Sim {
     }
 
     /// A body's id by name.
-    pub fn body_id(&self, name: &str) -> Result<usize, String> {
-        let c = CString::new(name).map_err(|_| "name contains NUL".to_string())?;
+    pub fn body_id(&self, name: &str) -> Result<usize> {
+        let c = CString::new(name).map_err(|_| Error::env("name contains NUL"))?;
         // SAFETY: valid model and NUL-terminated name.
         let id = unsafe { sys::mj_name2id(self.m.as_ptr(), sys::mjtObj::mjOBJ_BODY as i32, c.as_ptr()) };
-        usize::try_from(id).map_err(|_| format!("the model has no body `{name}`"))
+        usize::try_from(id).map_err(|_| Error::env(format!("the model has no body `{name}`")))
     }
 
     /// Gymnasium's `set_state`: write qpos and qvel (and, for models without activations,
@@ -221,7 +223,7 @@ impl Sim {
 
     /// Gymnasium's `do_simulation`: set the controls, `mj_step` `n` times, then
     /// `mj_rnePostConstraint` (which fills `cfrc_ext`).
-    pub fn step(&mut self, ctrl: &[f32], n: usize) -> Result<(), String> {
+    pub fn step(&mut self, ctrl: &[f32], n: usize) -> Result<()> {
         let nu = self.nu();
         let c = self.data().ctrl;
         for (dst, &a) in self.slice_mut(c, nu).iter_mut().zip(ctrl) {
@@ -259,7 +261,7 @@ impl Sim {
     }
 
     /// Restores [`Sim::snapshot`]; a snapshot of another model is an error.
-    pub fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
+    pub fn restore(&mut self, snapshot: &[u8]) -> Result<()> {
         let sig = sys::mjtState::mjSTATE_INTEGRATION as i32;
         // SAFETY: valid model.
         let n = unsafe { sys::mj_stateSize(self.m.as_ptr(), sig) }.max(0) as usize;
@@ -267,7 +269,7 @@ impl Sim {
         let word = |at: usize| snapshot.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
         let fits = word(0) == Some(n as u64) && word(8 + 8 * n) == Some(nbuffer as u64);
         if !fits || snapshot.len() != 16 + 8 * n + nbuffer {
-            return Err("MuJoCo snapshot does not fit this model".into());
+            return Err(Error::env("MuJoCo snapshot does not fit this model"));
         }
         let buffer = &snapshot[16 + 8 * n..];
         // SAFETY: the main buffer is nbuffer bytes, the source has exactly nbuffer bytes; it

@@ -1,13 +1,14 @@
-//! The `polyak` command line: argument parsing and the commands' output. Only this module and
-//! `main` know about the terminal; everything they call is library code.
+//! The `polyak` command line: argument parsing and the commands' output. Only the binary knows
+//! about the terminal; everything it calls is the library's public API.
 
-use crate::config::{Algo, TrainConfig};
-use crate::error::{Error, Result};
-use crate::plot::{plot, Metric};
-use crate::rundir::RunDir;
-use crate::train::state::{inspect, ResumeState};
-use crate::train::{evaluate_run, resume, train, TrainOptions};
 use clap::{Parser, Subcommand};
+use polyak::config::{Algo, TrainConfig};
+use polyak::error::{Error, Result};
+use polyak::plot::{plot, Metric};
+use polyak::rundir::human_bytes;
+use polyak::rundir::RunDir;
+use polyak::train::state::{inspect, FileStatus, Resumability, ResumeState};
+use polyak::train::{evaluate_run, resume, train, TrainOptions};
 use std::path::{Path, PathBuf};
 
 /// `println!` that returns an error instead of panicking when standard output is closed
@@ -26,7 +27,7 @@ fn print_line(args: std::fmt::Arguments) -> Result<()> {
 }
 
 /// True for the error a closed pipe gives: a Unix tool ends quietly then.
-pub fn is_broken_pipe(e: &Error) -> bool {
+pub(crate) fn is_broken_pipe(e: &Error) -> bool {
     matches!(e, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
@@ -76,10 +77,10 @@ pub struct SweepArgs {
     #[arg(long = "env")]
     pub envs: Vec<String>,
     /// Number of seeds (0..N).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=crate::sweep::MAX_RUNS))]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=polyak::sweep::MAX_RUNS))]
     pub seeds: Option<u64>,
     /// Total env steps per run.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=crate::config::MAX_INTEGER))]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=polyak::config::MAX_INTEGER))]
     pub steps: Option<u64>,
     /// Setting for every run: --set key=value (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -141,10 +142,10 @@ pub struct TrainArgs {
     #[arg(long)]
     pub env: Option<String>,
     /// Total environment steps.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=crate::config::MAX_INTEGER))]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=polyak::config::MAX_INTEGER))]
     pub steps: Option<u64>,
     /// Random seed.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=crate::config::MAX_INTEGER))]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=polyak::config::MAX_INTEGER))]
     pub seed: Option<u64>,
     /// TOML config file with any hyperparameters.
     #[arg(long)]
@@ -203,8 +204,8 @@ pub fn run(cli: Cli) -> Result<()> {
             for a in Algo::ALL {
                 say!("  {:<18} {}", a.name(), a.describe());
             }
-            say!("environments: {}", crate::env::available().join(", "));
-            if !crate::env::HAS_MUJOCO {
+            say!("environments: {}", polyak::env::available().join(", "));
+            if !polyak::env::HAS_MUJOCO {
                 say!("(the -v5 MuJoCo envs need the MuJoCo library: run scripts/setup-mujoco.sh, then build again)");
             }
             Ok(())
@@ -215,12 +216,12 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Plot(args) => {
             let out = args.out.clone().unwrap_or_else(|| args.dirs[0].clone());
             refuse_file(&out)?;
-            let found = crate::results::find_runs(&args.dirs)?;
+            let found = polyak::results::find_runs(&args.dirs)?;
             warn_skipped(&found.skipped);
             let metrics: &[Metric] = if args.train { &[Metric::Eval, Metric::Train] } else { &[Metric::Eval] };
             // Check every requested picture has data before drawing any.
             let (drawable, empty): (Vec<Metric>, Vec<Metric>) =
-                metrics.iter().partition(|&&m| crate::plot::has_data(&found.runs, m));
+                metrics.iter().partition(|&&m| polyak::plot::has_data(&found.runs, m));
             if drawable.is_empty() {
                 return Err(Error::Invalid(format!("nothing to plot: no run has logged a {} yet", metrics[0].axis())));
             }
@@ -237,10 +238,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Report(args) => {
             let out = args.out.clone().unwrap_or_else(|| args.dir.clone());
             refuse_file(&out)?;
-            let thresholds = crate::report::parse_thresholds(&args.thresholds)?;
-            let found = crate::results::find_runs(std::slice::from_ref(&args.dir))?;
+            let thresholds = polyak::report::parse_thresholds(&args.thresholds)?;
+            let found = polyak::results::find_runs(std::slice::from_ref(&args.dir))?;
             warn_skipped(&found.skipped);
-            crate::report::write_report(&found.runs, &out, &thresholds, &found.skipped)?;
+            polyak::report::write_report(&found.runs, &out, &thresholds, &found.skipped)?;
             say!("wrote {}", out.join("report.md").display());
             Ok(())
         }
@@ -281,7 +282,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
         Some(run_dir) => (resume(&run_dir, &sets, &opts)?, run_dir),
         None => {
             let cfg = TrainConfig::resolve(args.algo.as_deref(), args.config.as_deref(), &sets)?;
-            crate::env::make(&cfg.env)?; // fail on an unknown env before creating anything
+            polyak::env::make(&cfg.env)?; // fail on an unknown env before creating anything
             let run_dir = args.out.unwrap_or_else(|| default_run_dir(&cfg));
             if !args.quiet {
                 let (a, e, n, s, d) = (&cfg.algo, &cfg.env, cfg.total_steps, cfg.seed, run_dir.display());
@@ -330,7 +331,7 @@ fn run_eval(args: EvalArgs) -> Result<()> {
 }
 
 fn run_sweep(args: SweepArgs) -> Result<()> {
-    use crate::sweep::{builtin, execute, slurm_script, Seeds, SweepSpec, BUILTIN};
+    use polyak::sweep::{builtin, emit_slurm, execute, Seeds, SweepSpec, BUILTIN};
     let mut spec = match &args.file {
         Some(path) => SweepSpec::load(path)?,
         None => SweepSpec::default(),
@@ -374,13 +375,7 @@ fn run_sweep(args: SweepArgs) -> Result<()> {
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("sweeps").join(&name));
     let mut runs = spec.plan(&out)?;
     if args.emit.is_some() {
-        std::fs::create_dir_all(out.join("logs")).map_err(|e| Error::io(&out, e))?;
-        let exe = std::env::current_exe().map_err(|e| Error::io("polyak", e))?;
-        let line = crate::sweep::slurm_command_line(&exe, std::env::args().skip(1));
-        let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
-        let path = out.join("sweep.slurm");
-        let script = slurm_script(runs.len(), &cwd.join(&out), &cwd, &line);
-        crate::fsutil::write_atomic(&path, script.as_bytes())?;
+        let path = emit_slurm(runs.len(), &out, std::env::args().skip(1))?;
         say!("wrote {} ({} array tasks); submit with: sbatch {}", path.display(), runs.len(), path.display());
         return Ok(());
     }
@@ -425,7 +420,7 @@ fn run_inspect(run_dir: &Path) -> Result<()> {
         Err(e) => say!("config: unreadable ({e})"),
     }
     let resume = dir.resume_file();
-    if let Ok(s) = crate::checkpoint::Checkpoint::load(&resume).and_then(|c| ResumeState::read(&c, &resume)) {
+    if let Ok(s) = polyak::checkpoint::Checkpoint::load(&resume).and_then(|c| ResumeState::read(&c, &resume)) {
         let eval = if s.last_eval.0.is_finite() { format!("{:.2}", s.last_eval.0) } else { "none yet".into() };
         say!(
             "progress: step {} ({} episodes, {:.1} s of training), last eval {eval}, {} transitions seen",
@@ -443,9 +438,9 @@ fn run_inspect(run_dir: &Path) -> Result<()> {
         total += f.bytes;
         let name = f.path.strip_prefix(run_dir).unwrap_or(&f.path).display();
         let status = match &f.status {
-            Ok(Some(step)) => format!("ok, step {step}"),
-            Ok(None) => "ok".to_string(),
-            Err(e) => {
+            FileStatus::Valid { step: Some(step) } => format!("ok, step {step}"),
+            FileStatus::Valid { step: None } => "ok".to_string(),
+            FileStatus::Invalid(e) => {
                 bad += 1;
                 format!("INVALID: {e}")
             }
@@ -454,18 +449,19 @@ fn run_inspect(run_dir: &Path) -> Result<()> {
     }
     say!("  {} files, {}", report.files.len(), human_bytes(total));
     match &report.resumable {
-        Ok(how) => say!("resumable: yes, {how}"),
-        Err(why) => say!("resumable: NO — {why}"),
+        Resumability::FromStep(step) => say!("resumable: yes, from step {step}"),
+        Resumability::Restart => {
+            say!("resumable: yes — no checkpoint yet: `--resume` starts it again from step 0, in place")
+        }
+        Resumability::No(why) => say!("resumable: NO — {why}"),
     }
     match (&report.resumable, bad) {
-        (Ok(_), 0) => Ok(()),
-        (Ok(_), n) => Err(Error::Invalid(format!("{n} of {} checkpoint files are invalid", report.files.len()))),
-        (Err(why), _) => Err(Error::Invalid(format!("{} cannot be resumed: {why}", run_dir.display()))),
+        (Resumability::No(why), _) => Err(Error::run_dir(run_dir, format!("cannot be resumed: {why}"))),
+        (_, 0) => Ok(()),
+        (_, n) => Err(Error::run_dir(run_dir, format!("has {n} invalid checkpoint files (of {})", report.files.len()))),
     }
 }
 
-use crate::rundir::human_bytes;
-
 fn run_bench(args: BenchArgs) -> Result<()> {
-    crate::bench::print_report(args.quick, args.envs)
+    polyak::bench::print_report(args.quick, args.envs)
 }

@@ -1,11 +1,15 @@
+//! The `polyak` binary: a thin client of the library (flag parsing and printing in `cli`).
+
+mod cli;
+
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    let cli = polyak::cli::Cli::parse();
-    match polyak::cli::run(cli) {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         // Output piped into `head` that stopped reading: end quietly, as Unix tools do.
-        Err(e) if polyak::cli::is_broken_pipe(&e) => std::process::ExitCode::SUCCESS,
+        Err(e) if cli::is_broken_pipe(&e) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             std::process::ExitCode::FAILURE
