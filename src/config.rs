@@ -119,9 +119,11 @@ pub enum Family {
     Td3,
 }
 
-/// Everything that defines a training run.
+/// Everything that defines a training run. Unknown keys are rejected before deserialising (with
+/// the closest known key), so serde's own `deny_unknown_fields` — which cannot be combined with
+/// the flattened [`CommonConfig`] — is not needed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct TrainConfig {
     /// Algorithm or preset.
     pub algo: Algo,
@@ -139,16 +141,9 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// Replay capacity in transitions.
     pub buffer_size: usize,
-    /// Discount factor γ.
-    pub gamma: f64,
-    /// Target-network Polyak coefficient τ.
-    pub tau: f64,
-    /// Adam learning rate of the actor.
-    pub actor_lr: f64,
-    /// Adam learning rate of the critics.
-    pub critic_lr: f64,
-    /// Hidden layer widths (actor and critics).
-    pub hidden: Vec<usize>,
+    /// γ, τ, learning rates, network widths and threads (top-level keys in the TOML).
+    #[serde(flatten)]
+    pub common: CommonConfig,
     /// Evaluate every this many env steps (0 = only at the end).
     pub eval_every: u64,
     /// Deterministic episodes per evaluation.
@@ -157,9 +152,6 @@ pub struct TrainConfig {
     /// Unset, it is a tenth of `total_steps`, at most 50,000 ([`default_checkpoint_every`]), so a
     /// run can be resumed from any moment with at most a tenth of it to redo.
     pub checkpoint_every: u64,
-    /// Threads per update: 0 = automatic (2 where the machine has 2 cores; twin critics run
-    /// concurrently), 1 = single-threaded. Results are identical for any value.
-    pub threads: usize,
     /// TD3/DDPG switches.
     pub td3: Td3Config,
     /// SAC settings.
@@ -168,7 +160,6 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        let common = CommonConfig::default();
         TrainConfig {
             algo: Algo::Sac,
             env: "Pendulum-v1".into(),
@@ -178,15 +169,10 @@ impl Default for TrainConfig {
             gradient_steps: 1,
             batch_size: 256,
             buffer_size: 1_000_000,
-            gamma: common.gamma,
-            tau: common.tau,
-            actor_lr: common.actor_lr,
-            critic_lr: common.critic_lr,
-            hidden: common.hidden,
+            common: CommonConfig::default(),
             eval_every: 5_000,
             eval_episodes: 10,
             checkpoint_every: default_checkpoint_every(20_000),
-            threads: 0,
             td3: Td3Config::default(),
             sac: SacConfig::default(),
         }
@@ -201,25 +187,6 @@ impl TrainConfig {
 
     pub fn family(&self) -> Family {
         self.algo.family()
-    }
-
-    pub fn common(&self) -> CommonConfig {
-        CommonConfig {
-            gamma: self.gamma,
-            tau: self.tau,
-            actor_lr: self.actor_lr,
-            critic_lr: self.critic_lr,
-            hidden: self.hidden.clone(),
-            threads: self.resolved_threads(),
-        }
-    }
-
-    /// The thread count `threads = 0` stands for on this machine.
-    pub fn resolved_threads(&self) -> usize {
-        match self.threads {
-            0 => std::thread::available_parallelism().map(|n| n.get().min(2)).unwrap_or(1),
-            n => n,
-        }
     }
 
     /// Resolves a run's config: defaults → preset of `algo` (or the file's `algo`, else "sac")
@@ -382,7 +349,7 @@ impl TrainConfig {
             ("batch_size", self.batch_size as u64),
             ("buffer_size", self.buffer_size as u64),
             ("eval_episodes", self.eval_episodes as u64),
-            ("threads", self.threads as u64),
+            ("threads", self.common.threads as u64),
         ] {
             check(v <= MAX_INTEGER, key, &format!("at most {MAX_INTEGER}"), v)?;
         }
@@ -390,15 +357,16 @@ impl TrainConfig {
         check(self.gradient_steps >= 1, "gradient_steps", "at least 1", self.gradient_steps)?;
         check(self.batch_size >= 1, "batch_size", "at least 1", self.batch_size)?;
         check(self.buffer_size >= 1, "buffer_size", "at least 1", self.buffer_size)?;
-        check((0.0..=1.0).contains(&self.gamma), "gamma", "a discount in [0, 1]", self.gamma)?;
-        check(self.tau > 0.0 && self.tau <= 1.0, "tau", "a coefficient in (0, 1]", self.tau)?;
-        check(finite_pos(self.actor_lr), "actor_lr", "a positive learning rate", self.actor_lr)?;
-        check(finite_pos(self.critic_lr), "critic_lr", "a positive learning rate", self.critic_lr)?;
+        let c = &self.common;
+        check((0.0..=1.0).contains(&c.gamma), "gamma", "a discount in [0, 1]", c.gamma)?;
+        check(c.tau > 0.0 && c.tau <= 1.0, "tau", "a coefficient in (0, 1]", c.tau)?;
+        check(finite_pos(c.actor_lr), "actor_lr", "a positive learning rate", c.actor_lr)?;
+        check(finite_pos(c.critic_lr), "critic_lr", "a positive learning rate", c.critic_lr)?;
         check(
-            !self.hidden.is_empty() && self.hidden.iter().all(|&h| h > 0),
+            !c.hidden.is_empty() && c.hidden.iter().all(|&h| h > 0),
             "hidden",
             "a non-empty list of positive layer widths",
-            format!("{:?}", self.hidden),
+            format!("{:?}", c.hidden),
         )?;
         check(self.eval_episodes >= 1, "eval_episodes", "at least 1", self.eval_episodes)?;
         check(
@@ -585,7 +553,7 @@ mod tests {
         assert_eq!(cfg.algo, Algo::Td3);
         assert_eq!((cfg.batch_size, cfg.seed, cfg.td3.policy_delay), (64, 9, 4));
         assert_eq!(cfg.td3.target_noise, 0.1);
-        assert_eq!(cfg.hidden, vec![64, 32]);
+        assert_eq!(cfg.common.hidden, vec![64, 32]);
         // --algo on the command line wins over the file; the file's TD3 settings then have no
         // algorithm to apply to, which is an error rather than silently ignored.
         let err = TrainConfig::resolve(Some("sac"), Some(&path), &[]).unwrap_err().to_string();
@@ -669,7 +637,7 @@ mod tests {
     fn resume_changes_are_limited_to_the_allowed_keys() {
         let cfg = TrainConfig::resolve(Some("sac"), None, &[]).unwrap();
         let longer = cfg.with_resume_changes(&sets(&["total_steps=99999", "threads=1", "eval_every=7"]), 0).unwrap();
-        assert_eq!((longer.total_steps, longer.threads, longer.eval_every), (99999, 1, 7));
+        assert_eq!((longer.total_steps, longer.common.threads, longer.eval_every), (99999, 1, 7));
         for (set, key) in [("tau=0.01", "`tau`"), ("sac.auto_alpha=false", "`sac.auto_alpha`"), ("algo=td3", "`algo`")]
         {
             let err = cfg.with_resume_changes(&sets(&[set]), 0).unwrap_err().to_string();

@@ -19,9 +19,10 @@ use crate::replay::Batch;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Hyperparameters every algorithm shares (defaults: Stable-Baselines3 / the papers').
+/// Hyperparameters every algorithm shares (defaults: Stable-Baselines3 / the papers'). A run's
+/// [`TrainConfig`](crate::config::TrainConfig) holds them at its top level.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct CommonConfig {
     /// Discount factor γ.
     pub gamma: f64,
@@ -33,13 +34,24 @@ pub struct CommonConfig {
     pub critic_lr: f64,
     /// Hidden layer widths of actor and critics (ReLU).
     pub hidden: Vec<usize>,
-    /// Threads an update may use (twin critics run concurrently with 2). Never changes results.
+    /// Threads per update: 0 = automatic (2 where the machine has 2 cores; twin critics run
+    /// concurrently), 1 = single-threaded. Results are identical for any value.
     pub threads: usize,
 }
 
 impl Default for CommonConfig {
     fn default() -> Self {
-        CommonConfig { gamma: 0.99, tau: 0.005, actor_lr: 3e-4, critic_lr: 3e-4, hidden: vec![256, 256], threads: 1 }
+        CommonConfig { gamma: 0.99, tau: 0.005, actor_lr: 3e-4, critic_lr: 3e-4, hidden: vec![256, 256], threads: 0 }
+    }
+}
+
+impl CommonConfig {
+    /// The thread count `threads = 0` stands for on this machine.
+    pub fn resolved_threads(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map(|n| n.get().min(2)).unwrap_or(1),
+            n => n,
+        }
     }
 }
 

@@ -125,8 +125,15 @@ impl Sac {
         let sizes: Vec<usize> =
             std::iter::once(obs_dim).chain(common.hidden.iter().copied()).chain([2 * act_dim]).collect();
         let actor = Trainable::new(Mlp::new(&sizes, &mut init), common.actor_lr as f32);
-        let critics =
-            Critics::new(2, obs_dim, act_dim, &common.hidden, common.critic_lr as f32, common.threads > 1, &mut init);
+        let critics = Critics::new(
+            2,
+            obs_dim,
+            act_dim,
+            &common.hidden,
+            common.critic_lr as f32,
+            common.resolved_threads() > 1,
+            &mut init,
+        );
         Sac {
             target_entropy: cfg.target_entropy.unwrap_or(-(act_dim as f64)) as f32,
             log_alpha: vec![(cfg.initial_alpha as f32).ln()],

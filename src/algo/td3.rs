@@ -76,7 +76,7 @@ impl Td3 {
             act_dim,
             &common.hidden,
             common.critic_lr as f32,
-            common.threads > 1,
+            common.resolved_threads() > 1,
             &mut init,
         );
         Td3 {

@@ -55,10 +55,10 @@ pub struct TrainSummary {
 
 /// Builds the agent a config asks for.
 pub fn build_agent(cfg: &TrainConfig, obs_dim: usize, act_dim: usize) -> Box<dyn Agent> {
-    let common = cfg.common();
+    let common = &cfg.common;
     match cfg.family() {
-        Family::Sac => Box::new(Sac::new(obs_dim, act_dim, &common, cfg.sac.clone(), cfg.seed)),
-        Family::Td3 => Box::new(Td3::new(obs_dim, act_dim, &common, cfg.td3.clone(), cfg.seed)),
+        Family::Sac => Box::new(Sac::new(obs_dim, act_dim, common, cfg.sac.clone(), cfg.seed)),
+        Family::Td3 => Box::new(Td3::new(obs_dim, act_dim, common, cfg.td3.clone(), cfg.seed)),
     }
 }
 
@@ -198,7 +198,7 @@ pub fn memory_needed(cfg: &TrainConfig, obs_dim: usize, act_dim: usize) -> Optio
     // Parameters of the actor (mean and log σ heads for SAC) and two critics.
     let params = |input: u64, output: u64| -> Option<u64> {
         let mut widths = vec![input];
-        widths.extend(cfg.hidden.iter().map(|&h| h as u64));
+        widths.extend(cfg.common.hidden.iter().map(|&h| h as u64));
         widths.push(output);
         widths.windows(2).try_fold(0u64, |sum, w| sum.checked_add(w[0].checked_mul(w[1])?.checked_add(w[1])?))
     };
@@ -207,7 +207,7 @@ pub fn memory_needed(cfg: &TrainConfig, obs_dim: usize, act_dim: usize) -> Optio
     let weights = nets.checked_mul(5 * 4)?;
     // Activations and their gradients: a batch through every layer of the four networks an
     // update touches, with room for the batch itself.
-    let width: u64 = cfg.hidden.iter().try_fold(o + a + 2, |s, &h| s.checked_add(h as u64))?;
+    let width: u64 = cfg.common.hidden.iter().try_fold(o + a + 2, |s, &h| s.checked_add(h as u64))?;
     let activations = (cfg.batch_size as u64).checked_mul(width)?.checked_mul(4 * 4 * 3)?;
     let eval = (cfg.eval_episodes as u64).checked_mul(8)?;
     replay.checked_add(weights)?.checked_add(activations)?.checked_add(eval)
@@ -216,7 +216,10 @@ pub fn memory_needed(cfg: &TrainConfig, obs_dim: usize, act_dim: usize) -> Optio
 fn check_memory(cfg: &TrainConfig, env: &dyn Env) -> Result<()> {
     let needed = memory_needed(cfg, env.observation_space().dim(), env.action_space().dim());
     crate::rundir::check_memory(
-        &format!("this run (buffer_size {}, batch_size {}, hidden {:?})", cfg.buffer_size, cfg.batch_size, cfg.hidden),
+        &format!(
+            "this run (buffer_size {}, batch_size {}, hidden {:?})",
+            cfg.buffer_size, cfg.batch_size, cfg.common.hidden
+        ),
         needed,
         "lower buffer_size, batch_size or hidden",
     )

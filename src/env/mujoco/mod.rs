@@ -13,13 +13,14 @@ mod numpy;
 mod sim;
 #[allow(clippy::all)]
 mod sys;
+mod tasks;
 
 pub use sim::Sim;
 
 use super::snapshot::{SnapshotReader, SnapshotWriter};
 use super::{BoxSpace, Env, Step};
 use crate::rng::Rng;
-use numpy::{norm, pairwise_sum, sum_of_squares, sum_of_squares_f32};
+use numpy::{norm, pairwise_sum};
 use std::path::PathBuf;
 
 /// The tasks (listed, with their ids and time limits, in [`super::SPECS`]); here their model
@@ -63,7 +64,7 @@ pub fn assets_dir() -> PathBuf {
 pub struct MujocoEnv {
     task: Task,
     sim: Sim,
-    init_qpos: Vec<f64>,
+    pub(crate) init_qpos: Vec<f64>,
     init_qvel: Vec<f64>,
     dt: f64,
     rng: Rng,
@@ -125,7 +126,7 @@ impl MujocoEnv {
         to_f32(&self.observation())
     }
 
-    fn body_xpos(&self, i: usize) -> [f64; 3] {
+    pub(crate) fn body_xpos(&self, i: usize) -> [f64; 3] {
         let x = self.sim.xpos();
         let b = self.bodies[i];
         [x[3 * b], x[3 * b + 1], x[3 * b + 2]]
@@ -240,121 +241,23 @@ impl MujocoEnv {
         }
     }
 
-    /// Reward, termination and the reward terms, from the state after the step.
-    fn outcome(&self, action: &[f32], before: [f64; 2]) -> (f64, bool, Vec<(&'static str, f64)>) {
-        let s = &self.sim;
-        let (qpos, qvel) = (s.qpos(), s.qvel());
+    /// Reward, termination and the reward terms, from the state after the step: one function
+    /// per task in [`tasks`].
+    fn outcome(&self, action: &[f32], before: [f64; 2]) -> tasks::Outcome {
         let after = self.xy();
-        let vx = (after[0] - before[0]) / self.dt;
-        let vy = (after[1] - before[1]) / self.dt;
-        // Position info of the tasks that move in the plane (Swimmer, Ant, Humanoid).
-        let planar = [
-            ("x_position", qpos[0]),
-            ("y_position", qpos[1]),
-            ("distance_from_origin", norm(&qpos[..2])),
-            ("x_velocity", vx),
-            ("y_velocity", vy),
-        ];
-        // `weight * np.sum(np.square(action))` with a float32 action stays float32 (NEP 50).
-        let ctrl_cost = |w: f64| (w as f32 * sum_of_squares_f32(action)) as f64;
+        let v = [(after[0] - before[0]) / self.dt, (after[1] - before[1]) / self.dt];
+        let a = tasks::After { env: self, sim: &self.sim, action, vx: v[0], vy: v[1] };
         match self.task {
-            Task::HalfCheetah => {
-                let ctrl = ctrl_cost(0.1);
-                let info =
-                    vec![("x_position", qpos[0]), ("x_velocity", vx), ("reward_forward", vx), ("reward_ctrl", -ctrl)];
-                (vx - ctrl, false, info)
-            }
-            Task::Hopper | Task::Walker2d => {
-                let (z, angle) = (qpos[1], qpos[2]);
-                let healthy = if self.task == Task::Hopper {
-                    let state_ok = qpos[2..].iter().chain(qvel).all(|&v| -100.0 < v && v < 100.0);
-                    state_ok && 0.7 < z && -0.2 < angle && angle < 0.2
-                } else {
-                    0.8 < z && z < 2.0 && -1.0 < angle && angle < 1.0
-                };
-                let survive = if healthy { 1.0 } else { 0.0 };
-                let ctrl = ctrl_cost(0.001);
-                let info = vec![
-                    ("x_position", qpos[0]),
-                    ("z_distance_from_origin", qpos[1] - self.init_qpos[1]),
-                    ("x_velocity", vx),
-                    ("reward_forward", vx),
-                    ("reward_ctrl", -ctrl),
-                    ("reward_survive", survive),
-                ];
-                ((vx + survive) - ctrl, !healthy, info)
-            }
-            Task::Swimmer => {
-                let ctrl = ctrl_cost(1e-4);
-                let mut info = planar.to_vec();
-                info.extend([("reward_forward", vx), ("reward_ctrl", -ctrl)]);
-                (vx - ctrl, false, info)
-            }
-            Task::Ant => {
-                let healthy = qpos.iter().chain(qvel).all(|v| v.is_finite()) && 0.2 <= qpos[2] && qpos[2] <= 1.0;
-                let survive = if healthy { 1.0 } else { 0.0 };
-                let ctrl = ctrl_cost(0.5);
-                let clipped: Vec<f64> = s.cfrc_ext().iter().map(|f| f.clamp(-1.0, 1.0)).collect();
-                let contact = 0.0005 * sum_of_squares(&clipped);
-                let mut info = planar.to_vec();
-                info.extend([
-                    ("reward_forward", vx),
-                    ("reward_ctrl", -ctrl),
-                    ("reward_contact", -contact),
-                    ("reward_survive", survive),
-                ]);
-                ((vx + survive) - (ctrl + contact), !healthy, info)
-            }
-            Task::Humanoid => {
-                let healthy = 1.0 < qpos[2] && qpos[2] < 2.0;
-                let survive = if healthy { 5.0 } else { 0.0 };
-                let forward = 1.25 * vx;
-                let ctrl = 0.1 * sum_of_squares(s.ctrl());
-                let contact = (5e-7 * sum_of_squares(s.cfrc_ext())).min(10.0);
-                let mut info = planar.to_vec();
-                info.extend([
-                    ("reward_survive", survive),
-                    ("reward_forward", forward),
-                    ("reward_ctrl", -ctrl),
-                    ("reward_contact", -contact),
-                ]);
-                ((forward + survive) - (ctrl + contact), !healthy, info)
-            }
-            Task::InvertedPendulum => {
-                // The observation is (qpos, qvel): check it without building it twice a step.
-                let terminated = !qpos.iter().chain(qvel).all(|v| v.is_finite()) || qpos[1].abs() > 0.2;
-                let r = if terminated { 0.0 } else { 1.0 };
-                (r, terminated, vec![("reward_survive", r)])
-            }
-            Task::InvertedDoublePendulum => {
-                let site = s.site_xpos();
-                let (x, y) = (site[0], site[2]);
-                let terminated = y <= 1.0;
-                let (v1, v2) = (qvel[1], qvel[2]);
-                // `x ** 2` is C's pow(x, 2), which is not always x·x rounded once: call it too.
-                // (black_box keeps LLVM from rewriting pow(v, 2) as v·v.)
-                let sq = |v: f64| v.powf(std::hint::black_box(2.0));
-                let dist = 0.01 * sq(x) + sq(y - 2.0);
-                let vel = 0.001 * sq(v1) + 0.005 * sq(v2);
-                let alive = if terminated { 0.0 } else { 10.0 };
-                let info = vec![("reward_survive", alive), ("distance_penalty", -dist), ("velocity_penalty", -vel)];
-                ((alive - dist) - vel, terminated, info)
-            }
-            Task::Reacher => {
-                let (f, t) = (self.body_xpos(0), self.body_xpos(1));
-                let dist = -norm(&[f[0] - t[0], f[1] - t[1], f[2] - t[2]]);
-                let ctrl = -sum_of_squares_f32(action) as f64;
-                (dist + ctrl, false, vec![("reward_dist", dist), ("reward_ctrl", ctrl)])
-            }
-            Task::Pusher => {
-                let (tips, object, goal) = (self.body_xpos(0), self.body_xpos(1), self.body_xpos(2));
-                let diff = |a: [f64; 3], b: [f64; 3]| [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
-                let near = -norm(&diff(object, tips)) * 0.5;
-                let dist = -norm(&diff(object, goal));
-                let ctrl = (-sum_of_squares_f32(action) * 0.1f32) as f64;
-                let info = vec![("reward_dist", dist), ("reward_ctrl", ctrl), ("reward_near", near)];
-                ((dist + ctrl) + near, false, info)
-            }
+            Task::HalfCheetah => tasks::half_cheetah(&a),
+            Task::Hopper => tasks::hopper(&a),
+            Task::Walker2d => tasks::walker2d(&a),
+            Task::Swimmer => tasks::swimmer(&a),
+            Task::Ant => tasks::ant(&a),
+            Task::Humanoid => tasks::humanoid(&a),
+            Task::InvertedPendulum => tasks::inverted_pendulum(&a),
+            Task::InvertedDoublePendulum => tasks::inverted_double_pendulum(&a),
+            Task::Reacher => tasks::reacher(&a),
+            Task::Pusher => tasks::pusher(&a),
         }
     }
 }
