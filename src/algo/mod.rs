@@ -169,6 +169,22 @@ impl Trainable {
     }
 }
 
+/// A new actor with `actor_out` outputs and `n_critics` critics, drawn from `init` in that
+/// order (the order fixes what a seed's networks are).
+pub(crate) fn actor_and_critics(
+    obs_dim: usize,
+    act_dim: usize,
+    actor_out: usize,
+    n_critics: usize,
+    common: &CommonConfig,
+    init: &mut crate::rng::Rng,
+) -> (Trainable, Critics) {
+    let sizes: Vec<usize> = std::iter::once(obs_dim).chain(common.hidden.iter().copied()).chain([actor_out]).collect();
+    let actor = Trainable::new(Mlp::new(&sizes, init), common.actor_lr as f32);
+    let (hidden, lr, parallel) = (&common.hidden, common.critic_lr as f32, common.resolved_threads() > 1);
+    (actor, Critics::new(n_critics, obs_dim, act_dim, hidden, lr, parallel, init))
+}
+
 /// The one-step Bellman target `y = r + γ·(1 − terminated)·next_value`, in place over
 /// `next_value`. Only a true termination stops the bootstrap; time-limit truncations are stored
 /// as non-terminal (see `replay`) and so bootstrap as they should.

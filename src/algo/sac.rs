@@ -3,7 +3,8 @@
 //! through log α towards a target entropy of −|A|.
 
 use super::{
-    bellman_target, visit_adam, visit_rng, ActMode, Agent, CommonConfig, Critics, StateVisitor, Trainable, UpdateStats,
+    actor_and_critics, bellman_target, visit_adam, visit_rng, ActMode, Agent, CommonConfig, Critics, StateVisitor,
+    Trainable, UpdateStats,
 };
 use crate::nn::{Adam, Mlp, MlpCache};
 use crate::replay::Batch;
@@ -122,18 +123,7 @@ pub struct Sac {
 impl Sac {
     pub fn new(obs_dim: usize, act_dim: usize, common: &CommonConfig, cfg: SacConfig, seed: u64) -> Self {
         let mut init = Rng::stream(seed, 0x5AC);
-        let sizes: Vec<usize> =
-            std::iter::once(obs_dim).chain(common.hidden.iter().copied()).chain([2 * act_dim]).collect();
-        let actor = Trainable::new(Mlp::new(&sizes, &mut init), common.actor_lr as f32);
-        let critics = Critics::new(
-            2,
-            obs_dim,
-            act_dim,
-            &common.hidden,
-            common.critic_lr as f32,
-            common.resolved_threads() > 1,
-            &mut init,
-        );
+        let (actor, critics) = actor_and_critics(obs_dim, act_dim, 2 * act_dim, 2, common, &mut init);
         Sac {
             target_entropy: cfg.target_entropy.unwrap_or(-(act_dim as f64)) as f32,
             log_alpha: vec![(cfg.initial_alpha as f32).ln()],

@@ -2,7 +2,10 @@
 //! Actor-Critic Methods"), with each of its three tricks behind its own switch. With all three
 //! off — one critic, `policy_delay = 1`, no target smoothing — it is DDPG (Lillicrap et al. 2016).
 
-use super::{bellman_target, visit_rng, ActMode, Agent, CommonConfig, Critics, StateVisitor, Trainable, UpdateStats};
+use super::{
+    actor_and_critics, bellman_target, visit_rng, ActMode, Agent, CommonConfig, Critics, StateVisitor, Trainable,
+    UpdateStats,
+};
 use crate::nn::{polyak_update, Mlp, MlpCache};
 use crate::replay::Batch;
 use crate::rng::Rng;
@@ -66,19 +69,8 @@ pub struct Td3 {
 impl Td3 {
     pub fn new(obs_dim: usize, act_dim: usize, common: &CommonConfig, cfg: Td3Config, seed: u64) -> Self {
         let mut init = Rng::stream(seed, 0x1417);
-        let sizes: Vec<usize> =
-            std::iter::once(obs_dim).chain(common.hidden.iter().copied()).chain([act_dim]).collect();
-        let actor = Trainable::new(Mlp::new(&sizes, &mut init), common.actor_lr as f32);
         let n_critics = if cfg.twin_critics { 2 } else { 1 };
-        let critics = Critics::new(
-            n_critics,
-            obs_dim,
-            act_dim,
-            &common.hidden,
-            common.critic_lr as f32,
-            common.resolved_threads() > 1,
-            &mut init,
-        );
+        let (actor, critics) = actor_and_critics(obs_dim, act_dim, act_dim, n_critics, common, &mut init);
         Td3 {
             actor_target: actor.net.clone(),
             actor,

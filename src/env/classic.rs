@@ -65,17 +65,8 @@ fn angle_normalize(x: f64) -> f64 {
 }
 
 impl Env for Pendulum {
-    fn observation_space(&self) -> &BoxSpace {
-        &self.obs_space
-    }
-    fn action_space(&self) -> &BoxSpace {
-        &self.act_space
-    }
-
     fn reset(&mut self, seed: Option<u64>) -> Vec<f32> {
-        if let Some(s) = seed {
-            self.rng = Rng::new(s);
-        }
+        super::reseed(&mut self.rng, seed);
         // Gymnasium: state ~ U([−π, −1], [π, 1]).
         let theta = self.rng.uniform_range(-PI, PI);
         let theta_dot = self.rng.uniform_range(-1.0, 1.0);
@@ -104,6 +95,14 @@ impl Env for Pendulum {
         r.finish()?;
         (self.theta, self.theta_dot, self.rng) = (theta, theta_dot, rng);
         Ok(())
+    }
+
+    fn observation_space(&self) -> &BoxSpace {
+        &self.obs_space
+    }
+
+    fn action_space(&self) -> &BoxSpace {
+        &self.act_space
     }
 }
 
@@ -154,17 +153,8 @@ impl Default for MountainCarContinuous {
 }
 
 impl Env for MountainCarContinuous {
-    fn observation_space(&self) -> &BoxSpace {
-        &self.obs_space
-    }
-    fn action_space(&self) -> &BoxSpace {
-        &self.act_space
-    }
-
     fn reset(&mut self, seed: Option<u64>) -> Vec<f32> {
-        if let Some(s) = seed {
-            self.rng = Rng::new(s);
-        }
+        super::reseed(&mut self.rng, seed);
         let position = self.rng.uniform_range(-0.6, -0.4);
         self.reset_to(position, 0.0)
     }
@@ -216,6 +206,14 @@ impl Env for MountainCarContinuous {
         }
         (self.position, self.velocity, self.state_is_f32, self.rng) = (position, velocity, is_f32 == 1, rng);
         Ok(())
+    }
+
+    fn observation_space(&self) -> &BoxSpace {
+        &self.obs_space
+    }
+
+    fn action_space(&self) -> &BoxSpace {
+        &self.act_space
     }
 }
 

@@ -107,6 +107,13 @@ impl<E: Env + ?Sized> Env for Box<E> {
     }
 }
 
+/// Gymnasium's `reset(seed=…)`: a seed restarts the env's generator; `None` continues it.
+pub(crate) fn reseed(rng: &mut crate::rng::Rng, seed: Option<u64>) {
+    if let Some(s) = seed {
+        *rng = crate::rng::Rng::new(s);
+    }
+}
+
 /// Gymnasium's `TimeLimit` wrapper: truncates an episode after `max_steps` steps (a step that
 /// terminates at the limit reports both flags, as Gymnasium does).
 pub struct TimeLimit<E> {

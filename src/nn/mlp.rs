@@ -205,14 +205,20 @@ mod tests {
         (net, x, c, batch)
     }
 
+    /// Forward, then the full backward pass: (cache, parameter gradients, input gradients).
+    fn full_backward(net: &Mlp, x: &[f32], c: &[f32], batch: usize) -> (MlpCache, Vec<f32>, Vec<f32>) {
+        let mut cache = MlpCache::default();
+        net.forward(x, batch, &mut cache);
+        let mut grads = vec![0.0; net.n_params()];
+        let mut dx = vec![0.0; x.len()];
+        net.backward(x, &mut cache, c, &mut grads, Some(&mut dx));
+        (cache, grads, dx)
+    }
+
     #[test]
     fn parameter_and_input_gradients_match_finite_differences() {
         let (net, x, c, batch) = setup();
-        let mut cache = MlpCache::default();
-        net.forward(&x, batch, &mut cache);
-        let mut grads = vec![0.0; net.n_params()];
-        let mut dx = vec![0.0; x.len()];
-        net.backward(&x, &mut cache, &c, &mut grads, Some(&mut dx));
+        let (_, grads, dx) = full_backward(&net, &x, &c, batch);
         let h = 2e-3;
         let n = net.n_params();
         let checked = super::super::gradcheck::check(&mut net.params.clone(), &grads, 0..n, h, |p| {
@@ -229,11 +235,7 @@ mod tests {
     #[test]
     fn input_only_backward_equals_full_backward_on_those_columns() {
         let (net, x, c, batch) = setup();
-        let mut cache = MlpCache::default();
-        net.forward(&x, batch, &mut cache);
-        let mut grads = vec![0.0; net.n_params()];
-        let mut dx = vec![0.0; x.len()];
-        net.backward(&x, &mut cache, &c, &mut grads, Some(&mut dx));
+        let (mut cache, _, dx) = full_backward(&net, &x, &c, batch);
         let mut dx_cols = vec![0.0; batch * 2];
         net.backward_input(&mut cache, &c, &mut dx_cols, 3..5);
         for r in 0..batch {

@@ -160,17 +160,17 @@ pub fn train_env(
     std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
     let _lock = RunLock::acquire(run_dir)?;
     refuse_existing_run(run_dir)?;
-    start(cfg, env, eval_env, run_dir, opts)
+    start(cfg, (env, eval_env), run_dir, opts)
 }
 
-/// Starts a run from step 0 in `run_dir`, which the caller has locked.
+/// Starts a run from step 0 in `run_dir`, which the caller has locked, on `(env, eval_env)`.
 fn start(
     cfg: &TrainConfig,
-    env: Box<dyn Env>,
-    eval_env: Box<dyn Env>,
+    envs: (Box<dyn Env>, Box<dyn Env>),
     run_dir: &Path,
     opts: &TrainOptions,
 ) -> Result<TrainSummary> {
+    let (env, eval_env) = envs;
     let dir = RunDir::new(run_dir);
     std::fs::create_dir_all(dir.checkpoints()).map_err(|e| Error::io(dir.checkpoints(), e))?;
     write_atomic(&dir.config(), cfg.to_toml().as_bytes())?;
@@ -262,7 +262,7 @@ pub fn resume_env(
                 run_dir.display()
             );
         }
-        return start(&cfg, env, eval_env, run_dir, opts);
+        return start(&cfg, (env, eval_env), run_dir, opts);
     };
     if !opts.quiet {
         let d = run_dir.display();

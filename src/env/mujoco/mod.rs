@@ -267,18 +267,8 @@ fn to_f32(v: &[f64]) -> Vec<f32> {
 }
 
 impl Env for MujocoEnv {
-    fn observation_space(&self) -> &BoxSpace {
-        &self.obs_space
-    }
-
-    fn action_space(&self) -> &BoxSpace {
-        &self.act_space
-    }
-
     fn reset(&mut self, seed: Option<u64>) -> Vec<f32> {
-        if let Some(s) = seed {
-            self.rng = Rng::new(s);
-        }
+        super::reseed(&mut self.rng, seed);
         let (qpos, qvel) = self.sample_reset();
         self.reset_to(&qpos, &qvel)
     }
@@ -320,5 +310,13 @@ impl Env for MujocoEnv {
         self.sim.restore(sim)?;
         self.rng = rng;
         Ok(())
+    }
+
+    fn observation_space(&self) -> &BoxSpace {
+        &self.obs_space
+    }
+
+    fn action_space(&self) -> &BoxSpace {
+        &self.act_space
     }
 }
