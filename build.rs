@@ -1,4 +1,4 @@
-//! Links the official MuJoCo C library when it is installed (scripts/setup-mujoco.sh puts it in
+//! Links the official MuJoCo C library when it is installed (scripts/setup/mujoco.sh puts it in
 //! `.mujoco/`; `MUJOCO_DIR` points elsewhere) and turns on `cfg(mujoco)`, which compiles the
 //! MuJoCo environments. Without it polyak builds and runs as usual, and asking for a MuJoCo env
 //! says how to install it.

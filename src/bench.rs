@@ -4,8 +4,8 @@
 //! Each figure is the median of several timed rounds after a warm-up, because a shared 2-core
 //! machine drifts by ±20% within minutes.
 
-use crate::algo::{Agent, CommonConfig, Sac, SacConfig, Td3};
-use crate::config::{Algo, Family};
+use crate::algo::{Agent, CommonConfig};
+use crate::config::{Algo, TrainConfig};
 use crate::env::Env;
 use crate::replay::Batch;
 use crate::rng::Rng;
@@ -14,12 +14,10 @@ use std::time::Instant;
 /// The algorithms `polyak bench` times: one per update (the TD3 ablations run TD3's).
 pub const BENCH_ALGOS: [Algo; 3] = [Algo::Sac, Algo::Td3, Algo::Ddpg];
 
-/// An agent of `algo` with its default settings and `common` sizes.
+/// An agent of `algo` with its preset's settings and `common` sizes (seed 0).
 pub fn build(algo: Algo, obs_dim: usize, act_dim: usize, common: &CommonConfig) -> Box<dyn Agent> {
-    match algo.family() {
-        Family::Sac => Box::new(Sac::new(obs_dim, act_dim, common, SacConfig::default(), 0)),
-        Family::Td3 => Box::new(Td3::new(obs_dim, act_dim, common, algo.td3_config(), 0)),
-    }
+    let cfg = TrainConfig { common: common.clone(), ..TrainConfig::preset(algo) };
+    crate::train::build_agent(&cfg, obs_dim, act_dim)
 }
 
 /// A random batch of the given shape.
@@ -122,7 +120,7 @@ fn print_env_rates(quick: bool, rounds: usize) -> crate::Result<()> {
     println!("env steps/s (random actions; median of {rounds} rounds)");
     for name in crate::env::available() {
         let Ok(mut env) = crate::env::make(&name) else {
-            println!("  {name:<34} (not in this build: scripts/setup-mujoco.sh)");
+            println!("  {name:<34} (not in this build: scripts/setup/mujoco.sh)");
             continue;
         };
         let physics = crate::env::EnvSpec::get(&name).is_ok_and(|s| s.mujoco_task().is_some());

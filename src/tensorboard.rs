@@ -6,7 +6,7 @@
 //! bytes · u32 masked CRC32C of the bytes`, where the bytes are a serialised
 //! `tensorflow.Event { double wall_time = 1; int64 step = 2; string file_version = 3;
 //! Summary summary = 5 }` with `Summary { repeated Value value = 1 }` and
-//! `Value { string tag = 1; float simple_value = 2 }`. `scripts/check-tensorboard.sh` reads
+//! `Value { string tag = 1; float simple_value = 2 }`. `scripts/checks/tensorboard.sh` reads
 //! polyak's files back with TensorBoard's own reader.
 
 use crate::error::{Error, Result};

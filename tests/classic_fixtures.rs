@@ -1,5 +1,5 @@
 //! Pendulum-v1 and MountainCarContinuous-v0 against trajectories recorded from Gymnasium 1.4.0
-//! (scripts/record-classic-fixtures.sh): observations and rewards to 1e-5, flags exactly.
+//! (scripts/fixtures/classic.sh): observations and rewards to 1e-5, flags exactly.
 
 use polyak::env::{make, Env, MountainCarContinuous, Pendulum, TimeLimit};
 

@@ -4,7 +4,7 @@
 //! justify. Resume and replay files are mutated *structurally* and saved with a valid checksum,
 //! so the mutations reach the checks behind the CRC.
 //!
-//! `POLYAK_FUZZ_ROUNDS` multiplies the rounds (CI runs 1; `scripts/fuzz-readers.sh` runs many).
+//! `POLYAK_FUZZ_ROUNDS` multiplies the rounds (CI runs 1; `scripts/checks/fuzz-readers.sh` runs many).
 
 use polyak::checkpoint::Checkpoint;
 use polyak::config::TrainConfig;

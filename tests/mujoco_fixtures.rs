@@ -1,7 +1,7 @@
 //! The MuJoCo v5 envs against trajectories recorded from Gymnasium 1.4.0 on the same MuJoCo build
-//! (`scripts/record-mujoco-fixtures.sh`): observations, rewards, every reward term, termination
+//! (`scripts/fixtures/mujoco.sh`): observations, rewards, every reward term, termination
 //! and truncation must agree bit for bit. Compiled only when polyak links MuJoCo
-//! (`scripts/setup-mujoco.sh`).
+//! (`scripts/setup/mujoco.sh`).
 #![cfg(mujoco)]
 
 use polyak::env::mujoco::MujocoEnv;

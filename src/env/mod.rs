@@ -311,7 +311,7 @@ fn make_mujoco(id: &str, task: MujocoTask, limit: usize) -> Result<Box<dyn Env>>
 #[cfg(not(mujoco))]
 fn make_mujoco(id: &str, _task: MujocoTask, _limit: usize) -> Result<Box<dyn Env>> {
     Err(Error::Env(format!(
-        "{id} needs the MuJoCo library, which this build does not link: run `scripts/setup-mujoco.sh` \
+        "{id} needs the MuJoCo library, which this build does not link: run `scripts/setup/mujoco.sh` \
          (installs it into .mujoco/ from PyPI in a few seconds), then build again"
     )))
 }

@@ -206,7 +206,7 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             say!("environments: {}", polyak::env::available().join(", "));
             if !polyak::env::HAS_MUJOCO {
-                say!("(the -v5 MuJoCo envs need the MuJoCo library: run scripts/setup-mujoco.sh, then build again)");
+                say!("(the -v5 MuJoCo envs need the MuJoCo library: run scripts/setup/mujoco.sh, then build again)");
             }
             Ok(())
         }

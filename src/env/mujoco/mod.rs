@@ -4,7 +4,7 @@
 //! its v5 default.
 //!
 //! Models are Gymnasium's own MJCF files, loaded from the Gymnasium package that
-//! `scripts/setup-mujoco.sh` installs (`.mujoco/gymnasium/envs/mujoco/assets/`), or from the
+//! `scripts/setup/mujoco.sh` installs (`.mujoco/gymnasium/envs/mujoco/assets/`), or from the
 //! directory in `POLYAK_MUJOCO_ASSETS`. Reset noise has Gymnasium's distributions and scales but
 //! is drawn from polyak's generator (NumPy's stream cannot be reproduced), so the fixture tests
 //! start from states recorded from Gymnasium (`MujocoEnv::reset_to`).
@@ -79,7 +79,7 @@ impl MujocoEnv {
         let path = assets_dir().join(task.xml());
         if !path.exists() {
             return Err(crate::Error::env(format!(
-                "{} not found: install Gymnasium's MuJoCo models with scripts/setup-mujoco.sh (or set \
+                "{} not found: install Gymnasium's MuJoCo models with scripts/setup/mujoco.sh (or set \
                  POLYAK_MUJOCO_ASSETS to a directory holding them)",
                 path.display()
             )));

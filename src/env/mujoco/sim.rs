@@ -44,7 +44,7 @@ fn init() -> Result<()> {
         if version as u32 != sys::mjVERSION_HEADER {
             return Err(format!(
                 "libmujoco is version {version}, but polyak's bindings were generated for {}; install the \
-                 pinned library with scripts/setup-mujoco.sh",
+                 pinned library with scripts/setup/mujoco.sh",
                 sys::mjVERSION_HEADER
             ));
         }

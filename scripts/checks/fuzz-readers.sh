@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # A long run of the file-reader property tests (tests/fuzz_readers.rs): ROUNDS times the rounds CI
 # runs, once per generator seed 1..SEEDS, so each run tries inputs CI never saw.
-#   scripts/fuzz-readers.sh [ROUNDS=100] [SEEDS=3]
+#   scripts/checks/fuzz-readers.sh [ROUNDS=100] [SEEDS=3]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 rounds=${1:-100}
 seeds=${2:-3}
 start=$(date +%s)

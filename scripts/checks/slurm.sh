@@ -3,9 +3,9 @@
 # slurmctld and slurmd on this machine) started here, the script submitted with sbatch, and every
 # run of the sweep checked. Needs root: it installs Debian's Slurm packages if they are missing and
 # starts the daemons, which it stops again at the end. CI runs it.
-#   scripts/check-slurm.sh [path/to/polyak]     (default: target/release/polyak)
+#   scripts/checks/slurm.sh [path/to/polyak]     (default: target/release/polyak)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 polyak=$(realpath "${1:-target/release/polyak}")
 
 if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v munged >/dev/null; then

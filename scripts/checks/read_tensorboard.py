@@ -1,6 +1,6 @@
 """Reads polyak's TensorBoard event files back with TensorBoard's own reader and checks them
 against metrics.csv: every non-empty cell of every row must appear as the scalar of its tag at
-its step. Usage: check_tensorboard.py RUN_DIR"""
+its step. Usage: read_tensorboard.py RUN_DIR"""
 import csv
 import sys
 from pathlib import Path

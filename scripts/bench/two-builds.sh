@@ -2,8 +2,8 @@
 # Two polyak builds side by side, alternating in one run (this machine drifts ±20% within
 # minutes, so only ratios measured together count): `polyak bench --quick` update rates, then
 # steady-state training env-steps/s on HalfCheetah-v5 (steps 2,000–4,000 after 1,000 random
-# warm-up steps) for SAC, TD3 and DDPG. Needs MuJoCo (scripts/setup-mujoco.sh) in both builds.
-#   scripts/bench-two-builds.sh OLD_BINARY NEW_BINARY [ROUNDS=2]
+# warm-up steps) for SAC, TD3 and DDPG. Needs MuJoCo (scripts/setup/mujoco.sh) in both builds.
+#   scripts/bench/two-builds.sh OLD_BINARY NEW_BINARY [ROUNDS=2]
 set -euo pipefail
 old=$1 new=$2 rounds=${3:-2}
 steady() { # binary algo -> env-steps/s between steps 2000 and 4000

@@ -1,7 +1,9 @@
 """Physics alone: mj_step x frame_skip + mj_rnePostConstraint in a Python loop on Gymnasium's
 models (no observation, reward or resets): the most any env wrapper of this library can reach.
-Run with the fixture venv: .venv-fixtures/bin/python scripts/bench_physics_only.py"""
-import time, numpy as np, gymnasium as gym, mujoco
+Run with the fixture venv: .venv-fixtures/bin/python scripts/bench/physics_only.py"""
+import os, tempfile, time, numpy as np, gymnasium as gym, mujoco
+# MuJoCo writes its warnings to MUJOCO_LOG.TXT in the working directory: not the repository.
+os.chdir(tempfile.mkdtemp(prefix="polyak-mujoco-"))
 for env_id, fs in [("HalfCheetah-v5",5),("Hopper-v5",4),("Walker2d-v5",4),("Ant-v5",5),("Humanoid-v5",5)]:
     env = gym.make(env_id); env.reset(seed=0); u = env.unwrapped
     m, d = u.model, u.data

@@ -6,7 +6,7 @@
 # Afterwards `cargo build` links MuJoCo (build.rs finds it; this script touches build.rs so cargo
 # notices).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 DEST=${MUJOCO_DIR:-.mujoco}
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps --upgrade --target "$DEST" \
   "mujoco-core==4.0.0" "gymnasium==1.4.0"

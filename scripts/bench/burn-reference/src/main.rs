@@ -1,4 +1,4 @@
-//! SAC update in burn 0.22.1 (flex + autodiff), same structure as scripts/torch_reference.py.
+//! SAC update in burn 0.22.1 (flex + autodiff), same structure as scripts/bench/torch_reference.py.
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamConfig, GradientsParams};

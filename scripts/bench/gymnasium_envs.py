@@ -3,7 +3,9 @@
 Actions are drawn before timing (as polyak's benchmark draws them with a negligible-cost
 generator), so only `env.step` (and resets at episode ends) is timed. Median of ROUNDS rounds.
 """
+import os
 import sys
+import tempfile
 import time
 
 import gymnasium as gym
@@ -12,6 +14,8 @@ import numpy as np
 ENVS = ["HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Humanoid-v5", "Swimmer-v5",
         "InvertedPendulum-v5", "InvertedDoublePendulum-v5", "Reacher-v5", "Pusher-v5"]
 STEPS, ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 20000, 7
+# MuJoCo writes its warnings to MUJOCO_LOG.TXT in the working directory: not the repository.
+os.chdir(tempfile.mkdtemp(prefix="polyak-mujoco-"))
 
 for env_id in ENVS:
     env = gym.make(env_id)

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Side by side on one machine: env steps/s of polyak's MuJoCo envs and of Gymnasium's own
 # (same MuJoCo build), alternating ROUNDS times. Uses the fixture venv (see
-# scripts/record-mujoco-fixtures.sh); run scripts/setup-mujoco.sh first.
+# scripts/fixtures/mujoco.sh); run scripts/setup/mujoco.sh first.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 ROUNDS=${1:-2}
 VENV=${POLYAK_FIXTURE_VENV:-.venv-fixtures}
 if [ ! -x "$VENV/bin/python" ]; then
@@ -15,5 +15,5 @@ for round in $(seq "$ROUNDS"); do
   echo "== round $round: polyak"
   target/release/polyak bench --envs | grep -- "-v5"
   echo "== round $round: Gymnasium 1.4.0"
-  "$VENV/bin/python" scripts/bench_gymnasium_envs.py "${GYM_STEPS:-10000}" 2>/dev/null
+  "$VENV/bin/python" scripts/bench/gymnasium_envs.py "${GYM_STEPS:-10000}" 2>/dev/null
 done

@@ -1,8 +1,8 @@
 """PyTorch reference for `polyak bench`: the same SAC / TD3 / DDPG gradient updates
 (Stable-Baselines3's update structure, 256x256 ReLU MLPs, Adam, batch 256) timed on random data.
 
-Opt-in, for the side-by-side comparison in the README:  scripts/bench-vs-torch.sh
-Usage: python scripts/torch_reference.py [--threads N] [--obs 17] [--act 6] [--rounds 7] [--updates 100]
+Opt-in, for the side-by-side comparison in the README:  scripts/bench/vs-torch.sh
+Usage: python scripts/bench/torch_reference.py [--threads N] [--obs 17] [--act 6] [--rounds 7] [--updates 100]
 """
 import argparse
 import statistics
