@@ -245,11 +245,9 @@ pub fn resume_env(
 ) -> Result<TrainSummary> {
     state::run_config(run_dir)?; // "no such run" before anything else
     let _lock = RunLock::acquire(run_dir)?;
-    let (cfg, state) = state::load_resume(run_dir, sets)?;
+    let (cfg, saved) = state::load_resume(run_dir, sets)?;
     check_action_space(env.action_space(), &cfg.env)?;
     check_memory(&cfg, env.as_ref())?;
-    let path = RunDir::new(run_dir).resume_file();
-    let saved = state.map(|c| state::ResumeState::read(&c, &path).map(|s| (c, s))).transpose()?;
     let step = saved.as_ref().map_or(0, |(_, s)| s.step);
     if let Some(stop) = opts.stop_after.filter(|&s| s <= step) {
         return Err(Error::flag("--stop-after", format!("{stop} is not after the run's current step {step}")));
@@ -271,7 +269,7 @@ pub fn resume_env(
     let dir = RunDir::new(run_dir);
     let metrics = MetricsWriter::resume(&dir.metrics(), &loop_state.metrics);
     let mut run = Run::new(cfg.clone(), env, eval_env, run_dir, metrics);
-    let note = run.restore(&agent_state, loop_state, &path)?;
+    let note = run.restore(&agent_state, loop_state, &dir.resume_file())?;
     // Everything has loaded: from here on the run's files may change.
     state::keep_final(run_dir)?;
     write_atomic(&dir.config(), cfg.to_toml().as_bytes())?;

@@ -370,8 +370,9 @@ pub fn check_belongs(c: &Checkpoint, cfg: &TrainConfig, path: &Path, run_dir: &P
 
 /// Reads a run's resume state and the config to continue with: the saved one, with the changes
 /// made in `config.toml` and `sets` — only [`crate::config::RESUME_CHANGEABLE`] keys may change.
-/// `None` for the state: the run stopped before its first checkpoint, and starts again in place.
-pub fn load_resume(run_dir: &Path, sets: &[String]) -> Result<(TrainConfig, Option<Checkpoint>)> {
+/// With the resume file's agent part and loop part; `None`: the run stopped before its first
+/// checkpoint, and starts again in place.
+pub fn load_resume(run_dir: &Path, sets: &[String]) -> Result<(TrainConfig, Option<(Checkpoint, ResumeState)>)> {
     let on_disk = run_config(run_dir)?;
     let dir = RunDir::new(run_dir);
     let (config_path, path) = (dir.config(), dir.resume_file());
@@ -395,7 +396,8 @@ pub fn load_resume(run_dir: &Path, sets: &[String]) -> Result<(TrainConfig, Opti
             ),
         ));
     }
-    let step = ResumeState::read(&state, &path)?.step;
+    let loop_state = ResumeState::read(&state, &path)?;
+    let step = loop_state.step;
     let cfg = on_disk.with_resume_changes(sets, step)?;
     if cfg.total_steps == step {
         let finished = dir.final_agent().exists();
@@ -405,7 +407,7 @@ pub fn load_resume(run_dir: &Path, sets: &[String]) -> Result<(TrainConfig, Opti
             format!("{what} ({step} steps); to train on, extend it: --steps <more than {step}>"),
         ));
     }
-    Ok((cfg, Some(state)))
+    Ok((cfg, Some((state, loop_state))))
 }
 
 /// Before an extended run replaces `final.safetensors`, keeps the agent it holds — the one the
