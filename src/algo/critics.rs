@@ -1,13 +1,15 @@
 //! The Q-function ensemble shared by TD3, DDPG and SAC: one or two critics `Q_i(s, a)`, their
 //! target copies, and the three things an update asks of them.
 //!
-//! With two critics and `parallel` set, critic 1 runs on a second thread in each of the three
-//! operations. Each critic's arithmetic is the same code in the same order either way, so the
+//! With two critics and `parallel` set, critic 1 runs on a second thread (one kept for the
+//! critics' lifetime) in each of the three operations. Each critic's arithmetic is the same code in the same order either way, so the
 //! results are bit-identical to the sequential ones: threads never change a seed's numbers.
 
 use super::Trainable;
 use crate::nn::{polyak_update, Mlp, MlpCache};
 use crate::rng::Rng;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::mpsc;
 
 /// One critic with its target copy and its own scratch buffers.
 pub(crate) struct Member {
@@ -24,7 +26,7 @@ pub(crate) struct Member {
 pub struct Critics {
     obs_dim: usize,
     act_dim: usize,
-    parallel: bool,
+    helper: Option<Helper>,
     pub(crate) members: Vec<Member>,
     /// `[s | a]` rows, the critics' input.
     input: Vec<f32>,
@@ -35,14 +37,59 @@ pub struct Critics {
     pub(crate) action_grad: Vec<f32>,
 }
 
-/// Runs `f` on every member, critic 1 on a second thread when `parallel`.
-fn for_each(members: &mut [Member], parallel: bool, f: impl Fn(usize, &mut Member) + Sync) {
-    if parallel && members.len() == 2 {
-        let (first, second) = members.split_at_mut(1);
-        std::thread::scope(|s| {
-            s.spawn(|| f(1, &mut second[0]));
-            f(0, &mut first[0]);
-        });
+/// A second thread kept for the critics' lifetime. Spawning a scoped thread for every operation
+/// (five per update) costs a thread creation and a stack mapping each time, and unmapping a stack
+/// while the other core runs makes the kernel interrupt it (a TLB shootdown).
+struct Helper {
+    jobs: mpsc::Sender<Job>,
+    done: mpsc::Receiver<std::thread::Result<()>>,
+}
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+impl Helper {
+    /// `None` if the system refuses a thread: the critics then run one after the other.
+    fn spawn() -> Option<Helper> {
+        let (jobs, inbox) = mpsc::channel::<Job>();
+        let (report, done) = mpsc::channel();
+        let worker = move || {
+            for job in inbox {
+                if report.send(panic::catch_unwind(AssertUnwindSafe(job))).is_err() {
+                    break;
+                }
+            }
+        };
+        std::thread::Builder::new().name("polyak-critic".into()).spawn(worker).ok()?;
+        Some(Helper { jobs, done })
+    }
+
+    /// Runs `there` on the helper thread and `here` on this one; returns when both are done.
+    fn join(&self, there: impl FnOnce() + Send, here: impl FnOnce()) {
+        let job: Box<dyn FnOnce() + Send + '_> = Box::new(there);
+        // SAFETY: the job may borrow from this stack frame; its lifetime is erased only to cross
+        // the channel. This function neither returns nor unwinds before the helper has finished
+        // it: `here` runs under catch_unwind, and we wait for the helper's report first.
+        let job: Job = unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + '_>, Job>(job) };
+        if let Err(mpsc::SendError(job)) = self.jobs.send(job) {
+            // The helper is gone: do its part here.
+            job();
+            here();
+            return;
+        }
+        let mine = panic::catch_unwind(AssertUnwindSafe(here));
+        let theirs = self.done.recv().unwrap_or(Ok(()));
+        for outcome in [mine, theirs] {
+            if let Err(p) = outcome {
+                panic::resume_unwind(p);
+            }
+        }
+    }
+}
+
+/// Runs `f` on every member, critic 1 on the helper thread when there is one.
+fn for_each(members: &mut [Member], helper: Option<&Helper>, f: impl Fn(usize, &mut Member) + Sync) {
+    if let (Some(h), [first, second]) = (helper, &mut *members) {
+        h.join(|| f(1, second), || f(0, first));
     } else {
         for (i, m) in members.iter_mut().enumerate() {
             f(i, m);
@@ -78,7 +125,7 @@ impl Critics {
         Critics {
             obs_dim,
             act_dim,
-            parallel,
+            helper: if parallel && n == 2 { Helper::spawn() } else { None },
             members,
             input: Vec::new(),
             q: Vec::new(),
@@ -109,7 +156,7 @@ impl Critics {
     pub fn target_min(&mut self, next_obs: &[f32], next_act: &[f32], batch: usize, out: &mut [f32]) {
         self.fill_input(next_obs, next_act, batch);
         let input = &self.input;
-        for_each(&mut self.members, self.parallel, |_, m| {
+        for_each(&mut self.members, self.helper.as_ref(), |_, m| {
             m.target.forward(input, batch, &mut m.target_cache);
         });
         out.copy_from_slice(self.members[0].target_cache.output());
@@ -124,7 +171,7 @@ impl Critics {
     pub fn train(&mut self, obs: &[f32], act: &[f32], y: &[f32], batch: usize) -> (f64, f64) {
         self.fill_input(obs, act, batch);
         let input = &self.input;
-        for_each(&mut self.members, self.parallel, |_, m| {
+        for_each(&mut self.members, self.helper.as_ref(), |_, m| {
             let q = m.online.net.forward(input, batch, &mut m.cache);
             m.d_q.resize(batch, 0.0);
             let (mut sq, mut sum) = (0.0f64, 0.0f64);
@@ -160,7 +207,7 @@ impl Critics {
         let (o, a) = (self.obs_dim, self.act_dim);
         let input = &self.input;
         let members = &mut self.members[..n];
-        for_each(members, self.parallel, |_, m| {
+        for_each(members, self.helper.as_ref(), |_, m| {
             m.online.net.forward(input, batch, &mut m.cache);
         });
         self.q.clear();
@@ -182,7 +229,7 @@ impl Critics {
                 *d = own as u8 as f32;
             }
         }
-        for_each(members, self.parallel, |_, m| {
+        for_each(members, self.helper.as_ref(), |_, m| {
             m.action_grad.resize(batch * a, 0.0);
             m.online.net.backward_input(&mut m.cache, &m.d_q, &mut m.action_grad, o..o + a);
         });
@@ -210,5 +257,28 @@ impl Critics {
         for m in &mut self.members {
             polyak_update(&mut m.target.params, &m.online.net.params, tau);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_helper_runs_borrowed_work_and_passes_panics_back() {
+        let h = Helper::spawn().unwrap();
+        let (mut a, mut b) = (vec![0u64; 1000], vec![0u64; 1000]);
+        for round in 1..=200u64 {
+            h.join(|| a.iter_mut().for_each(|x| *x += round), || b.iter_mut().for_each(|x| *x += 2 * round));
+        }
+        assert!(a.iter().all(|&x| x == 200 * 201 / 2) && b.iter().all(|&x| x == 200 * 201));
+        // A panic on either side reaches the caller after both sides have finished.
+        let there = panic::catch_unwind(AssertUnwindSafe(|| h.join(|| panic!("there"), || {})));
+        assert!(there.is_err());
+        let here = panic::catch_unwind(AssertUnwindSafe(|| h.join(|| {}, || panic!("here"))));
+        assert!(here.is_err());
+        let mut after = 0;
+        h.join(|| {}, || after = 1);
+        assert_eq!(after, 1, "the helper still works after a panic");
     }
 }
