@@ -69,7 +69,6 @@ impl RunDir {
 #[derive(Debug)]
 pub struct RunLock {
     _dir: File,
-    path: PathBuf,
 }
 
 impl RunLock {
@@ -77,16 +76,12 @@ impl RunLock {
     pub fn acquire(dir: &Path) -> Result<RunLock> {
         let file = File::open(dir).map_err(|e| Error::io(dir, e))?;
         match file.try_lock() {
-            Ok(()) => Ok(RunLock { _dir: file, path: dir.to_path_buf() }),
+            Ok(()) => Ok(RunLock { _dir: file }),
             Err(std::fs::TryLockError::WouldBlock) => {
                 Err(Error::InUse { dir: dir.to_path_buf(), holder: lock_holder(dir) })
             }
             Err(std::fs::TryLockError::Error(e)) => Err(Error::io(dir, e)),
         }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 
