@@ -109,6 +109,61 @@ pub fn default_checkpoint_every(total_steps: u64) -> u64 {
     total_steps.div_ceil(10).clamp(1, 50_000)
 }
 
+/// What each key means, for `help()` in Python and `polyak list`: the one table of key
+/// descriptions (a test checks that every key of the config has one).
+pub const KEY_DOCS: &[(&str, &str)] = &[
+    ("algo", "algorithm or preset (sac, td3, ddpg, td3-no-twin, td3-no-delay, td3-no-smoothing)"),
+    ("env", "environment id, e.g. \"Pendulum-v1\""),
+    ("seed", "fixes every random choice of the run"),
+    ("total_steps", "environment steps to train for"),
+    ("learning_starts", "uniform-random warm-up steps before the first update"),
+    ("gradient_steps", "gradient updates per environment step"),
+    ("batch_size", "transitions per gradient update"),
+    ("buffer_size", "replay capacity in transitions"),
+    ("gamma", "discount factor γ"),
+    ("tau", "Polyak coefficient τ of the target networks (θ' ← τθ + (1−τ)θ')"),
+    ("actor_lr", "Adam learning rate of the actor"),
+    ("critic_lr", "Adam learning rate of the critics"),
+    ("hidden", "hidden layer widths of actor and critics (ReLU)"),
+    ("threads", "threads per update: 0 = automatic (2 where there are 2 cores); results are identical for any value"),
+    ("eval_every", "evaluate every this many env steps (0 = only at the end)"),
+    ("eval_episodes", "deterministic episodes per evaluation"),
+    (
+        "checkpoint_every",
+        "checkpoint every this many env steps (0 = only at the end); unset: a tenth of total_steps, at most 50,000",
+    ),
+    ("td3.twin_critics", "clipped double Q: two critics, the target takes their minimum (off = one critic)"),
+    ("td3.policy_delay", "critic updates per actor and target update, d (1 = no delay)"),
+    ("td3.target_noise", "target policy smoothing: std σ̃ of the noise on the target action (0 = off)"),
+    ("td3.target_noise_clip", "clip c of the smoothing noise"),
+    ("td3.exploration_noise", "std of the Gaussian exploration noise on the normalised action"),
+    ("sac.auto_alpha", "learn the temperature α (true) or keep it fixed at initial_alpha"),
+    ("sac.initial_alpha", "starting (or fixed) temperature α"),
+    ("sac.alpha_lr", "Adam learning rate of log α"),
+    ("sac.target_entropy", "entropy the temperature steers towards; unset = −(action dimensions)"),
+];
+
+/// Every key of an algorithm's config as `(dotted key, default as TOML, meaning)`, in the order
+/// of [`KEY_DOCS`]; keys of the other family's section are left out.
+pub fn hyperparameters(algo: Algo) -> Vec<(&'static str, String, &'static str)> {
+    let table = toml::Table::try_from(TrainConfig::preset(algo)).unwrap_or_default();
+    let other = match algo.family() {
+        Family::Sac => "td3.",
+        Family::Td3 => "sac.",
+    };
+    KEY_DOCS
+        .iter()
+        .filter(|(key, _)| !key.starts_with(other))
+        .map(|&(key, meaning)| {
+            let value = match key.split_once('.') {
+                Some((section, name)) => table.get(section).and_then(|t| t.get(name)),
+                None => table.get(key),
+            };
+            (key, value.map_or_else(|| "unset".to_string(), toml::Value::to_string), meaning)
+        })
+        .collect()
+}
+
 /// The largest integer a config holds: TOML integers are signed 64-bit.
 pub const MAX_INTEGER: u64 = i64::MAX as u64;
 
@@ -525,6 +580,33 @@ fn merge(base: &mut toml::Table, layer: &toml::Table) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_key_of_the_config_has_a_description_and_no_description_is_stale() {
+        for algo in Algo::ALL {
+            let documented: Vec<&str> = hyperparameters(algo).iter().map(|(k, _, _)| *k).collect();
+            let table = toml::Table::try_from(TrainConfig::preset(algo)).unwrap();
+            for (key, value) in &table {
+                match value {
+                    toml::Value::Table(_) if (key == "td3") != (algo.family() == Family::Td3) => {}
+                    toml::Value::Table(section) => {
+                        for name in section.keys() {
+                            let dotted = format!("{key}.{name}");
+                            assert!(documented.contains(&dotted.as_str()), "{algo}: `{dotted}` has no description");
+                        }
+                    }
+                    _ => assert!(documented.contains(&key.as_str()), "{algo}: `{key}` has no description"),
+                }
+            }
+            for (key, default, _) in hyperparameters(algo) {
+                let known = key == "sac.target_entropy" || default != "unset";
+                assert!(known, "{algo}: described key `{key}` is not in the config");
+            }
+        }
+        let td3 = hyperparameters(Algo::Ddpg);
+        assert!(td3.iter().any(|(k, v, _)| *k == "td3.policy_delay" && v == "1"), "ddpg's preset shows: {td3:?}");
+        assert!(!td3.iter().any(|(k, _, _)| k.starts_with("sac.")));
+    }
 
     fn sets(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| s.to_string()).collect()

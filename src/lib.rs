@@ -11,7 +11,8 @@
 //! - [`rundir`]: a run directory's layout and its lock; [`checkpoint`]: checkpoint files;
 //! - [`results`], [`report`], [`plot`], [`sweep`]: reading runs back, reports, pictures and
 //!   multi-seed sweeps; [`bench`]: speed measurements;
-//! - [`algo`]: the agents behind [`algo::Agent`], for those who drive updates themselves.
+//! - [`algo`]: the agents behind [`algo::Agent`], for those who drive updates themselves;
+//!   [`parallel`]: the long-lived helper threads they (and vector envs) share work with.
 //!
 //! Every fallible function returns [`Result`] with the crate's [`Error`].
 //!
@@ -32,6 +33,7 @@ pub mod config;
 pub mod env;
 pub mod error;
 pub mod metrics;
+pub mod parallel;
 pub mod plot;
 pub mod replay;
 pub mod report;

@@ -105,6 +105,15 @@ fn physical_memory() -> Option<u64> {
     Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
 }
 
+/// Where a run goes when no directory is given: `runs/<algo>_<env>_s<seed>_<unix time>` (the
+/// env's name with anything but letters, digits, `-`, `_` and `.` replaced by `-`).
+pub fn default_run_dir(cfg: &crate::config::TrainConfig) -> PathBuf {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let env: String =
+        cfg.env.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' }).collect();
+    PathBuf::from("runs").join(format!("{}_{env}_s{}_{now}", cfg.algo, cfg.seed))
+}
+
 /// Refuses, before anything is allocated or written, a request for more memory than the machine
 /// has. `bytes` is `None` when the figure itself overflows.
 pub fn check_memory(what: &str, bytes: Option<u64>, hint: &str) -> Result<()> {

@@ -188,7 +188,7 @@ fn small(_dir: &Path) -> TrainConfig {
 }
 
 fn quiet(stop_after: Option<u64>) -> TrainOptions {
-    TrainOptions { quiet: true, stop_after }
+    TrainOptions { quiet: true, stop_after, ..Default::default() }
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -78,11 +78,12 @@ fn stopping_at_any_step_and_resuming_is_bitwise_identical() {
     for stops in [vec![300], vec![437], vec![150, 640]] {
         let dir = tempfile::tempdir().unwrap();
         let cfg = TrainConfig::resolve(Some("sac"), None, &sets(&[])).unwrap();
-        let first = TrainOptions { quiet: true, stop_after: Some(stops[0]) };
+        let first = TrainOptions { quiet: true, stop_after: Some(stops[0]), ..Default::default() };
         let s = train(&cfg, dir.path(), &first).unwrap();
         assert!(!s.complete && s.steps == stops[0]);
         for &stop in &stops[1..] {
-            resume(dir.path(), &[], &TrainOptions { quiet: true, stop_after: Some(stop) }).unwrap();
+            resume(dir.path(), &[], &TrainOptions { quiet: true, stop_after: Some(stop), ..Default::default() })
+                .unwrap();
         }
         let s = resume(dir.path(), &[], &TrainOptions { quiet: true, ..Default::default() }).unwrap();
         assert!(s.complete && s.steps == 900);
@@ -196,7 +197,7 @@ fn a_full_disk_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint() {
 fn stopped_run() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let cfg = TrainConfig::resolve(Some("sac"), None, &sets(&[])).unwrap();
-    train(&cfg, dir.path(), &TrainOptions { quiet: true, stop_after: Some(450) }).unwrap();
+    train(&cfg, dir.path(), &TrainOptions { quiet: true, stop_after: Some(450), ..Default::default() }).unwrap();
     dir
 }
 
@@ -316,7 +317,7 @@ fn mujoco_runs_resume_bitwise() {
         let want = reference(&extra);
         let dir = tempfile::tempdir().unwrap();
         let cfg = TrainConfig::resolve(Some("sac"), None, &sets(&extra)).unwrap();
-        train(&cfg, dir.path(), &TrainOptions { quiet: true, stop_after: Some(333) }).unwrap();
+        train(&cfg, dir.path(), &TrainOptions { quiet: true, stop_after: Some(333), ..Default::default() }).unwrap();
         resume(dir.path(), &[], &TrainOptions { quiet: true, ..Default::default() }).unwrap();
         assert_same(outcome(dir.path()), &want, env);
     }

@@ -7,9 +7,8 @@
 
 use super::Trainable;
 use crate::nn::{polyak_update, Mlp, MlpCache};
+use crate::parallel::Helper;
 use crate::rng::Rng;
-use std::panic::{self, AssertUnwindSafe};
-use std::sync::mpsc;
 
 /// One critic with its target copy and its own scratch buffers.
 pub(crate) struct Member {
@@ -35,55 +34,6 @@ pub struct Critics {
     taken: Vec<bool>,
     /// ∂Q/∂a from the last [`Critics::min_q_and_action_grad`] or [`Critics::q1_and_action_grad`].
     pub(crate) action_grad: Vec<f32>,
-}
-
-/// A second thread kept for the critics' lifetime. Spawning a scoped thread for every operation
-/// (five per update) costs a thread creation and a stack mapping each time, and unmapping a stack
-/// while the other core runs makes the kernel interrupt it (a TLB shootdown).
-struct Helper {
-    jobs: mpsc::Sender<Job>,
-    done: mpsc::Receiver<std::thread::Result<()>>,
-}
-
-type Job = Box<dyn FnOnce() + Send + 'static>;
-
-impl Helper {
-    /// `None` if the system refuses a thread: the critics then run one after the other.
-    fn spawn() -> Option<Helper> {
-        let (jobs, inbox) = mpsc::channel::<Job>();
-        let (report, done) = mpsc::channel();
-        let worker = move || {
-            for job in inbox {
-                if report.send(panic::catch_unwind(AssertUnwindSafe(job))).is_err() {
-                    break;
-                }
-            }
-        };
-        std::thread::Builder::new().name("polyak-critic".into()).spawn(worker).ok()?;
-        Some(Helper { jobs, done })
-    }
-
-    /// Runs `there` on the helper thread and `here` on this one; returns when both are done.
-    fn join(&self, there: impl FnOnce() + Send, here: impl FnOnce()) {
-        let job: Box<dyn FnOnce() + Send + '_> = Box::new(there);
-        // SAFETY: the job may borrow from this stack frame; its lifetime is erased only to cross
-        // the channel. This function neither returns nor unwinds before the helper has finished
-        // it: `here` runs under catch_unwind, and we wait for the helper's report first.
-        let job: Job = unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + '_>, Job>(job) };
-        if let Err(mpsc::SendError(job)) = self.jobs.send(job) {
-            // The helper is gone: do its part here.
-            job();
-            here();
-            return;
-        }
-        let mine = panic::catch_unwind(AssertUnwindSafe(here));
-        let theirs = self.done.recv().unwrap_or(Ok(()));
-        for outcome in [mine, theirs] {
-            if let Err(p) = outcome {
-                panic::resume_unwind(p);
-            }
-        }
-    }
 }
 
 /// Runs `f` on every member, critic 1 on the helper thread when there is one.
@@ -257,28 +207,5 @@ impl Critics {
         for m in &mut self.members {
             polyak_update(&mut m.target.params, &m.online.net.params, tau);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_helper_runs_borrowed_work_and_passes_panics_back() {
-        let h = Helper::spawn().unwrap();
-        let (mut a, mut b) = (vec![0u64; 1000], vec![0u64; 1000]);
-        for round in 1..=200u64 {
-            h.join(|| a.iter_mut().for_each(|x| *x += round), || b.iter_mut().for_each(|x| *x += 2 * round));
-        }
-        assert!(a.iter().all(|&x| x == 200 * 201 / 2) && b.iter().all(|&x| x == 200 * 201));
-        // A panic on either side reaches the caller after both sides have finished.
-        let there = panic::catch_unwind(AssertUnwindSafe(|| h.join(|| panic!("there"), || {})));
-        assert!(there.is_err());
-        let here = panic::catch_unwind(AssertUnwindSafe(|| h.join(|| {}, || panic!("here"))));
-        assert!(here.is_err());
-        let mut after = 0;
-        h.join(|| {}, || after = 1);
-        assert_eq!(after, 1, "the helper still works after a panic");
     }
 }

@@ -49,6 +49,11 @@ impl Pendulum {
         self.obs()
     }
 
+    /// Gymnasium's `env.unwrapped.state`: (θ, θ̇).
+    pub fn state(&self) -> [f64; 2] {
+        [self.theta, self.theta_dot]
+    }
+
     fn obs(&self) -> Vec<f32> {
         vec![self.theta.cos() as f32, self.theta.sin() as f32, self.theta_dot as f32]
     }
@@ -78,7 +83,8 @@ impl Env for Pendulum {
         let (th, thdot) = (self.theta, self.theta_dot);
         // `0.001 * u**2` stays float32 in NumPy; the rest is float64.
         let torque_cost = f32r(f32r(u * u) * f32r(0.001));
-        let cost = angle_normalize(th).powi(2) + 0.1 * thdot * thdot + torque_cost;
+        // `0.1 * thdot**2`: the square first, then the product (not (0.1·θ̇)·θ̇).
+        let cost = angle_normalize(th).powi(2) + 0.1 * (thdot * thdot) + torque_cost;
         let new_thdot = (thdot + (15.0 * th.sin() + f32r(3.0 * u)) * Self::DT).clamp(-Self::MAX_SPEED, Self::MAX_SPEED);
         self.theta = th + new_thdot * Self::DT;
         self.theta_dot = new_thdot;
@@ -135,6 +141,11 @@ impl MountainCarContinuous {
             obs_space: BoxSpace::new(vec![-1.2, -0.07], vec![0.6, 0.07]),
             act_space: BoxSpace::new(vec![-1.0], vec![1.0]),
         }
+    }
+
+    /// Gymnasium's `env.unwrapped.state`: (position, velocity).
+    pub fn state(&self) -> [f64; 2] {
+        [self.position, self.velocity]
     }
 
     /// Puts the car in a given (float64) state, as Gymnasium's reset leaves it.

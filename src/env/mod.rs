@@ -4,7 +4,7 @@
 //! environments are created by name with [`make`], which also applies Gymnasium's time limit.
 
 mod classic;
-#[cfg(mujoco)]
+pub mod gym;
 pub mod mujoco;
 pub mod snapshot;
 
@@ -258,6 +258,12 @@ pub const SPECS: [EnvSpec; 12] = [
 impl EnvSpec {
     /// Looks an env up by its Gymnasium id, suggesting the closest on a typo.
     pub fn get(id: &str) -> Result<&'static EnvSpec> {
+        if let Some(name) = id.strip_prefix(PYTHON_ENV_PREFIX) {
+            return Err(Error::Env(format!(
+                "this run trained on a Python environment ({name}), which only Python can step: continue or \
+                 evaluate it from Python, passing the env again: polyak.load(run_dir, env=...)"
+            )));
+        }
         SPECS.iter().find(|s| s.id == id).ok_or_else(|| Error::UnknownName {
             kind: "environment",
             name: id.to_string(),
@@ -289,31 +295,31 @@ impl EnvSpec {
     }
 }
 
+/// How a run on an environment written in Python (stepped through the Python package) records
+/// its `env`: `python:<its Gymnasium id or class name>`.
+pub const PYTHON_ENV_PREFIX: &str = "python:";
+
 /// Names [`make`] accepts.
 pub fn available() -> Vec<String> {
     SPECS.iter().map(|s| s.id.to_string()).collect()
 }
 
-/// True when this build links MuJoCo.
-pub const HAS_MUJOCO: bool = cfg!(mujoco);
+/// True when the MuJoCo library can be loaded, so the MuJoCo envs can be made.
+pub fn mujoco_available() -> bool {
+    mujoco::available()
+}
 
 /// Creates a built-in environment by its Gymnasium id, with Gymnasium's time limit.
 pub fn make(id: &str) -> Result<Box<dyn Env>> {
     EnvSpec::get(id)?.make()
 }
 
-#[cfg(mujoco)]
 fn make_mujoco(id: &str, task: MujocoTask, limit: usize) -> Result<Box<dyn Env>> {
-    let env = mujoco::MujocoEnv::new(task).map_err(|e| Error::env(format!("{id}: {e}")))?;
+    let env = mujoco::MujocoEnv::new(task).map_err(|e| match e {
+        Error::Env(why) => Error::Env(format!("{id}: {why}")),
+        other => other,
+    })?;
     Ok(Box::new(TimeLimit::new(env, limit)))
-}
-
-#[cfg(not(mujoco))]
-fn make_mujoco(id: &str, _task: MujocoTask, _limit: usize) -> Result<Box<dyn Env>> {
-    Err(Error::Env(format!(
-        "{id} needs the MuJoCo library, which this build does not link: run `scripts/setup/mujoco.sh` \
-         (installs it into .mujoco/ from PyPI in a few seconds), then build again"
-    )))
 }
 
 #[cfg(test)]

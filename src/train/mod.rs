@@ -36,6 +36,20 @@ pub struct TrainOptions {
     /// Stop after this step with a resume checkpoint, as an interrupted run would — to train in
     /// slices under a scheduler's time limit, say. `None`: train to `total_steps`.
     pub stop_after: Option<u64>,
+    /// Asked once per step, before acting: `true` stops the run after a resume checkpoint at the
+    /// current step ([`TrainSummary::interrupted`]) — how the Python package turns Ctrl-C into a
+    /// clean stop.
+    pub interrupt: Option<Interrupt>,
+}
+
+/// A question the training loop asks once per step: should it stop now?
+#[derive(Clone)]
+pub struct Interrupt(pub std::sync::Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Interrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Interrupt")
+    }
 }
 
 /// What a finished run reports.
@@ -49,8 +63,10 @@ pub struct TrainSummary {
     pub wall_time: f64,
     /// The last checkpoint written.
     pub final_checkpoint: PathBuf,
-    /// False when the run stopped early (`stop_after`) and can be resumed.
+    /// False when the run stopped early (`stop_after` or an interrupt) and can be resumed.
     pub complete: bool,
+    /// True when [`TrainOptions::interrupt`] stopped the run.
+    pub interrupted: bool,
 }
 
 /// Builds the agent a config asks for.
@@ -370,8 +386,16 @@ impl Run {
         pb.set_message(status(self.last_episode_return, self.last_eval.0));
         self.start = Instant::now();
         let stop = opts.stop_after.unwrap_or(cfg.total_steps).min(cfg.total_steps);
+        let mut interrupted = false;
 
         while self.step < stop {
+            if opts.interrupt.as_ref().is_some_and(|i| (i.0)()) {
+                interrupted = true;
+                if self.step > 0 && self.last_good_checkpoint.as_ref() != Some(&self.dir.step_agent(self.step)) {
+                    self.checkpoint(&self.dir.step_agent(self.step))?;
+                }
+                break;
+            }
             self.step += 1;
             let step = self.step;
             if step <= cfg.learning_starts {
@@ -458,6 +482,7 @@ impl Run {
             wall_time: self.wall_time(),
             final_checkpoint: self.last_good_checkpoint.clone().unwrap_or_else(|| self.dir.final_agent()),
             complete: self.step == cfg.total_steps,
+            interrupted,
         })
     }
 
@@ -514,6 +539,33 @@ pub fn latest_checkpoint(run_dir: &Path) -> Result<PathBuf> {
     latest.ok_or_else(|| Error::run_dir(run_dir, "has no checkpoint"))
 }
 
+/// A run's config and its agent from a checkpoint (`None`: [`latest_checkpoint`]), checked to
+/// belong to the run, for an env with these observation and action sizes.
+pub fn load_agent(
+    run_dir: &Path,
+    checkpoint: Option<&Path>,
+    obs_dim: usize,
+    act_dim: usize,
+) -> Result<(TrainConfig, Box<dyn Agent>, PathBuf)> {
+    let cfg = state::run_config(run_dir)?;
+    let path = match checkpoint {
+        Some(p) => p.to_path_buf(),
+        None => latest_checkpoint(run_dir)?,
+    };
+    let ckpt = Checkpoint::load(&path)?;
+    state::check_belongs(&ckpt, &cfg, &path, run_dir)?;
+    let mut agent = build_agent(&cfg, obs_dim, act_dim);
+    ckpt.restore(agent.as_mut(), &path)?;
+    Ok((cfg, agent, path))
+}
+
+/// The reset seeds of the episodes [`evaluate_run`] plays with evaluation seed `seed` (what
+/// `polyak eval --seed` sets), so that others can replay its episodes.
+pub fn eval_seeds(seed: u64, episodes: usize) -> Vec<u64> {
+    let mut seeds = Rng::stream(seed, stream::EVAL);
+    (0..episodes).map(|_| seeds.next_u64()).collect()
+}
+
 /// Reloads a run's checkpoint and evaluates it deterministically.
 pub fn evaluate_run(
     run_dir: &Path,
@@ -522,20 +574,14 @@ pub fn evaluate_run(
     seed: u64,
 ) -> Result<(f64, f64, Vec<f64>)> {
     let cfg = state::run_config(run_dir)?;
-    let path = match checkpoint {
-        Some(p) => p.to_path_buf(),
-        None => latest_checkpoint(run_dir)?,
-    };
     crate::rundir::check_memory(
         &format!("{episodes} evaluation episodes"),
         (episodes as u64).checked_mul(8),
         "evaluate fewer episodes",
     )?;
-    let ckpt = Checkpoint::load(&path)?;
-    state::check_belongs(&ckpt, &cfg, &path, run_dir)?;
     let mut env = make(&cfg.env)?;
-    let mut agent = build_agent(&cfg, env.observation_space().dim(), env.action_space().dim());
-    ckpt.restore(agent.as_mut(), &path)?;
+    let (obs_dim, act_dim) = (env.observation_space().dim(), env.action_space().dim());
+    let (_, mut agent, _) = load_agent(run_dir, checkpoint, obs_dim, act_dim)?;
     Ok(evaluate(agent.as_mut(), env.as_mut(), episodes, &mut Rng::stream(seed, stream::EVAL)))
 }
 

@@ -410,6 +410,16 @@ pub fn load_resume(run_dir: &Path, sets: &[String]) -> Result<(TrainConfig, Opti
     Ok((cfg, Some((state, loop_state))))
 }
 
+/// The env steps a run has done, by its resume file (0 when it has none yet).
+pub fn steps_done(run_dir: &Path) -> Result<u64> {
+    run_config(run_dir)?;
+    let path = RunDir::new(run_dir).resume_file();
+    if std::fs::symlink_metadata(&path).is_err() {
+        return Ok(0);
+    }
+    Ok(ResumeState::read(&Checkpoint::load(&path)?, &path)?.step)
+}
+
 /// Before an extended run replaces `final.safetensors`, keeps the agent it holds — the one the
 /// last evaluation row of `metrics.csv` was measured on — as `step_<its step>.safetensors` (a
 /// hard link: no copy, nothing deleted).

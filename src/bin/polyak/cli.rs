@@ -205,8 +205,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 say!("  {:<18} {}", a.name(), a.describe());
             }
             say!("environments: {}", polyak::env::available().join(", "));
-            if !polyak::env::HAS_MUJOCO {
-                say!("(the -v5 MuJoCo envs need the MuJoCo library: run scripts/setup/mujoco.sh, then build again)");
+            if !polyak::env::mujoco_available() {
+                say!("(the -v5 MuJoCo envs need the MuJoCo library: run scripts/setup/mujoco.sh)");
             }
             Ok(())
         }
@@ -277,13 +277,13 @@ fn run_train(args: TrainArgs) -> Result<()> {
     if let Some(seed) = args.seed {
         sets.push(format!("seed={seed}"));
     }
-    let opts = TrainOptions { quiet: args.quiet, stop_after: args.stop_after };
+    let opts = TrainOptions { quiet: args.quiet, stop_after: args.stop_after, ..Default::default() };
     let (summary, run_dir) = match args.resume {
         Some(run_dir) => (resume(&run_dir, &sets, &opts)?, run_dir),
         None => {
             let cfg = TrainConfig::resolve(args.algo.as_deref(), args.config.as_deref(), &sets)?;
             polyak::env::make(&cfg.env)?; // fail on an unknown env before creating anything
-            let run_dir = args.out.unwrap_or_else(|| default_run_dir(&cfg));
+            let run_dir = args.out.unwrap_or_else(|| polyak::rundir::default_run_dir(&cfg));
             if !args.quiet {
                 let (a, e, n, s, d) = (&cfg.algo, &cfg.env, cfg.total_steps, cfg.seed, run_dir.display());
                 eprintln!("polyak: {a} on {e} for {n} steps, seed {s} → {d}");
@@ -312,11 +312,6 @@ fn run_train(args: TrainArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn default_run_dir(cfg: &TrainConfig) -> PathBuf {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    PathBuf::from("runs").join(format!("{}_{}_s{}_{now}", cfg.algo, cfg.env, cfg.seed))
 }
 
 fn run_eval(args: EvalArgs) -> Result<()> {

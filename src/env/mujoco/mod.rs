@@ -3,24 +3,25 @@
 //! summation order), terminations, reset noise and time limits, with every keyword argument at
 //! its v5 default.
 //!
-//! Models are Gymnasium's own MJCF files, loaded from the Gymnasium package that
-//! `scripts/setup/mujoco.sh` installs (`.mujoco/gymnasium/envs/mujoco/assets/`), or from the
-//! directory in `POLYAK_MUJOCO_ASSETS`. Reset noise has Gymnasium's distributions and scales but
+//! The library is loaded at run time ([`library`] says from where); models are Gymnasium's own
+//! MJCF files, from the Gymnasium package installed beside it (or `POLYAK_MUJOCO_ASSETS`). Reset noise has Gymnasium's distributions and scales but
 //! is drawn from polyak's generator (NumPy's stream cannot be reproduced), so the fixture tests
 //! start from states recorded from Gymnasium (`MujocoEnv::reset_to`).
 
+mod library;
 mod numpy;
 mod sim;
 #[allow(clippy::all)]
 mod sys;
 mod tasks;
 
+pub use library::{available, find_library, installation, use_installation, Installation};
 pub use sim::Sim;
 
 use super::snapshot::{SnapshotReader, SnapshotWriter};
 use super::{BoxSpace, Env, Step};
 use crate::rng::Rng;
-use numpy::{norm, pairwise_sum};
+use numpy::{norm_with, pairwise_sum};
 use std::path::PathBuf;
 
 /// The tasks (listed, with their ids and time limits, in [`super::SPECS`]); here their model
@@ -52,12 +53,9 @@ impl Task {
     }
 }
 
-/// Where Gymnasium's MJCF files are read from.
-pub fn assets_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("POLYAK_MUJOCO_ASSETS") {
-        return PathBuf::from(dir);
-    }
-    PathBuf::from(env!("POLYAK_MUJOCO_DIR")).join("gymnasium/envs/mujoco/assets")
+/// Where Gymnasium's MJCF files are read from (`None`: no installation found).
+pub fn assets_dir() -> Option<PathBuf> {
+    installation().map(|i| i.assets)
 }
 
 /// One Gymnasium v5 MuJoCo environment (without its time limit; [`super::make`] adds it).
@@ -72,11 +70,14 @@ pub struct MujocoEnv {
     bodies: Vec<usize>,
     obs_space: BoxSpace,
     act_space: BoxSpace,
+    /// `np.linalg.norm`'s dot product fused (see [`numpy::norm_with`]).
+    fused_dot: bool,
 }
 
 impl MujocoEnv {
     pub fn new(task: Task) -> crate::Result<Self> {
-        let path = assets_dir().join(task.xml());
+        library::api()?;
+        let path = assets_dir().unwrap_or_default().join(task.xml());
         if !path.exists() {
             return Err(crate::Error::env(format!(
                 "{} not found: install Gymnasium's MuJoCo models with scripts/setup/mujoco.sh (or set \
@@ -103,6 +104,7 @@ impl MujocoEnv {
             bodies,
             obs_space: BoxSpace::new(Vec::new(), Vec::new()),
             act_space: BoxSpace::new(low, high),
+            fused_dot: false,
             sim,
         };
         let dim = env.observation().len();
@@ -114,9 +116,28 @@ impl MujocoEnv {
         self.task
     }
 
+    /// Computes `np.linalg.norm` as a NumPy whose dot product fuses (`true`) or rounds each
+    /// product (`false`, the default) does; see [`numpy::norm_with`].
+    pub fn set_numpy_fused_dot(&mut self, fused: bool) {
+        self.fused_dot = fused;
+    }
+
+    pub(crate) fn norm(&self, x: &[f64]) -> f64 {
+        norm_with(x, self.fused_dot)
+    }
+
     /// The physics, read-only (for tests and analysis).
     pub fn sim(&self) -> &Sim {
         &self.sim
+    }
+
+    pub(crate) fn sim_mut(&mut self) -> &mut Sim {
+        &mut self.sim
+    }
+
+    /// The model's reference state (Gymnasium's `init_qpos`, `init_qvel`).
+    pub fn init_state(&self) -> (Vec<f64>, Vec<f64>) {
+        (self.init_qpos.clone(), self.init_qvel.clone())
     }
 
     /// Starts an episode from a given state, as Gymnasium's `reset` followed by `set_state`.
@@ -174,6 +195,59 @@ impl MujocoEnv {
         }
     }
 
+    /// One step with the observation in float64, as Gymnasium returns it: (obs, reward,
+    /// terminated, info).
+    pub fn step_f64(&mut self, action: &[f32]) -> (Vec<f64>, f64, bool, Vec<(&'static str, f64)>) {
+        let before = self.xy();
+        if let Err(msg) = self.sim.step(action, self.task.frame_skip()) {
+            // A MuJoCo error leaves the physics undefined: end the episode with a NaN the
+            // training loop reports (it names the step and stops).
+            eprintln!("polyak: {msg}");
+            return (vec![f64::NAN; self.obs_space.dim()], f64::NAN, true, Vec::new());
+        }
+        let (reward, terminated, info) = self.outcome(action, before);
+        (self.observation(), reward, terminated, info)
+    }
+
+    /// Gymnasium's `_get_reset_info()`: what `reset` returns beside the observation.
+    pub fn reset_info(&self) -> Vec<(&'static str, f64)> {
+        let q = self.sim.qpos();
+        match self.task {
+            Task::HalfCheetah => vec![("x_position", q[0])],
+            Task::Hopper | Task::Walker2d => {
+                vec![("x_position", q[0]), ("z_distance_from_origin", q[1] - self.init_qpos[1])]
+            }
+            Task::Ant | Task::Swimmer | Task::Humanoid => {
+                vec![("x_position", q[0]), ("y_position", q[1]), ("distance_from_origin", self.norm(&q[..2]))]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Info entries that are arrays (Humanoid's tendon lengths and velocities), after a step and
+    /// after a reset.
+    pub fn array_info(&self) -> Vec<(&'static str, Vec<f64>)> {
+        match self.task {
+            Task::Humanoid => {
+                vec![
+                    ("tendon_length", self.sim.ten_length().to_vec()),
+                    ("tendon_velocity", self.sim.ten_velocity().to_vec()),
+                ]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Gymnasium's `state_vector()`: qpos and qvel, concatenated.
+    pub fn state_vector(&self) -> Vec<f64> {
+        [self.sim.qpos(), self.sim.qvel()].concat()
+    }
+
+    /// The simulated time between two steps (timestep × frame skip), Gymnasium's `dt`.
+    pub fn dt(&self) -> f64 {
+        self.dt
+    }
+
     /// Gymnasium's `mass_center`: the mass-weighted mean of the bodies' centres of mass (x, y).
     fn mass_center(&self) -> [f64; 2] {
         let (mass, xipos) = (self.sim.body_mass(), self.sim.xipos());
@@ -195,6 +269,8 @@ impl MujocoEnv {
 
     /// Gymnasium's reset distribution of each task (`reset_model`).
     fn sample_reset(&mut self) -> (Vec<f64>, Vec<f64>) {
+        let fused = self.fused_dot;
+        let norm = |x: &[f64]| norm_with(x, fused);
         let rng = &mut self.rng;
         let (nq, nv) = (self.init_qpos.len(), self.init_qvel.len());
         let uniform = |base: &[f64], scale: f64, rng: &mut Rng| -> Vec<f64> {
@@ -274,16 +350,8 @@ impl Env for MujocoEnv {
     }
 
     fn step(&mut self, action: &[f32]) -> Step {
-        let before = self.xy();
-        if let Err(msg) = self.sim.step(action, self.task.frame_skip()) {
-            // A MuJoCo error leaves the physics undefined: end the episode with a NaN the
-            // training loop reports (it names the step and stops).
-            eprintln!("polyak: {msg}");
-            let obs = vec![f32::NAN; self.obs_space.dim()];
-            return Step { obs, reward: f64::NAN, terminated: true, truncated: false, info: Vec::new() };
-        }
-        let (reward, terminated, info) = self.outcome(action, before);
-        Step { obs: to_f32(&self.observation()), reward, terminated, truncated: false, info }
+        let (obs, reward, terminated, info) = self.step_f64(action);
+        Step { obs: to_f32(&obs), reward, terminated, truncated: false, info }
     }
 
     fn reward_terms(&self) -> &'static [&'static str] {

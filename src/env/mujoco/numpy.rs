@@ -42,9 +42,15 @@ pub fn sum_of_squares(x: &[f64]) -> f64 {
 }
 
 /// `np.linalg.norm(x)` of a short float64 vector: `sqrt(x · x)`, the dot product accumulated
-/// left to right.
-pub fn norm(x: &[f64]) -> f64 {
-    x.iter().fold(0.0, |acc, v| acc + v * v).sqrt()
+/// left to right — with each product rounded before it is added (`fused = false`: what the
+/// committed fixtures and the training envs use, the same on every CPU), or fused into the
+/// sum (`fused = true`). NumPy's dot product goes to OpenBLAS, whose kernel depends on the CPU:
+/// it rounds each product on the AVX2 machine the fixtures were recorded on and fuses on an
+/// AVX-512 one, so the Python package asks NumPy which it does (`polyak._polyak`).
+pub fn norm_with(x: &[f64], fused: bool) -> f64 {
+    let dot =
+        if fused { x.iter().fold(0.0, |acc, v| v.mul_add(*v, acc)) } else { x.iter().fold(0.0, |acc, v| acc + v * v) };
+    dot.sqrt()
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! are replaced (once) so that it never writes `MUJOCO_LOG.TXT` into the user's folder or exits
 //! the process; a MuJoCo error is recorded and reported as a Rust error by the next call.
 
+use super::library::{api, Api};
 use super::sys;
 use crate::error::{Error, Result};
 use std::ffi::{c_char, CStr, CString};
@@ -33,29 +34,21 @@ unsafe extern "C" fn on_warning(msg: *const c_char) {
     }
 }
 
-/// Installs the handlers and checks that the loaded library is the one the bindings describe
-/// (struct layouts change between MuJoCo versions).
-fn init() -> Result<()> {
-    static ONCE: std::sync::OnceLock<std::result::Result<(), String>> = std::sync::OnceLock::new();
+/// Loads the library (checking that it is the version the bindings describe: struct layouts
+/// change between MuJoCo versions) and installs the handlers, once.
+fn init() -> Result<&'static Api> {
+    static ONCE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    let api = api()?;
     ONCE.get_or_init(|| {
-        // SAFETY: plain function calls / writes of function pointers MuJoCo reads; done once,
-        // before any model exists.
-        let version = unsafe { sys::mj_version() };
-        if version as u32 != sys::mjVERSION_HEADER {
-            return Err(format!(
-                "libmujoco is version {version}, but polyak's bindings were generated for {}; install the \
-                 pinned library with scripts/setup/mujoco.sh",
-                sys::mjVERSION_HEADER
-            ));
-        }
+        // SAFETY: writes of function pointers to the library's two handler variables, done once,
+        // before any model of ours exists. (MuJoCo's Python bindings install thread-local
+        // handlers around their own calls, so both can share one library in a process.)
         unsafe {
-            sys::mju_user_error = Some(on_error);
-            sys::mju_user_warning = Some(on_warning);
+            *api.mju_user_error = Some(on_error);
+            *api.mju_user_warning = Some(on_warning);
         }
-        Ok(())
-    })
-    .clone()
-    .map_err(Error::Env)
+    });
+    Ok(api)
 }
 
 fn take_error() -> Result<()> {
@@ -67,6 +60,7 @@ fn take_error() -> Result<()> {
 
 /// A MuJoCo model with one data instance.
 pub struct Sim {
+    api: &'static Api,
     m: NonNull<sys::mjModel>,
     d: NonNull<sys::mjData>,
 }
@@ -78,8 +72,8 @@ impl Drop for Sim {
     fn drop(&mut self) {
         // SAFETY: both were created by MuJoCo and are freed exactly once.
         unsafe {
-            sys::mj_deleteData(self.d.as_ptr());
-            sys::mj_deleteModel(self.m.as_ptr());
+            (self.api.mj_deleteData)(self.d.as_ptr());
+            (self.api.mj_deleteModel)(self.m.as_ptr());
         }
     }
 }
@@ -91,25 +85,25 @@ fn len(n: sys::mjtSize) -> usize {
 impl Sim {
     /// Loads an MJCF file; a bad file is an error carrying MuJoCo's message.
     pub fn from_xml(path: &Path) -> Result<Sim> {
-        init()?;
+        let api = init()?;
         let c_path = CString::new(path.to_string_lossy().as_bytes()).map_err(|_| Error::env("path contains NUL"))?;
         let mut err = [0 as c_char; 1000];
         // SAFETY: valid NUL-terminated path, no VFS, an error buffer of the size we pass.
-        let m = unsafe { sys::mj_loadXML(c_path.as_ptr(), std::ptr::null(), err.as_mut_ptr(), err.len() as i32) };
+        let m = unsafe { (api.mj_loadXML)(c_path.as_ptr(), std::ptr::null(), err.as_mut_ptr(), err.len() as i32) };
         let Some(m) = NonNull::new(m) else {
             // SAFETY: MuJoCo NUL-terminates the message within the buffer.
             let msg = unsafe { CStr::from_ptr(err.as_ptr()) }.to_string_lossy().into_owned();
             return Err(Error::env(format!("{}: {msg}", path.display())));
         };
         // SAFETY: m is a valid model.
-        let d = unsafe { sys::mj_makeData(m.as_ptr()) };
+        let d = unsafe { (api.mj_makeData)(m.as_ptr()) };
         let Some(d) = NonNull::new(d) else {
             // SAFETY: m is valid and not used again.
-            unsafe { sys::mj_deleteModel(m.as_ptr()) };
+            unsafe { (api.mj_deleteModel)(m.as_ptr()) };
             return Err(Error::env(format!("{}: MuJoCo could not allocate its data", path.display())));
         };
         take_error()?;
-        Ok(Sim { m, d })
+        Ok(Sim { api, m, d })
     }
 
     fn model(&self) -> &sys::mjModel {
@@ -192,6 +186,14 @@ impl Sim {
     pub fn qfrc_constraint(&self) -> &[f64] {
         self.slice(self.data().qfrc_constraint, self.nv())
     }
+    /// Tendon lengths (`ntendon`).
+    pub fn ten_length(&self) -> &[f64] {
+        self.slice(self.data().ten_length, len(self.model().ntendon))
+    }
+    /// Tendon velocities (`ntendon`).
+    pub fn ten_velocity(&self) -> &[f64] {
+        self.slice(self.data().ten_velocity, len(self.model().ntendon))
+    }
     /// `nsite × 3` site positions.
     pub fn site_xpos(&self) -> &[f64] {
         self.slice(self.data().site_xpos, 3 * len(self.model().nsite))
@@ -201,7 +203,7 @@ impl Sim {
     pub fn body_id(&self, name: &str) -> Result<usize> {
         let c = CString::new(name).map_err(|_| Error::env("name contains NUL"))?;
         // SAFETY: valid model and NUL-terminated name.
-        let id = unsafe { sys::mj_name2id(self.m.as_ptr(), sys::mjtObj::mjOBJ_BODY as i32, c.as_ptr()) };
+        let id = unsafe { (self.api.mj_name2id)(self.m.as_ptr(), sys::mjtObj::mjOBJ_BODY as i32, c.as_ptr()) };
         usize::try_from(id).map_err(|_| Error::env(format!("the model has no body `{name}`")))
     }
 
@@ -213,12 +215,12 @@ impl Sim {
         self.slice_mut(qp, nq).copy_from_slice(qpos);
         self.slice_mut(qv, nv).copy_from_slice(qvel);
         // SAFETY: valid model and data.
-        unsafe { sys::mj_forward(self.m.as_ptr(), self.d.as_ptr()) };
+        unsafe { (self.api.mj_forward)(self.m.as_ptr(), self.d.as_ptr()) };
     }
 
     pub fn reset_data(&mut self) {
         // SAFETY: valid model and data.
-        unsafe { sys::mj_resetData(self.m.as_ptr(), self.d.as_ptr()) };
+        unsafe { (self.api.mj_resetData)(self.m.as_ptr(), self.d.as_ptr()) };
     }
 
     /// Gymnasium's `do_simulation`: set the controls, `mj_step` `n` times, then
@@ -231,10 +233,10 @@ impl Sim {
         }
         for _ in 0..n {
             // SAFETY: valid model and data.
-            unsafe { sys::mj_step(self.m.as_ptr(), self.d.as_ptr()) };
+            unsafe { (self.api.mj_step)(self.m.as_ptr(), self.d.as_ptr()) };
         }
         // SAFETY: valid model and data.
-        unsafe { sys::mj_rnePostConstraint(self.m.as_ptr(), self.d.as_ptr()) };
+        unsafe { (self.api.mj_rnePostConstraint)(self.m.as_ptr(), self.d.as_ptr()) };
         take_error()
     }
 
@@ -245,10 +247,10 @@ impl Sim {
     pub fn snapshot(&self) -> Vec<u8> {
         let sig = sys::mjtState::mjSTATE_INTEGRATION as i32;
         // SAFETY: valid model.
-        let n = unsafe { sys::mj_stateSize(self.m.as_ptr(), sig) }.max(0) as usize;
+        let n = unsafe { (self.api.mj_stateSize)(self.m.as_ptr(), sig) }.max(0) as usize;
         let mut state = vec![0.0f64; n];
         // SAFETY: state has mj_stateSize elements.
-        unsafe { sys::mj_getState(self.m.as_ptr(), self.d.as_ptr(), state.as_mut_ptr(), sig) };
+        unsafe { (self.api.mj_getState)(self.m.as_ptr(), self.d.as_ptr(), state.as_mut_ptr(), sig) };
         let nbuffer = len(self.data().nbuffer);
         // SAFETY: the main buffer is nbuffer bytes.
         let buffer = unsafe { std::slice::from_raw_parts(self.data().buffer as *const u8, nbuffer) };
@@ -264,7 +266,7 @@ impl Sim {
     pub fn restore(&mut self, snapshot: &[u8]) -> Result<()> {
         let sig = sys::mjtState::mjSTATE_INTEGRATION as i32;
         // SAFETY: valid model.
-        let n = unsafe { sys::mj_stateSize(self.m.as_ptr(), sig) }.max(0) as usize;
+        let n = unsafe { (self.api.mj_stateSize)(self.m.as_ptr(), sig) }.max(0) as usize;
         let nbuffer = len(self.data().nbuffer);
         let word = |at: usize| snapshot.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
         let fits = word(0) == Some(n as u64) && word(8 + 8 * n) == Some(nbuffer as u64);
@@ -280,7 +282,7 @@ impl Sim {
             .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
             .collect();
         // SAFETY: state has mj_stateSize elements.
-        unsafe { sys::mj_setState(self.m.as_ptr(), self.d.as_ptr(), state.as_ptr(), sig) };
+        unsafe { (self.api.mj_setState)(self.m.as_ptr(), self.d.as_ptr(), state.as_ptr(), sig) };
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 //! follows Gymnasium's to the bit: float32 control costs for float32 actions (NumPy's NEP 50),
 //! NumPy's pairwise sums, and the order of every addition.
 
-use super::numpy::{norm, sum_of_squares, sum_of_squares_f32};
+use super::numpy::{sum_of_squares, sum_of_squares_f32};
 use super::{MujocoEnv, Sim};
 
 /// Reward, terminated, and the reward terms (Gymnasium's `info`).
@@ -31,7 +31,7 @@ impl After<'_> {
         vec![
             ("x_position", q[0]),
             ("y_position", q[1]),
-            ("distance_from_origin", norm(&q[..2])),
+            ("distance_from_origin", self.env.norm(&q[..2])),
             ("x_velocity", self.vx),
             ("y_velocity", self.vy),
         ]
@@ -152,7 +152,7 @@ pub fn inverted_double_pendulum(a: &After) -> Outcome {
 /// Reacher-v5: −|fingertip − target| − |a|²; never terminates.
 pub fn reacher(a: &After) -> Outcome {
     let (f, t) = (a.env.body_xpos(0), a.env.body_xpos(1));
-    let dist = -norm(&[f[0] - t[0], f[1] - t[1], f[2] - t[2]]);
+    let dist = -a.env.norm(&[f[0] - t[0], f[1] - t[1], f[2] - t[2]]);
     let ctrl = -sum_of_squares_f32(a.action) as f64;
     (dist + ctrl, false, vec![("reward_dist", dist), ("reward_ctrl", ctrl)])
 }
@@ -161,8 +161,8 @@ pub fn reacher(a: &After) -> Outcome {
 pub fn pusher(a: &After) -> Outcome {
     let (tips, object, goal) = (a.env.body_xpos(0), a.env.body_xpos(1), a.env.body_xpos(2));
     let diff = |p: [f64; 3], q: [f64; 3]| [p[0] - q[0], p[1] - q[1], p[2] - q[2]];
-    let near = -norm(&diff(object, tips)) * 0.5;
-    let dist = -norm(&diff(object, goal));
+    let near = -a.env.norm(&diff(object, tips)) * 0.5;
+    let dist = -a.env.norm(&diff(object, goal));
     let ctrl = (-sum_of_squares_f32(a.action) * 0.1f32) as f64;
     let info = vec![("reward_dist", dist), ("reward_ctrl", ctrl), ("reward_near", near)];
     ((dist + ctrl) + near, false, info)

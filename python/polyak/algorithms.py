@@ -1,0 +1,187 @@
+"""SAC, TD3 and DDPG in Stable-Baselines3's shape (``learn``, ``predict``, ``load``), trained by
+polyak's Rust core into the same run directories as the ``polyak`` CLI.
+
+Hyperparameters are polyak's config keys as keyword arguments; the ``td3.`` and ``sac.`` sections
+are left out (``policy_delay=3`` is the config's ``td3.policy_delay``). ``help(polyak.SAC)`` lists
+them all with their defaults; an unknown or invalid one raises ``ValueError`` naming the key and
+the closest known one.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import gymnasium as gym
+import numpy as np
+from numpy.typing import NDArray
+
+from polyak import _polyak
+
+EnvLike = str | gym.Env[Any, Any]
+
+
+def _second_instance(env: gym.Env[Any, Any]) -> gym.Env[Any, Any]:
+    """A separate instance of a Python env for evaluations: from its spec where it has one."""
+    if env.spec is not None:
+        try:
+            return gym.make(env.spec)
+        except Exception:
+            pass
+    return copy.deepcopy(env)
+
+
+class Algorithm:
+    """One polyak run: built on a built-in env id (no Python per step) or a Gymnasium env."""
+
+    _presets: ClassVar[tuple[str, ...]]
+    _model: _polyak.Model
+
+    def __init__(
+        self,
+        env: EnvLike,
+        *,
+        seed: int = 0,
+        preset: str | None = None,
+        out: str | os.PathLike[str] | None = None,
+        eval_env: gym.Env[Any, Any] | None = None,
+        **hyperparameters: Any,
+    ) -> None:
+        algo = preset if preset is not None else self._presets[0]
+        if algo not in self._presets:
+            raise ValueError(f"{type(self).__name__} presets are {', '.join(self._presets)}; got {algo!r}")
+        if isinstance(env, str):
+            env = env.removeprefix("polyak/")
+        elif not isinstance(env, gym.Env):
+            raise TypeError(f"env must be an env id or a gymnasium.Env, got {type(env).__name__}")
+        elif eval_env is None:
+            eval_env = _second_instance(env)
+        out_path = None if out is None else Path(out)
+        self._model = _polyak.Model(algo, env, seed, hyperparameters, out_path, eval_env)
+        self.env = env
+
+    @classmethod
+    def _from_model(cls, model: _polyak.Model, env: EnvLike) -> Self:
+        self = cls.__new__(cls)
+        self._model = model
+        self.env = env
+        return self
+
+    def learn(self, total_timesteps: int | None = None, progress_bar: bool = False) -> Self:
+        """Trains ``total_timesteps`` more env steps (the first call creates the run directory).
+
+        ``None`` continues a loaded, interrupted run to its own ``total_steps``. Ctrl-C stops
+        within a step with a resume checkpoint and raises ``KeyboardInterrupt``; an exception in a
+        Python env's ``step``/``reset`` is re-raised with its traceback, and the run directory is
+        left at its last checkpoint.
+        """
+        self._model.learn(total_timesteps, progress_bar)
+        return self
+
+    def predict(
+        self,
+        observation: NDArray[Any],
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = False,
+    ) -> tuple[NDArray[np.float32], None]:
+        """Actions in the env's bounds for one observation or a batch (SB3's signature;
+        ``state`` and ``episode_start`` are for recurrent policies and unused)."""
+        return self._model.predict(observation, deterministic), None
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        env: gym.Env[Any, Any] | None = None,
+        eval_env: gym.Env[Any, Any] | None = None,
+    ) -> Algorithm:
+        """A run directory, as :func:`polyak.load`."""
+        return load(path, env=env, eval_env=eval_env)
+
+    @property
+    def run_dir(self) -> Path | None:
+        """The run directory (``None`` before the first ``learn``)."""
+        return self._model.run_dir
+
+    @property
+    def num_timesteps(self) -> int:
+        """Env steps trained so far."""
+        return self._model.num_timesteps
+
+    @property
+    def algo(self) -> str:
+        """The algorithm or preset name."""
+        return self._model.algo
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The resolved config, as ``config.toml`` holds it."""
+        return tomllib.loads(self._model.config_toml)
+
+
+class SAC(Algorithm):
+    """Soft actor-critic (Haarnoja et al. 2018) with a learned temperature."""
+
+    _presets = ("sac",)
+
+
+class TD3(Algorithm):
+    """TD3 (Fujimoto et al. 2018); ``preset=`` switches one trick off (td3-no-twin, td3-no-delay,
+    td3-no-smoothing) or all three (ddpg)."""
+
+    _presets = ("td3", "td3-no-twin", "td3-no-delay", "td3-no-smoothing", "ddpg")
+
+
+class DDPG(Algorithm):
+    """DDPG as the TD3 paper re-tuned it: TD3 with one critic, no delay and no target smoothing."""
+
+    _presets = ("ddpg",)
+
+
+def _class_for(algo: str) -> type[Algorithm]:
+    for cls in (SAC, DDPG, TD3):
+        if algo in cls._presets:
+            return cls
+    raise ValueError(f"unknown algorithm {algo!r}")
+
+
+def load(
+    path: str | os.PathLike[str],
+    env: gym.Env[Any, Any] | None = None,
+    eval_env: gym.Env[Any, Any] | None = None,
+) -> Algorithm:
+    """A run directory from the CLI or from Python, ready to ``predict`` or ``learn`` on.
+
+    A run on a built-in env needs nothing more; a run on a Python env needs the env passed again
+    (its state at the last checkpoint is restored from the resume file when it could be pickled).
+    """
+    if env is not None and eval_env is None:
+        eval_env = _second_instance(env)
+    model = _polyak.load(Path(path), env, eval_env)
+    cls = _class_for(model.algo)
+    return cls._from_model(model, env if env is not None else tomllib.loads(model.config_toml)["env"])
+
+
+def _document(cls: type[Algorithm]) -> None:
+    """Appends every hyperparameter, its default and meaning to the class docstring."""
+    lines = [cls.__doc__ or "", "", "Hyperparameters (keyword arguments; defaults of the first preset):"]
+    for key, default, meaning in _polyak.hyperparameters(cls._presets[0]):
+        name = key.rsplit(".", 1)[-1]
+        if name in ("algo", "env", "seed", "total_steps"):
+            continue
+        lines.append(f"    {name} = {default}: {meaning}")
+    lines += [
+        "",
+        "Also: env (id or gymnasium.Env), seed, preset, out (run directory;",
+        "default runs/<algo>_<env>_s<seed>_<time>), eval_env (a second instance of a Python env;",
+        "default gymnasium.make(env.spec) or a deep copy).",
+    ]
+    cls.__doc__ = "\n".join(lines)
+
+
+for _cls in (SAC, TD3, DDPG):
+    _document(_cls)

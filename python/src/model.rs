@@ -1,0 +1,406 @@
+//! `Model`: one training run as Stable-Baselines3 shapes it (`learn`, `predict`, `load`), on a
+//! run directory the CLI can read, resume and evaluate too.
+
+use crate::bridge::{box_space, Failure, PyEnv};
+use crate::to_py;
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
+use polyak::algo::{ActMode, Agent};
+use polyak::config::{hyperparameters, Algo, TrainConfig};
+use polyak::env::{BoxSpace, Env, PYTHON_ENV_PREFIX};
+use polyak::rng::Rng;
+use polyak::train::{self, Interrupt, TrainOptions};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Where the run's env comes from.
+enum Source {
+    /// A built-in env: the loop never calls Python.
+    BuiltIn,
+    /// A Python env (and a second instance for evaluation).
+    Python { env: Py<PyAny>, eval_env: Py<PyAny> },
+}
+
+/// The agent `predict` uses, with the action bounds it scales to.
+struct Policy {
+    agent: Box<dyn Agent>,
+    space: BoxSpace,
+    obs_dim: usize,
+}
+
+struct Inner {
+    algo: Algo,
+    /// The user's settings as `key=value` (dotted keys), applied over the preset.
+    sets: Vec<String>,
+    /// The resolved config (before the first `learn`, with its `total_steps` not yet chosen).
+    cfg: TrainConfig,
+    out: Option<PathBuf>,
+    /// The run directory, once the run exists.
+    run_dir: Option<PathBuf>,
+    source: Source,
+    steps: u64,
+    policy: Option<Policy>,
+    /// Noise of `predict(deterministic=False)`.
+    rng: Rng,
+}
+
+#[pyclass(module = "polyak._polyak")]
+pub struct Model {
+    inner: Mutex<Inner>,
+}
+
+/// A Python value as a TOML value of a config.
+fn toml_value(key: &str, v: &Bound<'_, PyAny>) -> PyResult<toml::Value> {
+    if let Ok(b) = v.cast::<pyo3::types::PyBool>() {
+        return Ok(toml::Value::Boolean(b.is_true()));
+    }
+    if let Ok(i) = v.extract::<i64>() {
+        if v.is_instance_of::<pyo3::types::PyInt>() || v.hasattr("__index__")? {
+            return Ok(toml::Value::Integer(i));
+        }
+    }
+    if let Ok(f) = v.extract::<f64>() {
+        return Ok(toml::Value::Float(f));
+    }
+    if let Ok(s) = v.extract::<String>() {
+        return Ok(toml::Value::String(s));
+    }
+    if v.is_instance_of::<PyList>() || v.is_instance_of::<pyo3::types::PyTuple>() {
+        let items: PyResult<Vec<toml::Value>> = v.try_iter()?.map(|x| toml_value(key, &x?)).collect();
+        return Ok(toml::Value::Array(items?));
+    }
+    Err(PyValueError::new_err(format!("`{key}`: cannot use a value of type {} as a setting", v.get_type().name()?)))
+}
+
+/// The Python keyword arguments as `key=value` settings: a keyword is a config key, with the
+/// section of TD3's or SAC's settings left out (`policy_delay` is `td3.policy_delay`).
+fn settings(algo: Algo, kwargs: &Bound<'_, PyDict>) -> PyResult<Vec<String>> {
+    let known = hyperparameters(algo);
+    let flat = |dotted: &str| dotted.rsplit('.').next().unwrap_or(dotted).to_string();
+    let names: Vec<String> = known.iter().map(|(k, _, _)| flat(k)).collect();
+    let mut sets = Vec::new();
+    for (k, v) in kwargs.iter() {
+        let key: String = k.extract()?;
+        if matches!(key.as_str(), "algo" | "env" | "total_steps") {
+            let why = match key.as_str() {
+                "total_steps" => "pass the number of steps to learn(total_timesteps)",
+                "env" => "pass the env as the first argument",
+                _ => "choose the class (SAC, TD3, DDPG) and preset=",
+            };
+            return Err(PyValueError::new_err(format!("`{key}` is not a hyperparameter here: {why}")));
+        }
+        let Some(i) = names.iter().position(|n| *n == key) else {
+            let all: Vec<String> =
+                Algo::ALL.iter().flat_map(|a| hyperparameters(*a)).map(|(k, _, _)| flat(k)).collect();
+            let mut msg = format!("unknown hyperparameter `{key}` for {}", algo.name());
+            if all.contains(&key) {
+                msg.push_str(" (it belongs to the other algorithm family)");
+            } else if let Some(close) = polyak::error::closest(&key, &names) {
+                msg.push_str(&format!("; did you mean `{close}`?"));
+            }
+            msg.push_str(&format!("; known: {}", names.join(", ")));
+            return Err(PyValueError::new_err(msg));
+        };
+        if v.is_none() {
+            continue; // None: polyak's default
+        }
+        sets.push(format!("{}={}", known[i].0, toml_value(&key, &v)?));
+    }
+    Ok(sets)
+}
+
+/// The name a Python env is recorded under: `python:<its id, or its class>`.
+fn python_env_name(env: &Bound<'_, PyAny>) -> PyResult<String> {
+    let spec = env.getattr("spec").ok().filter(|s| !s.is_none());
+    let name = match spec {
+        Some(s) => s.getattr("id")?.extract::<String>()?,
+        None => env.getattr("unwrapped")?.get_type().name()?.to_string(),
+    };
+    Ok(format!("{PYTHON_ENV_PREFIX}{name}"))
+}
+
+fn toml_str(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+impl Inner {
+    fn envs(&self, py: Python<'_>, failure: &Failure) -> PyResult<(Box<dyn Env>, Box<dyn Env>)> {
+        Ok(match &self.source {
+            Source::BuiltIn => {
+                let make = || polyak::env::make(&self.cfg.env).map_err(to_py);
+                (make()?, make()?)
+            }
+            Source::Python { env, eval_env } => (
+                Box::new(PyEnv::new(env.bind(py), failure.clone())?),
+                Box::new(PyEnv::new(eval_env.bind(py), failure.clone())?),
+            ),
+        })
+    }
+
+    /// Observation size and action bounds of the run's env.
+    fn spaces(&self, py: Python<'_>) -> PyResult<(usize, BoxSpace)> {
+        match &self.source {
+            Source::BuiltIn => {
+                let env = polyak::env::make(&self.cfg.env).map_err(to_py)?;
+                Ok((env.observation_space().dim(), env.action_space().clone()))
+            }
+            Source::Python { env, .. } => {
+                let env = env.bind(py);
+                let obs = box_space(&env.getattr("observation_space")?, "observation space")?;
+                Ok((obs.dim(), box_space(&env.getattr("action_space")?, "action space")?))
+            }
+        }
+    }
+
+    fn policy(&mut self, py: Python<'_>) -> PyResult<&mut Policy> {
+        if self.policy.is_none() {
+            let (obs_dim, space) = self.spaces(py)?;
+            let agent = match &self.run_dir {
+                Some(dir) if !polyak::train::state::agent_checkpoints(dir).is_empty() => {
+                    train::load_agent(dir, None, obs_dim, space.dim()).map_err(to_py)?.1
+                }
+                _ => train::build_agent(&self.cfg, obs_dim, space.dim()),
+            };
+            self.policy = Some(Policy { agent, space, obs_dim });
+        }
+        Ok(self.policy.as_mut().expect("set above"))
+    }
+}
+
+#[pymethods]
+impl Model {
+    /// `env` is a built-in env id (str) or a Gymnasium env with Box spaces; `eval_env` a second
+    /// instance of a Python env for evaluations.
+    #[new]
+    #[pyo3(signature = (algo, env, seed, hyperparameters, out=None, eval_env=None))]
+    fn new(
+        algo: &str,
+        env: &Bound<'_, PyAny>,
+        seed: u64,
+        hyperparameters: &Bound<'_, PyDict>,
+        out: Option<PathBuf>,
+        eval_env: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let algo = Algo::from_name(algo).map_err(to_py)?;
+        let mut sets = settings(algo, hyperparameters)?;
+        let (name, source) = match env.extract::<String>() {
+            Ok(id) => {
+                polyak::env::EnvSpec::get(&id).map_err(to_py)?;
+                (id, Source::BuiltIn)
+            }
+            Err(_) => {
+                let eval_env = eval_env.ok_or_else(|| PyValueError::new_err("a Python env needs an eval_env"))?;
+                box_space(&env.getattr("observation_space")?, "observation space")?;
+                box_space(&env.getattr("action_space")?, "action space")?;
+                let name = python_env_name(env)?;
+                (name, Source::Python { env: env.clone().unbind(), eval_env: eval_env.clone().unbind() })
+            }
+        };
+        sets.push(format!("env={}", toml_str(&name)));
+        sets.push(format!("seed={seed}"));
+        // Validated now, so a bad setting fails at construction as in SB3; total_steps comes
+        // with learn().
+        let cfg = TrainConfig::resolve(Some(algo.name()), None, &sets).map_err(to_py)?;
+        Ok(Model {
+            inner: Mutex::new(Inner {
+                algo,
+                sets,
+                cfg,
+                out,
+                run_dir: None,
+                source,
+                steps: 0,
+                policy: None,
+                rng: Rng::stream(seed, 7),
+            }),
+        })
+    }
+
+    /// Trains `total_timesteps` more env steps (`None`: on to the run's own `total_steps`, for a
+    /// loaded run that was interrupted). Returns (steps, final eval mean, std, complete).
+    #[pyo3(signature = (total_timesteps=None, progress_bar=false))]
+    fn learn(
+        &self,
+        py: Python<'_>,
+        total_timesteps: Option<u64>,
+        progress_bar: bool,
+    ) -> PyResult<(u64, f64, f64, bool)> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if total_timesteps == Some(0) {
+            return Err(PyValueError::new_err("total_timesteps must be at least 1"));
+        }
+        let failure: Failure = Arc::new(Mutex::new(None));
+        let (env, eval_env) = inner.envs(py, &failure)?;
+        let interrupt = {
+            let failure = failure.clone();
+            Interrupt(Arc::new(move || {
+                Python::attach(|py| match py.check_signals() {
+                    Ok(()) => false,
+                    Err(e) => {
+                        if let Ok(mut f) = failure.lock() {
+                            f.get_or_insert(e);
+                        }
+                        true
+                    }
+                })
+            }))
+        };
+        let opts = TrainOptions { quiet: !progress_bar, stop_after: None, interrupt: Some(interrupt) };
+        let outcome = match inner.run_dir.clone() {
+            None => {
+                let steps = total_timesteps
+                    .ok_or_else(|| PyValueError::new_err("learn() of a new model needs total_timesteps"))?;
+                let mut sets = inner.sets.clone();
+                sets.push(format!("total_steps={steps}"));
+                let cfg = TrainConfig::resolve(Some(inner.algo.name()), None, &sets).map_err(to_py)?;
+                let dir = inner.out.clone().unwrap_or_else(|| polyak::rundir::default_run_dir(&cfg));
+                inner.cfg = cfg.clone();
+                inner.run_dir = Some(dir.clone());
+                let result = py.detach(move || train::train_env(&cfg, env, eval_env, &dir, &opts));
+                if result.is_err() && !polyak::rundir::RunDir::new(inner.run_dir.as_ref().expect("set")).holds_run() {
+                    inner.run_dir = None; // refused before the run began: nothing to continue
+                }
+                result
+            }
+            Some(dir) => {
+                let target = match total_timesteps {
+                    Some(n) => inner.steps + n,
+                    None => inner.cfg.total_steps,
+                };
+                if target <= inner.steps {
+                    return Err(PyValueError::new_err(format!(
+                        "the run is complete at {} steps: learn(n) trains n more",
+                        inner.steps
+                    )));
+                }
+                let sets = vec![format!("total_steps={target}")];
+                let d = dir.clone();
+                py.detach(move || train::resume_env(&d, &sets, env, eval_env, &opts))
+            }
+        };
+        inner.policy = None;
+        if let Some(dir) = inner.run_dir.clone() {
+            if let Ok(steps) = polyak::train::state::steps_done(&dir) {
+                inner.steps = steps;
+            }
+            if let Ok(cfg) = polyak::train::state::run_config(&dir) {
+                inner.cfg = cfg;
+            }
+        }
+        if let Some(e) = failure.lock().ok().and_then(|mut f| f.take()) {
+            return Err(e);
+        }
+        let summary = outcome.map_err(to_py)?;
+        inner.steps = summary.steps;
+        Ok((summary.steps, summary.final_eval.0, summary.final_eval.1, summary.complete))
+    }
+
+    /// Actions for one observation (1-D) or a batch (2-D), in the env's bounds (float32).
+    #[pyo3(signature = (observation, deterministic=true))]
+    fn predict<'py>(
+        &self,
+        py: Python<'py>,
+        observation: &Bound<'py, PyAny>,
+        deterministic: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let np = py.import("numpy")?;
+        let obs = np.call_method1("asarray", (observation, "float32"))?;
+        let batched = obs.getattr("ndim")?.extract::<usize>()? == 2;
+        let obs2 = if batched { obs } else { obs.call_method1("reshape", (1, -1))? };
+        let obs2: PyReadonlyArray2<'_, f32> = obs2.extract()?;
+        let (n, dim) = (obs2.shape()[0], obs2.shape()[1]);
+        let rows: Vec<f32> = obs2.as_array().iter().copied().collect();
+        let mut rng_local = inner.rng.clone();
+        let p = inner.policy(py)?;
+        if dim != p.obs_dim {
+            return Err(PyValueError::new_err(format!("expected observations of {} values, got {dim}", p.obs_dim)));
+        }
+        let act_dim = p.space.dim();
+        let mode = if deterministic { ActMode::Deterministic } else { ActMode::Explore };
+        let (mut a, mut scaled) = (vec![0.0f32; act_dim], vec![0.0f32; act_dim]);
+        let mut out = Vec::with_capacity(n * act_dim);
+        for row in rows.chunks_exact(dim.max(1)).take(n) {
+            p.agent.act(row, mode, &mut rng_local, &mut a);
+            train::scale_action(&a, &p.space, &mut scaled);
+            out.extend_from_slice(&scaled);
+        }
+        inner.rng = rng_local;
+        let arr = PyArray1::from_vec(py, out);
+        Ok(if batched { arr.reshape([n, act_dim])?.into_any() } else { arr.into_any() })
+    }
+
+    #[getter]
+    fn run_dir(&self) -> Option<PathBuf> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).run_dir.clone()
+    }
+
+    #[getter]
+    fn num_timesteps(&self) -> u64 {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).steps
+    }
+
+    #[getter]
+    fn algo(&self) -> &'static str {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).algo.name()
+    }
+
+    /// The resolved config as TOML (what `config.toml` holds).
+    #[getter]
+    fn config_toml(&self) -> String {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).cfg.to_toml()
+    }
+}
+
+/// A run directory (from the CLI or from Python) as a `Model`; `env` (and `eval_env`) are needed
+/// for runs on a Python env.
+#[pyfunction]
+#[pyo3(signature = (run_dir, env=None, eval_env=None))]
+pub fn load(run_dir: PathBuf, env: Option<&Bound<'_, PyAny>>, eval_env: Option<&Bound<'_, PyAny>>) -> PyResult<Model> {
+    let cfg = polyak::train::state::run_config(&run_dir).map_err(to_py)?;
+    let steps = polyak::train::state::steps_done(&run_dir).map_err(to_py)?;
+    let source = match (cfg.env.strip_prefix(PYTHON_ENV_PREFIX), env) {
+        (None, None) => Source::BuiltIn,
+        (None, Some(_)) => {
+            return Err(PyValueError::new_err(format!(
+                "{} trained on the built-in {}: load it without env=",
+                run_dir.display(),
+                cfg.env
+            )))
+        }
+        (Some(name), None) => {
+            return Err(PyValueError::new_err(format!(
+                "{} trained on a Python env ({name}): pass it again, polyak.load(run_dir, env=...)",
+                run_dir.display()
+            )))
+        }
+        (Some(_), Some(env)) => {
+            let eval_env = eval_env.ok_or_else(|| PyValueError::new_err("a Python env needs an eval_env"))?;
+            let name = python_env_name(env)?;
+            if name != cfg.env {
+                return Err(PyValueError::new_err(format!(
+                    "{} trained on {}, but the env passed is {name}",
+                    run_dir.display(),
+                    cfg.env
+                )));
+            }
+            Source::Python { env: env.clone().unbind(), eval_env: eval_env.clone().unbind() }
+        }
+    };
+    let seed = cfg.seed;
+    Ok(Model {
+        inner: Mutex::new(Inner {
+            algo: cfg.algo,
+            sets: Vec::new(),
+            cfg,
+            out: None,
+            run_dir: Some(run_dir),
+            source,
+            steps,
+            policy: None,
+            rng: Rng::stream(seed, 7),
+        }),
+    })
+}

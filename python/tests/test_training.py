@@ -1,0 +1,226 @@
+"""Training from Python: learning through the Python env bridge, reproducibility, the run
+directory shared with the CLI (resume both ways, load = eval), Ctrl-C, errors."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import polyak
+
+
+def final_eval(run_dir: Path) -> float:
+    rows = [r.split(",") for r in (run_dir / "metrics.csv").read_text().splitlines()]
+    col = rows[0].index("eval_mean")
+    return float([r for r in rows[1:] if r[col]][-1][col])
+
+
+@pytest.mark.parametrize("cls", [polyak.SAC, polyak.TD3])
+def test_learns_gymnasiums_own_pendulum_through_the_bridge(cls: type[polyak.Algorithm]) -> None:
+    model = cls(gym.make("Pendulum-v1"), seed=0, out="run")
+    model.learn(15_000)
+    assert model.num_timesteps == 15_000
+    score = final_eval(Path("run"))
+    print(f"{cls.__name__}: eval {score:.1f} after 15k steps")
+    assert score >= -200.0
+
+
+def episode_returns(run_dir: Path) -> list[str]:
+    rows = [r.split(",") for r in (run_dir / "metrics.csv").read_text().splitlines()]
+    col = rows[0].index("episode_return")
+    return [r[col] for r in rows[1:] if r[col]]
+
+
+def test_same_seed_same_returns_on_a_python_env() -> None:
+    for out in ("a", "b"):
+        polyak.TD3(gym.make("Pendulum-v1"), seed=4, out=out, learning_starts=300).learn(1200)
+    assert episode_returns(Path("a")) == episode_returns(Path("b")) != []
+    assert (
+        Path("a/checkpoints/final.safetensors").read_bytes()
+        == Path("b/checkpoints/final.safetensors").read_bytes()
+    )
+
+
+def test_load_of_a_cli_run_acts_as_polyak_eval(polyak_cli: str) -> None:
+    args = ["train", "--algo", "td3", "--env", "Pendulum-v1", "--steps", "1500", "--seed", "2"]
+    subprocess.run([polyak_cli, *args, "--set", "learning_starts=500", "--quiet", "--out", "cli"], check=True)
+    out = subprocess.run(
+        [polyak_cli, "eval", "--run", "cli", "--episodes", "3"], check=True, capture_output=True, text=True
+    )
+    cli_returns = [float(x) for x in re.search(r"returns: (.*)", out.stdout).group(1).split()]  # type: ignore[union-attr]
+    model = polyak.load("cli")
+    assert isinstance(model, polyak.TD3) and model.num_timesteps == 1500
+    env = polyak.make("Pendulum-v1")
+    ours = []
+    for seed in polyak._polyak.eval_seeds(0, 3):
+        obs, _ = env.reset(seed=seed)
+        total, done = 0.0, False
+        while not done:
+            action, _ = model.predict(obs, deterministic=True)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            done = terminated or truncated
+        ours.append(round(total, 2))
+    assert ours == cli_returns
+
+
+def interrupt_after(seconds: float) -> threading.Timer:
+    timer = threading.Timer(seconds, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    return timer
+
+
+def test_ctrl_c_stops_with_a_checkpoint_and_the_cli_resumes_it_bitwise(polyak_cli: str) -> None:
+    settings: dict[str, Any] = {"learning_starts": 200, "checkpoint_every": 400, "eval_every": 500}
+    polyak.TD3("Pendulum-v1", seed=1, out="whole", **settings).learn(2000)
+    model = polyak.TD3("Pendulum-v1", seed=1, out="cut", **settings)
+    interrupt_after(2.0)
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        model.learn(2000)
+    assert time.monotonic() - start < 2.0 + 1.0 + 5.0  # within a second of the signal (slack for CI)
+    stopped = model.num_timesteps
+    assert 0 < stopped < 2000, stopped
+    assert Path(f"cut/checkpoints/step_{stopped:09d}.safetensors").is_file(), "no checkpoint at the stop"
+    subprocess.run([polyak_cli, "train", "--resume", "cut", "--quiet"], check=True)
+    assert (
+        Path("cut/checkpoints/final.safetensors").read_bytes()
+        == Path("whole/checkpoints/final.safetensors").read_bytes()
+    )
+
+
+def test_a_cli_run_continues_in_python(polyak_cli: str) -> None:
+    subprocess.run(
+        [
+            polyak_cli,
+            "train",
+            "--algo",
+            "sac",
+            "--steps",
+            "900",
+            "--set",
+            "learning_starts=300",
+            "--quiet",
+            "--out",
+            "r",
+            "--stop-after",
+            "500",
+        ],
+        check=True,
+    )
+    polyak.SAC("Pendulum-v1", seed=0, out="whole", learning_starts=300).learn(900)
+    model = polyak.load("r")
+    assert model.num_timesteps == 500
+    model.learn()
+    assert model.num_timesteps == 900
+    assert (
+        Path("r/checkpoints/final.safetensors").read_bytes()
+        == Path("whole/checkpoints/final.safetensors").read_bytes()
+    )
+
+
+FAIL = {"at": -1}
+
+
+class Flaky(gym.Wrapper):  # type: ignore[type-arg]
+    """Raises inside step when the module-level switch says so (not pickled with the env)."""
+
+    def __init__(self, env: gym.Env) -> None:  # type: ignore[type-arg]
+        super().__init__(env)
+        self.steps = 0
+
+    def step(self, action: Any) -> Any:
+        self.steps += 1
+        if self.steps == FAIL["at"]:
+            raise ValueError("the env broke on purpose")
+        return super().step(action)
+
+
+def test_an_env_exception_surfaces_with_its_traceback_and_the_run_resumes_exactly() -> None:
+    settings: dict[str, Any] = {"learning_starts": 200, "checkpoint_every": 300}
+    FAIL["at"] = -1
+    polyak.TD3(Flaky(gym.make("Pendulum-v1")), seed=5, out="whole", **settings).learn(1000)
+    FAIL["at"] = 700
+    model = polyak.TD3(Flaky(gym.make("Pendulum-v1")), seed=5, out="cut", **settings)
+    with pytest.raises(ValueError, match="broke on purpose") as raised:
+        model.learn(1000)
+    assert any(entry.name == "step" for entry in raised.traceback), "the env's frame is in the traceback"
+    FAIL["at"] = -1
+    with pytest.raises(ValueError, match="pass it again"):
+        polyak.load("cut")
+    resumed = polyak.load("cut", env=Flaky(gym.make("Pendulum-v1")))
+    assert resumed.num_timesteps == 600
+    resumed.learn()
+    assert (
+        Path("cut/checkpoints/final.safetensors").read_bytes()
+        == Path("whole/checkpoints/final.safetensors").read_bytes()
+    )
+
+
+def test_the_cli_refuses_to_resume_a_python_env_run_naming_the_way(polyak_cli: str) -> None:
+    model = polyak.TD3(gym.make("Pendulum-v1"), seed=0, out="py", learning_starts=100)
+    interrupt_after(1.0)
+    with pytest.raises(KeyboardInterrupt):
+        model.learn(50_000)
+    done = subprocess.run([polyak_cli, "train", "--resume", "py"], capture_output=True, text=True)
+    assert done.returncode != 0 and "polyak.load(run_dir, env=...)" in done.stderr
+
+
+def test_bad_hyperparameters_raise_value_error_naming_the_key() -> None:
+    with pytest.raises(ValueError, match="did you mean `policy_delay`"):
+        polyak.TD3("Pendulum-v1", policy_dealy=3)
+    with pytest.raises(ValueError, match="other algorithm family"):
+        polyak.SAC("Pendulum-v1", policy_delay=3)
+    with pytest.raises(ValueError, match="batch_size"):
+        polyak.SAC("Pendulum-v1", batch_size=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        polyak.SAC("Pendulum-v1", batch_size="big")
+    with pytest.raises(ValueError, match="presets are"):
+        polyak.SAC("Pendulum-v1", preset="td3")
+    with pytest.raises(ValueError, match="did you mean `Pendulum-v1`"):
+        polyak.SAC("Pendulum-v2")
+    with pytest.raises(ValueError, match="Box"):
+        polyak.TD3(gym.make("CartPole-v1"))
+    with pytest.raises(ValueError, match="learn"):
+        polyak.SAC("Pendulum-v1", total_steps=10)
+    with pytest.raises(ValueError, match="3 values"):
+        polyak.SAC("Pendulum-v1").predict(np.zeros(4, dtype=np.float32))
+
+
+def test_presets_and_settings_reach_the_config() -> None:
+    model = polyak.TD3("Pendulum-v1", preset="td3-no-twin", policy_delay=3, hidden=[64, 64], seed=9)
+    cfg = model.config
+    assert cfg["algo"] == "td3-no-twin" and cfg["seed"] == 9
+    assert (
+        cfg["td3"]["twin_critics"] is False and cfg["td3"]["policy_delay"] == 3 and cfg["hidden"] == [64, 64]
+    )
+    assert polyak.DDPG("Pendulum-v1").config["td3"]["policy_delay"] == 1
+
+
+def test_help_lists_every_hyperparameter_with_its_default() -> None:
+    for cls, algo in ((polyak.SAC, "sac"), (polyak.TD3, "td3")):
+        doc = cls.__doc__ or ""
+        for key, default, _ in polyak._polyak.hyperparameters(algo):
+            name = key.rsplit(".", 1)[-1]
+            if name not in ("algo", "env", "seed", "total_steps"):
+                assert f"{name} = {default}:" in doc, (cls, name)
+
+
+def test_predict_is_batched_and_in_the_action_bounds() -> None:
+    model = polyak.SAC("HalfCheetah-v5", seed=0)
+    obs = np.random.default_rng(0).normal(size=(5, 17))
+    batch, state = model.predict(obs, deterministic=True)
+    assert state is None and batch.shape == (5, 6) and batch.dtype == np.float32
+    one, _ = model.predict(obs[2], deterministic=True)
+    assert np.array_equal(one, batch[2])
+    assert np.all(np.abs(model.predict(obs)[0]) <= 1.0)

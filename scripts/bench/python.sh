@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Opt-in side-by-side benchmarks of the Python package (figures in the README's Python section):
+#   1. env.step from Python: polyak.make vs gymnasium.make, make_vec vs Sync/AsyncVectorEnv;
+#   2. SAC training env-steps/s: polyak.SAC on Gymnasium's Python env and on the built-in env vs
+#      Stable-Baselines3 (2.9.2, with torch from PyPI: a large download).
+# Both alternate ROUNDS times in one run and print medians. Usage:
+#   scripts/bench/python.sh [rounds] [threads]      (SB3_PYTHON=/venv/bin/python reuses a venv)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROUNDS=${1:-3}
+THREADS=${2:-2}
+PY=${SB3_PYTHON:-.venv-sb3/bin/python}
+if [ ! -x "$PY" ]; then
+  python3 -m venv .venv-sb3
+  .venv-sb3/bin/pip install -q "stable-baselines3==2.9.2" "gymnasium[mujoco]==1.4.0" "mujoco-core==4.0.0" maturin==1.16.0
+  PY=.venv-sb3/bin/python
+fi
+"$(dirname "$PY")/pip" install -q maturin==1.16.0
+"$(dirname "$PY")/maturin" build --release -m python/Cargo.toml -o target/bench-wheels --quiet
+"$(dirname "$PY")/pip" install -q --force-reinstall --no-deps target/bench-wheels/polyak-*.whl
+WORK=$(mktemp -d)  # Gymnasium's MuJoCo envs write MUJOCO_LOG.TXT into the working directory
+cp scripts/bench/python_envs.py scripts/bench/python_training.py "$WORK"
+cd "$WORK"
+"$PY" python_envs.py "$ROUNDS" "${ENV_STEPS:-20000}" 2>/dev/null
+"$PY" python_training.py "$ROUNDS" "$THREADS" 2>/dev/null

@@ -1,0 +1,72 @@
+"""Env steps/s from Python: polyak.make vs gymnasium.make (HalfCheetah-v5), and polyak.make_vec vs
+Gymnasium's SyncVectorEnv / AsyncVectorEnv over Gymnasium's own env, for N = 1, 2, 8. Alternates
+ROUNDS times in one process and prints medians (run by scripts/bench/python.sh)."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+import polyak
+
+ENV = "HalfCheetah-v5"
+
+
+def single(make: Callable[[], Any], steps: int) -> float:
+    env = make()
+    env.reset(seed=0)
+    actions = np.random.default_rng(0).uniform(-1, 1, size=(steps, 6)).astype(np.float32)
+    start = time.perf_counter()
+    for a in actions:
+        _, _, terminated, truncated, _ = env.step(a)
+        if terminated or truncated:
+            env.reset()
+    return steps / (time.perf_counter() - start)
+
+
+def vector(make: Callable[[], Any], n: int, steps: int) -> float:
+    env = make()
+    env.reset(seed=0)
+    actions = np.random.default_rng(0).uniform(-1, 1, size=(steps // n, n, 6)).astype(np.float32)
+    start = time.perf_counter()
+    for a in actions:
+        env.step(a)
+    elapsed = time.perf_counter() - start
+    env.close()
+    return len(actions) * n / elapsed
+
+
+def main() -> None:
+    rounds, steps = int(sys.argv[1]), int(sys.argv[2])
+    cases: dict[str, Callable[[], float]] = {
+        "polyak.make": lambda: single(lambda: polyak.make(ENV), steps),
+        "gymnasium.make": lambda: single(lambda: gym.make(ENV), steps),
+    }
+    for n in (1, 2, 8):
+        cases[f"polyak.make_vec N={n}"] = lambda n=n: vector(lambda: polyak.make_vec(ENV, n), n, steps)
+        cases[f"SyncVectorEnv N={n}"] = lambda n=n: vector(
+            lambda: gym.make_vec(ENV, n, vectorization_mode="sync"), n, steps
+        )
+        cases[f"AsyncVectorEnv N={n}"] = lambda n=n: vector(
+            lambda: gym.make_vec(ENV, n, vectorization_mode="async"), n, steps
+        )
+    results: dict[str, list[float]] = {k: [] for k in cases}
+    for r in range(rounds):
+        for name, run in cases.items():
+            results[name].append(run())
+            print(f"round {r + 1} {name}: {results[name][-1]:,.0f} steps/s", flush=True)
+    print("\nmedians (env steps/s):")
+    for name, values in results.items():
+        print(f"  {name:<24} {statistics.median(values):>10,.0f}")
+    ratio = statistics.median(results["polyak.make"]) / statistics.median(results["gymnasium.make"])
+    print(f"  polyak.make / gymnasium.make = {ratio:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
