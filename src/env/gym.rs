@@ -118,9 +118,9 @@ impl GymEnv {
         // Gymnasium's order: positions, the tendon arrays (Humanoid), then the rest.
         let mut info = Vec::with_capacity(scalars_first.len() + 2);
         let split = scalars_first.iter().position(|(k, _)| *k == "distance_from_origin");
-        let arrays = e.array_info().into_iter().map(|(k, v)| (k, InfoValue::Array(v)));
+        let arrays: Vec<_> = e.array_info().into_iter().map(|(k, v)| (k, InfoValue::Array(v))).collect();
         match split {
-            Some(at) if !e.array_info().is_empty() => {
+            Some(at) if !arrays.is_empty() => {
                 let mut rest = scalars(scalars_first);
                 let tail = rest.split_off(at);
                 info.extend(rest);
