@@ -99,7 +99,10 @@ pub fn print_report(quick: bool, envs_only: bool) -> crate::Result<()> {
     if envs_only {
         return print_env_rates(quick, rounds);
     }
-    println!("gradient updates/s (batch 256, 256×256 MLPs; median of {rounds} rounds)");
+    println!(
+        "gradient updates/s (batch 256, 256×256 MLPs; {} kernels; median of {rounds} rounds)",
+        crate::simd().name()
+    );
     for (label, size) in [("HalfCheetah sizes (obs 17, act 6)", (17, 6)), ("Pendulum sizes (obs 3, act 1)", (3, 1))] {
         for algo in BENCH_ALGOS {
             let one = updates_per_second(algo, size, 1, rounds, updates);

@@ -48,3 +48,4 @@ mod fsutil;
 mod nn;
 
 pub use error::{Error, Result};
+pub use nn::{simd, use_simd, use_simd_from_env, Simd};

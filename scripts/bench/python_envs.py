@@ -1,6 +1,12 @@
 """Env steps/s from Python: polyak.make vs gymnasium.make (HalfCheetah-v5), and polyak.make_vec vs
 Gymnasium's SyncVectorEnv / AsyncVectorEnv over Gymnasium's own env, for N = 1, 2, 8. Alternates
-ROUNDS times in one process and prints medians (run by scripts/bench/python.sh)."""
+ROUNDS times in one process and prints medians (run by scripts/bench/python.sh).
+
+Two more rows explain the single-env ratio: the cost of polyak's Python call alone (a Pendulum-v1
+step, whose physics is a few nanoseconds) and the physics alone (`mj_step` x 5 +
+`mj_rnePostConstraint` through MuJoCo's own bindings, no observation or reward): no wrapper of the
+same libmujoco can step faster than the physics, so gymnasium's time / the physics' time bounds
+the ratio any wrapper can reach on this CPU."""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
+import mujoco
 import numpy as np
 
 import polyak
@@ -22,6 +29,31 @@ def single(make: Callable[[], Any], steps: int) -> float:
     env = make()
     env.reset(seed=0)
     actions = np.random.default_rng(0).uniform(-1, 1, size=(steps, 6)).astype(np.float32)
+    start = time.perf_counter()
+    for a in actions:
+        _, _, terminated, truncated, _ = env.step(a)
+        if terminated or truncated:
+            env.reset()
+    return steps / (time.perf_counter() - start)
+
+
+def physics(steps: int) -> float:
+    env = gym.make(ENV)
+    env.reset(seed=0)
+    model, data = env.unwrapped.model, env.unwrapped.data  # type: ignore[attr-defined]
+    actions = np.random.default_rng(0).uniform(-1, 1, size=(steps, 6))
+    start = time.perf_counter()
+    for a in actions:
+        data.ctrl[:] = a
+        mujoco.mj_step(model, data, nstep=5)
+        mujoco.mj_rnePostConstraint(model, data)
+    return steps / (time.perf_counter() - start)
+
+
+def call_only(steps: int) -> float:
+    env = polyak.make("Pendulum-v1")
+    env.reset(seed=0)
+    actions = np.random.default_rng(0).uniform(-2, 2, size=(steps, 1)).astype(np.float32)
     start = time.perf_counter()
     for a in actions:
         _, _, terminated, truncated, _ = env.step(a)
@@ -47,6 +79,8 @@ def main() -> None:
     cases: dict[str, Callable[[], float]] = {
         "polyak.make": lambda: single(lambda: polyak.make(ENV), steps),
         "gymnasium.make": lambda: single(lambda: gym.make(ENV), steps),
+        "physics alone": lambda: physics(steps),
+        "polyak call (Pendulum)": lambda: call_only(steps),
     }
     for n in (1, 2, 8):
         cases[f"polyak.make_vec N={n}"] = lambda n=n: vector(lambda: polyak.make_vec(ENV, n), n, steps)
@@ -64,8 +98,13 @@ def main() -> None:
     print("\nmedians (env steps/s):")
     for name, values in results.items():
         print(f"  {name:<24} {statistics.median(values):>10,.0f}")
-    ratio = statistics.median(results["polyak.make"]) / statistics.median(results["gymnasium.make"])
-    print(f"  polyak.make / gymnasium.make = {ratio:.2f}x")
+    med = {name: statistics.median(values) for name, values in results.items()}
+    print(f"  polyak.make / gymnasium.make = {med['polyak.make'] / med['gymnasium.make']:.2f}x")
+    print("\nmicroseconds per single-env step:")
+    for name in ("gymnasium.make", "polyak.make", "physics alone", "polyak call (Pendulum)"):
+        print(f"  {name:<24} {1e6 / med[name]:>8.2f}")
+    ceiling = med["physics alone"] / med["gymnasium.make"]
+    print(f"  ceiling for any wrapper (gymnasium / physics alone) = {ceiling:.2f}x")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,12 @@ def polyak_rate(env: Any, threads: int) -> float:
     import polyak
 
     out = tempfile.mkdtemp()
-    kw: dict[str, Any] = {"learning_starts": WARMUP, "eval_every": 0, "checkpoint_every": 0, "threads": threads}
+    kw: dict[str, Any] = {
+        "learning_starts": WARMUP,
+        "eval_every": 0,
+        "checkpoint_every": 0,
+        "threads": threads,
+    }
     polyak.SAC(env, seed=0, out=out + "/run", **kw).learn(END)
     rows = [r.split(",") for r in open(out + "/run/metrics.csv").read().splitlines()]
     head = rows[0]

@@ -12,6 +12,7 @@ mod linalg;
 mod mlp;
 
 pub use adam::Adam;
+pub use linalg::{simd, use_simd, use_simd_from_env, Simd};
 pub use mlp::{Mlp, MlpCache};
 
 /// Polyak averaging of a target network: `θ' ← τ·θ + (1 − τ)·θ'`.

@@ -196,6 +196,7 @@ pub struct BenchArgs {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
+    polyak::use_simd_from_env().map_err(polyak::Error::Invalid)?;
     match cli.command.unwrap_or(Command::Train(TrainArgs::default())) {
         Command::Train(args) => run_train(args),
         Command::Eval(args) => run_eval(args),
