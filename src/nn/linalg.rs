@@ -87,14 +87,15 @@ static LEVEL: AtomicU8 = AtomicU8::new(0);
 
 /// The level every [`matmul`] in this process uses (the best available unless [`use_simd`] chose).
 pub fn simd() -> Simd {
-    match LEVEL.load(Ordering::Relaxed) {
-        0 => {
-            let best = Simd::best();
-            LEVEL.store(best.code(), Ordering::Relaxed);
-            best
-        }
-        c => Simd::ALL[c as usize - 1],
+    let mut code = LEVEL.load(Ordering::Relaxed);
+    if code == 0 {
+        // First use: the best level, unless `use_simd` chose meanwhile.
+        let best = Simd::best().code();
+        code = LEVEL
+            .compare_exchange(0, best, Ordering::Relaxed, Ordering::Relaxed)
+            .map_or_else(|chosen| chosen, |_| best);
     }
+    Simd::ALL[code as usize - 1]
 }
 
 /// Makes every later [`matmul`] in this process use `level` — to prove, or to check on a user's
@@ -144,6 +145,13 @@ pub fn matmul(
     if k == 0 {
         return;
     }
+    // A narrow output (a critic's 1-wide or an actor's last layer) with rows of A stored along k:
+    // dot products (see `DOT_LANES`).
+    if n < NARROW && m > n && a_layout == Layout::AsIs {
+        // SAFETY: the asserts above bound the rows of A and columns of B that `dots` reads.
+        unsafe { dots(out, a, b, b_layout, m, k, n) };
+        return;
+    }
     // (row stride, column stride) of each operand, in elements.
     let a_view = match a_layout {
         Layout::AsIs => View { ptr: a.as_ptr(), rs: k, cs: 1 },
@@ -154,17 +162,10 @@ pub fn matmul(
         Layout::Transposed => View { ptr: b.as_ptr(), rs: 1, cs: k },
     };
     let c = Out { ptr: out.as_mut_ptr(), rs: n, cs: 1 };
-    // A narrow output (a critic's 1-wide or an actor's 6-wide last layer) with rows of A stored
-    // along k: dot products (see `dot`).
-    if n < DOT_MAX_COLS && m > n && a_layout == Layout::AsIs {
-        // SAFETY: as below; `dots` reads rows of A and columns of B inside their slices.
-        unsafe { dots(out, a, b, b_layout, m, k, n) };
-        return;
-    }
-    // Otherwise lanes run along the output's columns. With few columns and more rows (and A
-    // stored transposed, so Aᵀ's rows are contiguous), multiply the transposes instead, Cᵀ = Bᵀ·Aᵀ, so that the long side
-    // fills the lanes: each element's chain is the same products in the same order.
-    let (m, n, a_view, b_view, c) = if n < 16 && m > n && a_layout == Layout::Transposed {
+    // Otherwise lanes run along the output's columns. A narrow output with A stored transposed
+    // multiplies the transposes instead, Cᵀ = Bᵀ·Aᵀ, so that the long side fills the lanes (and
+    // Aᵀ's rows are contiguous): each element's chain is the same products in the same order.
+    let (m, n, a_view, b_view, c) = if n < NARROW && m > n {
         (n, m, b_view.transposed(), a_view.transposed(), Out { ptr: c.ptr, rs: c.cs, cs: c.rs })
     } else {
         (m, n, a_view, b_view, c)
@@ -189,8 +190,9 @@ pub fn matmul(
 /// of 16, on every level alike.
 const DOT_LANES: usize = 16;
 
-/// Outputs narrower than this (and with A stored as is) are dot products; wider ones are tiles.
-const DOT_MAX_COLS: usize = 16;
+/// Outputs narrower than this, with more rows than columns, are "narrow": dot products when A is
+/// stored as is, transposed tiles otherwise.
+const NARROW: usize = 16;
 
 /// `out[i][j] += dot(row i of A, column j of B)` for a narrow output (n < 16).
 unsafe fn dots(out: &mut [f32], a: &[f32], b: &[f32], b_layout: Layout, m: usize, k: usize, n: usize) {
@@ -628,7 +630,7 @@ mod tests {
                 for &level in &levels {
                     use_simd(level).unwrap();
                     for (aa, al) in [(&a, Layout::AsIs), (&at, Layout::Transposed)] {
-                        let want = if n < DOT_MAX_COLS && m > n && al == Layout::AsIs {
+                        let want = if n < NARROW && m > n && al == Layout::AsIs {
                             dot16(&a, &b, &c0, m, k, n, accumulate)
                         } else {
                             chain(&a, &b, &c0, m, k, n, accumulate)
