@@ -11,7 +11,8 @@
 //! different runs on different CPUs.
 //!
 //! Every matrix is a row-major `f32` slice; a transposed operand is read through swapped strides,
-//! so no matrix is copied to be transposed. Everything else in `nn` is written against [`matmul`].
+//! so no matrix is copied to be transposed (a narrow product transposes blocks of its left
+//! operand in registers, see [`matmul`]). Everything else in `nn` is written against [`matmul`].
 //! It runs on the calling thread: at polyak's sizes (256-wide layers) threading inside one
 //! product costs more in synchronisation than it gains; parallelism lives one level up (`algo`).
 
@@ -145,13 +146,6 @@ pub fn matmul(
     if k == 0 {
         return;
     }
-    // A narrow output (a critic's 1-wide or an actor's last layer) with rows of A stored along k:
-    // dot products (see `DOT_LANES`).
-    if n < NARROW && m > n && a_layout == Layout::AsIs {
-        // SAFETY: the asserts above bound the rows of A and columns of B that `dots` reads.
-        unsafe { dots(out, a, b, b_layout, m, k, n) };
-        return;
-    }
     // (row stride, column stride) of each operand, in elements.
     let a_view = match a_layout {
         Layout::AsIs => View { ptr: a.as_ptr(), rs: k, cs: 1 },
@@ -162,112 +156,42 @@ pub fn matmul(
         Layout::Transposed => View { ptr: b.as_ptr(), rs: 1, cs: k },
     };
     let c = Out { ptr: out.as_mut_ptr(), rs: n, cs: 1 };
-    // Otherwise lanes run along the output's columns. A narrow output with A stored transposed
-    // multiplies the transposes instead, Cᵀ = Bᵀ·Aᵀ, so that the long side fills the lanes (and
-    // Aᵀ's rows are contiguous): each element's chain is the same products in the same order.
-    let (m, n, a_view, b_view, c) = if n < NARROW && m > n {
-        (n, m, b_view.transposed(), a_view.transposed(), Out { ptr: c.ptr, rs: c.cs, cs: c.rs })
-    } else {
-        (m, n, a_view, b_view, c)
-    };
+    // Lanes run along the output's columns. A narrow output (a critic's 1-wide or an actor's last
+    // layer) puts its rows in the lanes instead: when A is stored transposed that is the product
+    // of the transposes, Cᵀ = Bᵀ·Aᵀ, on the same tiles; when A is stored as is, `narrow`
+    // transposes blocks of A in registers as it goes. Either way each element's chain is the same
+    // products in the same order.
+    let level = simd();
     // SAFETY: the asserts above bound every element the views describe: A (m×k), B (k×n) and C
     // (m×n) lie inside their slices, and `out` is borrowed mutably for the whole call.
     unsafe {
-        match simd() {
-            #[cfg(target_arch = "x86_64")]
-            Simd::Avx512 => product::<x86::Avx512>(m, k, n, a_view, b_view, c),
-            #[cfg(target_arch = "x86_64")]
-            Simd::Avx2 => product::<x86::Avx2>(m, k, n, a_view, b_view, c),
-            _ => product::<Scalar>(m, k, n, a_view, b_view, c),
+        if n < NARROW && m > n {
+            let c_t = Out { ptr: c.ptr, rs: c.cs, cs: c.rs };
+            match (a_layout, level) {
+                #[cfg(target_arch = "x86_64")]
+                (Layout::AsIs, Simd::Avx512) => x86::narrow_avx512(m, k, n, a.as_ptr(), b_view, c.ptr),
+                #[cfg(target_arch = "x86_64")]
+                (Layout::AsIs, Simd::Avx2) => x86::narrow_avx2(m, k, n, a.as_ptr(), b_view, c.ptr),
+                _ => product(level, n, k, m, b_view.transposed(), a_view.transposed(), c_t),
+            }
+        } else {
+            product(level, m, k, n, a_view, b_view, c);
         }
     }
 }
 
-/// The partial sums of a dot product: element p goes to partial `p mod 16`; the partials are
-/// then added pairwise (l and l + 8, then + 4, + 2, + 1) and the total to the output's start
-/// value. Sixteen whatever the vector width (one AVX-512 register, two AVX2 ones, sixteen
-/// scalars), so every level computes the same bits. k is padded with zero products to a multiple
-/// of 16, on every level alike.
-const DOT_LANES: usize = 16;
-
-/// Outputs narrower than this, with more rows than columns, are "narrow": dot products when A is
-/// stored as is, transposed tiles otherwise.
+/// Outputs narrower than this, with more rows than columns, have their rows in the lanes.
 const NARROW: usize = 16;
 
-/// `out[i][j] += dot(row i of A, column j of B)` for a narrow output (n < 16).
-unsafe fn dots(out: &mut [f32], a: &[f32], b: &[f32], b_layout: Layout, m: usize, k: usize, n: usize) {
-    thread_local! {
-        static COLUMNS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-    }
-    // Four columns at a time share each load of A's row; each element keeps its own partials.
-    let dot4: unsafe fn(*const f32, [*const f32; 4], usize) -> [f32; 4] = match simd() {
+/// Runs the product at `level`.
+unsafe fn product(level: Simd, m: usize, k: usize, n: usize, a: View, b: View, c: Out) {
+    match level {
         #[cfg(target_arch = "x86_64")]
-        Simd::Avx512 => x86::dot4_avx512,
+        Simd::Avx512 => tiles::<x86::Avx512>(m, k, n, a, b, c),
         #[cfg(target_arch = "x86_64")]
-        Simd::Avx2 => x86::dot4_avx2,
-        _ => |a, b, k| b.map(|col| dot_scalar(a, col, k)),
-    };
-    let dot: unsafe fn(*const f32, *const f32, usize) -> f32 = match simd() {
-        #[cfg(target_arch = "x86_64")]
-        Simd::Avx512 => x86::dot_avx512,
-        #[cfg(target_arch = "x86_64")]
-        Simd::Avx2 => x86::dot_avx2,
-        _ => dot_scalar,
-    };
-    COLUMNS.with_borrow_mut(|columns| {
-        // Columns of B, each contiguous: as stored when B is transposed, else copied (k × n, small).
-        let cols: &[f32] = match b_layout {
-            Layout::Transposed => b,
-            Layout::AsIs => {
-                columns.clear();
-                columns.extend((0..n).flat_map(|j| (0..k).map(move |p| b[p * n + j])));
-                columns
-            }
-        };
-        for (i, row) in out[..m * n].chunks_exact_mut(n).enumerate() {
-            let x = a.as_ptr().add(i * k);
-            let col = |j: usize| cols.as_ptr().add(j * k);
-            let quads = n / 4 * 4;
-            for j in (0..quads).step_by(4) {
-                let sums = dot4(x, [col(j), col(j + 1), col(j + 2), col(j + 3)], k);
-                for (o, s) in row[j..j + 4].iter_mut().zip(sums) {
-                    *o += s;
-                }
-            }
-            for (j, o) in row.iter_mut().enumerate().skip(quads) {
-                *o += dot(x, col(j), k);
-            }
-        }
-    });
-}
-
-/// The last `k mod 16` elements of `x`, zero-padded to 16.
-unsafe fn tail(x: *const f32, k: usize) -> [f32; DOT_LANES] {
-    let full = k - k % DOT_LANES;
-    let mut t = [0.0f32; DOT_LANES];
-    std::ptr::copy_nonoverlapping(x.add(full), t.as_mut_ptr(), k % DOT_LANES);
-    t
-}
-
-unsafe fn dot_scalar(a: *const f32, b: *const f32, k: usize) -> f32 {
-    let mut s = [0.0f32; DOT_LANES];
-    let chunk = |s: &mut [f32; DOT_LANES], a: *const f32, b: *const f32| {
-        for (l, acc) in s.iter_mut().enumerate() {
-            *acc = (*a.add(l)).mul_add(*b.add(l), *acc);
-        }
-    };
-    for c in 0..k / DOT_LANES {
-        chunk(&mut s, a.add(c * DOT_LANES), b.add(c * DOT_LANES));
+        Simd::Avx2 => tiles::<x86::Avx2>(m, k, n, a, b, c),
+        _ => tiles::<Scalar>(m, k, n, a, b, c),
     }
-    if !k.is_multiple_of(DOT_LANES) {
-        chunk(&mut s, tail(a, k).as_ptr(), tail(b, k).as_ptr());
-    }
-    for w in [8, 4, 2, 1] {
-        for l in 0..w {
-            s[l] += s[l + w];
-        }
-    }
-    s[0]
 }
 
 /// A read-only strided matrix: element (r, c) at `ptr + r·rs + c·cs`.
@@ -299,17 +223,19 @@ trait Kernel {
     const NR: usize;
     /// `C[rows × NR] += A[rows × k] · B[k × NR]`, each element one fma chain over p = 0..k in
     /// order. A is read through its strides; row p of B starts at `b + p·b_rs` and row r of C at
-    /// `c + r·c_rs`, each NR contiguous values.
+    /// `c + r·c_rs`, each NR contiguous values, of which B has only the first `cols` (≤ NR): the
+    /// rest read as zero, with masked loads (no copy of a ragged last panel).
     ///
     /// # Safety
     /// The CPU supports the kernel's instructions; the pointers cover what they describe.
-    unsafe fn tile(rows: usize, k: usize, a: View, b: *const f32, b_rs: usize, c: *mut f32, c_rs: usize);
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile(rows: usize, k: usize, a: View, b: *const f32, b_rs: usize, cols: usize, c: *mut f32, c_rs: usize);
 }
 
 /// Column panels of NR outputs, each panel over every row tile. A panel of B is read in place
-/// when it is contiguous and whole, otherwise copied (zero-padded) into a thread's scratch; a
-/// tile of C likewise, through a small buffer only at the edges.
-unsafe fn product<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Out) {
+/// when its rows are contiguous, otherwise copied (zero-padded) into a thread's scratch; a tile
+/// of C likewise, through a small buffer only at the edges.
+unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Out) {
     thread_local! {
         static PANEL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     }
@@ -317,8 +243,8 @@ unsafe fn product<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: 
         let mut edge = [0.0f32; 16 * 32];
         for j0 in (0..n).step_by(K::NR) {
             let cols = K::NR.min(n - j0);
-            let (bp, b_rs) = if b.cs == 1 && cols == K::NR {
-                (b.ptr.add(j0), b.rs)
+            let (bp, b_rs, b_cols) = if b.cs == 1 {
+                (b.ptr.add(j0), b.rs, cols)
             } else {
                 panel.clear();
                 panel.resize(k * K::NR, 0.0);
@@ -330,14 +256,14 @@ unsafe fn product<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: 
                         *dst.add(p * K::NR + j) = *src.add(p * b.rs);
                     }
                 }
-                (panel.as_ptr(), K::NR)
+                (panel.as_ptr(), K::NR, K::NR)
             };
             for i0 in (0..m).step_by(K::MR) {
                 let rows = K::MR.min(m - i0);
                 let a_rows = View { ptr: a.ptr.add(i0 * a.rs), ..a };
                 let corner = c.ptr.add(i0 * c.rs + j0 * c.cs);
                 if c.cs == 1 && cols == K::NR {
-                    K::tile(rows, k, a_rows, bp, b_rs, corner, c.rs);
+                    K::tile(rows, k, a_rows, bp, b_rs, b_cols, corner, c.rs);
                     continue;
                 }
                 for r in 0..rows {
@@ -345,7 +271,7 @@ unsafe fn product<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: 
                         edge[r * K::NR + j] = *corner.add(r * c.rs + j * c.cs);
                     }
                 }
-                K::tile(rows, k, a_rows, bp, b_rs, edge.as_mut_ptr(), K::NR);
+                K::tile(rows, k, a_rows, bp, b_rs, b_cols, edge.as_mut_ptr(), K::NR);
                 for r in 0..rows {
                     for j in 0..cols {
                         *corner.add(r * c.rs + j * c.cs) = edge[r * K::NR + j];
@@ -363,12 +289,13 @@ impl Kernel for Scalar {
     const MR: usize = 4;
     const NR: usize = 4;
 
-    unsafe fn tile(rows: usize, k: usize, a: View, b: *const f32, b_rs: usize, c: *mut f32, c_rs: usize) {
+    unsafe fn tile(rows: usize, k: usize, a: View, b: *const f32, b_rs: usize, cols: usize, c: *mut f32, c_rs: usize) {
         for r in 0..rows {
             for j in 0..Self::NR {
                 let mut acc = *c.add(r * c_rs + j);
                 for p in 0..k {
-                    acc = (*a.ptr.add(r * a.rs + p * a.cs)).mul_add(*b.add(p * b_rs + j), acc);
+                    let bv = if j < cols { *b.add(p * b_rs + j) } else { 0.0 };
+                    acc = (*a.ptr.add(r * a.rs + p * a.cs)).mul_add(bv, acc);
                 }
                 *c.add(r * c_rs + j) = acc;
             }
@@ -386,12 +313,21 @@ mod x86 {
     /// in a register; `tile` dispatches the edge rows to their exact count.
     macro_rules! simd_kernel {
         ($name:ident, $features:literal, $mr:literal, $nv:literal, $lanes:literal,
-         $vec:ty, $load:ident, $store:ident, $splat:ident, $fma:ident, [$($r:literal)*]) => {
+         $vec:ty, $load:ident, $load_first:ident, $store:ident, $splat:ident, $fma:ident, [$($r:literal)*]) => {
             pub struct $name;
 
             impl $name {
                 #[target_feature(enable = $features)]
-                unsafe fn rows<const R: usize>(k: usize, a: View, b: *const f32, b_rs: usize, c: *mut f32, c_rs: usize) {
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn rows<const R: usize, const RAGGED: bool>(
+                    k: usize,
+                    a: View,
+                    b: *const f32,
+                    b_rs: usize,
+                    cols: usize,
+                    c: *mut f32,
+                    c_rs: usize,
+                ) {
                     let mut acc: [[$vec; $nv]; R] = [[std::mem::zeroed(); $nv]; R];
                     for r in 0..R {
                         for v in 0..$nv {
@@ -402,7 +338,11 @@ mod x86 {
                         let bp = b.add(p * b_rs);
                         let mut bv: [$vec; $nv] = [std::mem::zeroed(); $nv];
                         for v in 0..$nv {
-                            bv[v] = $load(bp.add(v * $lanes));
+                            bv[v] = if RAGGED {
+                                $load_first(bp.add(v * $lanes), cols.saturating_sub(v * $lanes).min($lanes))
+                            } else {
+                                $load(bp.add(v * $lanes))
+                            };
                         }
                         let ap = a.ptr.add(p * a.cs);
                         for r in 0..R {
@@ -424,101 +364,215 @@ mod x86 {
                 const MR: usize = $mr;
                 const NR: usize = $nv * $lanes;
 
-                unsafe fn tile(rows: usize, k: usize, a: View, b: *const f32, b_rs: usize, c: *mut f32, c_rs: usize) {
-                    match rows {
-                        $($r => Self::rows::<{ $r }>(k, a, b, b_rs, c, c_rs),)*
-                        _ => unreachable!("a tile has 1 to {} rows", $mr),
+                unsafe fn tile(rows: usize, k: usize, a: View, b: *const f32, b_rs: usize, cols: usize, c: *mut f32, c_rs: usize) {
+                    if cols == Self::NR {
+                        match rows {
+                            $($r => Self::rows::<{ $r }, false>(k, a, b, b_rs, cols, c, c_rs),)*
+                            _ => unreachable!("a tile has 1 to {} rows", $mr),
+                        }
+                    } else {
+                        match rows {
+                            $($r => Self::rows::<{ $r }, true>(k, a, b, b_rs, cols, c, c_rs),)*
+                            _ => unreachable!("a tile has 1 to {} rows", $mr),
+                        }
                     }
                 }
             }
         };
     }
 
-    /// Lanes l and l + 4, then l + 2, then l + 1 of the 8 partial sums left after the first
-    /// pairing: the tail of [`super::DOT_LANES`]' fixed order.
+    /// The first `n` (≤ 8) values at `p`, the other lanes zero; nothing past them is touched.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn reduce8(s8: __m256) -> f32 {
-        let s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-        let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-        let s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
-        _mm_cvtss_f32(s1)
+    unsafe fn load8_first(p: *const f32, n: usize) -> __m256 {
+        let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        _mm256_maskload_ps(p, mask)
     }
 
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn dot_avx2(a: *const f32, b: *const f32, k: usize) -> f32 {
-        let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        for c in 0..k / 16 {
-            lo = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(c * 16)), _mm256_loadu_ps(b.add(c * 16)), lo);
-            hi = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(c * 16 + 8)), _mm256_loadu_ps(b.add(c * 16 + 8)), hi);
-        }
-        if !k.is_multiple_of(16) {
-            let (ta, tb) = (super::tail(a, k), super::tail(b, k));
-            lo = _mm256_fmadd_ps(_mm256_loadu_ps(ta.as_ptr()), _mm256_loadu_ps(tb.as_ptr()), lo);
-            hi = _mm256_fmadd_ps(_mm256_loadu_ps(ta.as_ptr().add(8)), _mm256_loadu_ps(tb.as_ptr().add(8)), hi);
-        }
-        reduce8(_mm256_add_ps(lo, hi))
-    }
-
+    /// The first `n` (≤ 16) values at `p`, the other lanes zero; nothing past them is touched.
     #[target_feature(enable = "avx512f,avx2,fma")]
-    pub unsafe fn dot_avx512(a: *const f32, b: *const f32, k: usize) -> f32 {
-        let mut acc = _mm512_setzero_ps();
-        for c in 0..k / 16 {
-            acc = _mm512_fmadd_ps(_mm512_loadu_ps(a.add(c * 16)), _mm512_loadu_ps(b.add(c * 16)), acc);
-        }
-        if !k.is_multiple_of(16) {
-            let (ta, tb) = (super::tail(a, k), super::tail(b, k));
-            acc = _mm512_fmadd_ps(_mm512_loadu_ps(ta.as_ptr()), _mm512_loadu_ps(tb.as_ptr()), acc);
-        }
-        let lo = _mm512_castps512_ps256(acc);
-        let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1));
-        reduce8(_mm256_add_ps(lo, hi))
+    unsafe fn load16_first(p: *const f32, n: usize) -> __m512 {
+        _mm512_maskz_loadu_ps(((1u32 << n) - 1) as u16, p)
     }
 
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn dot4_avx2(a: *const f32, b: [*const f32; 4], k: usize) -> [f32; 4] {
-        let mut acc = [[_mm256_setzero_ps(); 2]; 4];
-        let mut chunk = |a: *const f32, b: [*const f32; 4]| {
-            let (x0, x1) = (_mm256_loadu_ps(a), _mm256_loadu_ps(a.add(8)));
-            for (acc, b) in acc.iter_mut().zip(b) {
-                acc[0] = _mm256_fmadd_ps(x0, _mm256_loadu_ps(b), acc[0]);
-                acc[1] = _mm256_fmadd_ps(x1, _mm256_loadu_ps(b.add(8)), acc[1]);
+    /// The 8 columns of an 8×8 block of rows (row stride in elements).
+    #[target_feature(enable = "avx2")]
+    unsafe fn columns8(src: *const f32, rs: usize) -> [__m256; 8] {
+        let r = [
+            _mm256_loadu_ps(src),
+            _mm256_loadu_ps(src.add(rs)),
+            _mm256_loadu_ps(src.add(2 * rs)),
+            _mm256_loadu_ps(src.add(3 * rs)),
+            _mm256_loadu_ps(src.add(4 * rs)),
+            _mm256_loadu_ps(src.add(5 * rs)),
+            _mm256_loadu_ps(src.add(6 * rs)),
+            _mm256_loadu_ps(src.add(7 * rs)),
+        ];
+        // Within each 128-bit half: 4×4 transposes (unpack, then shuffle); then swap halves.
+        let t = [
+            _mm256_unpacklo_ps(r[0], r[1]),
+            _mm256_unpackhi_ps(r[0], r[1]),
+            _mm256_unpacklo_ps(r[2], r[3]),
+            _mm256_unpackhi_ps(r[2], r[3]),
+            _mm256_unpacklo_ps(r[4], r[5]),
+            _mm256_unpackhi_ps(r[4], r[5]),
+            _mm256_unpacklo_ps(r[6], r[7]),
+            _mm256_unpackhi_ps(r[6], r[7]),
+        ];
+        let u = [
+            _mm256_shuffle_ps(t[0], t[2], 0x44),
+            _mm256_shuffle_ps(t[0], t[2], 0xEE),
+            _mm256_shuffle_ps(t[1], t[3], 0x44),
+            _mm256_shuffle_ps(t[1], t[3], 0xEE),
+            _mm256_shuffle_ps(t[4], t[6], 0x44),
+            _mm256_shuffle_ps(t[4], t[6], 0xEE),
+            _mm256_shuffle_ps(t[5], t[7], 0x44),
+            _mm256_shuffle_ps(t[5], t[7], 0xEE),
+        ];
+        [
+            _mm256_permute2f128_ps(u[0], u[4], 0x20),
+            _mm256_permute2f128_ps(u[1], u[5], 0x20),
+            _mm256_permute2f128_ps(u[2], u[6], 0x20),
+            _mm256_permute2f128_ps(u[3], u[7], 0x20),
+            _mm256_permute2f128_ps(u[0], u[4], 0x31),
+            _mm256_permute2f128_ps(u[1], u[5], 0x31),
+            _mm256_permute2f128_ps(u[2], u[6], 0x31),
+            _mm256_permute2f128_ps(u[3], u[7], 0x31),
+        ]
+    }
+
+    /// The 16 columns of a 16×16 block of rows (row stride in elements).
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn columns16(src: *const f32, rs: usize) -> [__m512; 16] {
+        let r: [__m512; 16] = std::array::from_fn(|i| _mm512_loadu_ps(src.add(i * rs)));
+        // 4×4 transposes within each 128-bit lane, rows 4g..4g+4 in u[4g..4g+4] (column 4L + c of
+        // lane L in u[4g + c]); then two rounds of 128-bit lane shuffles gather each column.
+        let mut u = [_mm512_setzero_ps(); 16];
+        for g in 0..4 {
+            let (r0, r1, r2, r3) = (r[4 * g], r[4 * g + 1], r[4 * g + 2], r[4 * g + 3]);
+            let (t0, t1) = (_mm512_unpacklo_ps(r0, r1), _mm512_unpackhi_ps(r0, r1));
+            let (t2, t3) = (_mm512_unpacklo_ps(r2, r3), _mm512_unpackhi_ps(r2, r3));
+            u[4 * g] = _mm512_shuffle_ps(t0, t2, 0x44);
+            u[4 * g + 1] = _mm512_shuffle_ps(t0, t2, 0xEE);
+            u[4 * g + 2] = _mm512_shuffle_ps(t1, t3, 0x44);
+            u[4 * g + 3] = _mm512_shuffle_ps(t1, t3, 0xEE);
+        }
+        let mut w = [_mm512_setzero_ps(); 16];
+        for h in [0, 8] {
+            for c in 0..4 {
+                w[h + c] = _mm512_shuffle_f32x4(u[h + c], u[h + 4 + c], 0x88);
+                w[h + 4 + c] = _mm512_shuffle_f32x4(u[h + c], u[h + 4 + c], 0xDD);
+            }
+        }
+        let mut col = [_mm512_setzero_ps(); 16];
+        for c in 0..4 {
+            col[c] = _mm512_shuffle_f32x4(w[c], w[8 + c], 0x88);
+            col[8 + c] = _mm512_shuffle_f32x4(w[c], w[8 + c], 0xDD);
+            col[4 + c] = _mm512_shuffle_f32x4(w[4 + c], w[12 + c], 0x88);
+            col[12 + c] = _mm512_shuffle_f32x4(w[4 + c], w[12 + c], 0xDD);
+        }
+        col
+    }
+
+    /// A narrow product (n < 16 columns) with A stored as is: rows of C in the lanes, N
+    /// accumulators, blocks of A transposed in registers; each element the fma chain over k in
+    /// order. Partial blocks (the last rows, the last few k) go through a zero-padded copy.
+    macro_rules! narrow_kernel {
+        ($entry:ident, $name:ident, $features:literal, $lanes:literal, $vec:ty, $loadu:ident, $storeu:ident,
+         $set1:ident, $fma:ident, $columns:ident, [$($n:literal)*]) => {
+            pub unsafe fn $entry(m: usize, k: usize, n: usize, a: *const f32, b: View, c: *mut f32) {
+                for i0 in (0..m).step_by($lanes) {
+                    let (a, c, rows) = (a.add(i0 * k), c.add(i0 * n), $lanes.min(m - i0));
+                    match n {
+                        $($n => $name::<$n>(k, rows, a, b, c),)*
+                        _ => unreachable!("a narrow product has 1 to 15 columns"),
+                    }
+                }
+            }
+
+            #[target_feature(enable = $features)]
+            unsafe fn $name<const N: usize>(k: usize, rows: usize, a: *const f32, b: View, c: *mut f32) {
+                // C's rows are the lanes: through a small buffer, column by column.
+                let mut buf = [[0.0f32; $lanes]; N];
+                for l in 0..rows {
+                    for j in 0..N {
+                        buf[j][l] = *c.add(l * N + j);
+                    }
+                }
+                let mut acc: [$vec; N] = std::array::from_fn(|j| $loadu(buf[j].as_ptr()));
+                let mut padded = [[0.0f32; $lanes]; $lanes];
+                for p0 in (0..k).step_by($lanes) {
+                    let cols = $lanes.min(k - p0);
+                    let v = if rows == $lanes && cols == $lanes {
+                        $columns(a.add(p0), k)
+                    } else {
+                        for (l, row) in padded.iter_mut().enumerate() {
+                            for (q, x) in row.iter_mut().enumerate() {
+                                *x = if l < rows && q < cols { *a.add(l * k + p0 + q) } else { 0.0 };
+                            }
+                        }
+                        $columns(padded.as_ptr() as *const f32, $lanes)
+                    };
+                    for (q, &column) in v.iter().enumerate().take(cols) {
+                        let bp = b.ptr.add((p0 + q) * b.rs);
+                        for j in 0..N {
+                            acc[j] = $fma(column, $set1(*bp.add(j * b.cs)), acc[j]);
+                        }
+                    }
+                }
+                for j in 0..N {
+                    $storeu(buf[j].as_mut_ptr(), acc[j]);
+                }
+                for l in 0..rows {
+                    for j in 0..N {
+                        *c.add(l * N + j) = buf[j][l];
+                    }
+                }
             }
         };
-        for c in 0..k / 16 {
-            chunk(a.add(c * 16), b.map(|b| b.add(c * 16)));
-        }
-        if !k.is_multiple_of(16) {
-            let tails = b.map(|b| super::tail(b, k));
-            chunk(super::tail(a, k).as_ptr(), [0, 1, 2, 3].map(|j| tails[j].as_ptr()));
-        }
-        acc.map(|[lo, hi]| reduce8(_mm256_add_ps(lo, hi)))
     }
 
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    pub unsafe fn dot4_avx512(a: *const f32, b: [*const f32; 4], k: usize) -> [f32; 4] {
-        let mut acc = [_mm512_setzero_ps(); 4];
-        let mut chunk = |a: *const f32, b: [*const f32; 4]| {
-            let x = _mm512_loadu_ps(a);
-            for (acc, b) in acc.iter_mut().zip(b) {
-                *acc = _mm512_fmadd_ps(x, _mm512_loadu_ps(b), *acc);
-            }
-        };
-        for c in 0..k / 16 {
-            chunk(a.add(c * 16), b.map(|b| b.add(c * 16)));
-        }
-        if !k.is_multiple_of(16) {
-            let tails = b.map(|b| super::tail(b, k));
-            chunk(super::tail(a, k).as_ptr(), [0, 1, 2, 3].map(|j| tails[j].as_ptr()));
-        }
-        acc.map(|acc| {
-            let lo = _mm512_castps512_ps256(acc);
-            let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1));
-            reduce8(_mm256_add_ps(lo, hi))
-        })
-    }
+    narrow_kernel!(
+        narrow_avx2,
+        narrow_avx2_n,
+        "avx2,fma",
+        8,
+        __m256,
+        _mm256_loadu_ps,
+        _mm256_storeu_ps,
+        _mm256_set1_ps,
+        _mm256_fmadd_ps,
+        columns8,
+        [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15]
+    );
+    narrow_kernel!(
+        narrow_avx512,
+        narrow_avx512_n,
+        "avx512f,avx2,fma",
+        16,
+        __m512,
+        _mm512_loadu_ps,
+        _mm512_storeu_ps,
+        _mm512_set1_ps,
+        _mm512_fmadd_ps,
+        columns16,
+        [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15]
+    );
 
     // AVX2: 6 rows × 2 vectors = 12 of the 16 ymm registers hold accumulators.
-    simd_kernel!(Avx2, "avx2,fma", 6, 2, 8, __m256, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps, [1 2 3 4 5 6]);
+    simd_kernel!(
+        Avx2,
+        "avx2,fma",
+        6,
+        2,
+        8,
+        __m256,
+        _mm256_loadu_ps,
+        load8_first,
+        _mm256_storeu_ps,
+        _mm256_set1_ps,
+        _mm256_fmadd_ps,
+        [1 2 3 4 5 6]
+    );
     // AVX-512: 12 rows × 2 vectors = 24 of the 32 zmm registers.
     simd_kernel!(
         Avx512,
@@ -528,6 +582,7 @@ mod x86 {
         16,
         __m512,
         _mm512_loadu_ps,
+        load16_first,
         _mm512_storeu_ps,
         _mm512_set1_ps,
         _mm512_fmadd_ps,
@@ -574,28 +629,6 @@ mod tests {
         out
     }
 
-    /// The definition for narrow outputs with A stored as is: 16 interleaved partial chains (k
-    /// padded with zeros), summed pairwise, added to the old value or 0.
-    fn dot16(a: &[f32], b: &[f32], c: &[f32], m: usize, k: usize, n: usize, accumulate: bool) -> Vec<f32> {
-        let mut out = vec![0.0; m * n];
-        for i in 0..m {
-            for j in 0..n {
-                let mut s = [0.0f32; 16];
-                for p in 0..k.div_ceil(16) * 16 {
-                    let (x, y) = if p < k { (a[i * k + p], b[p * n + j]) } else { (0.0, 0.0) };
-                    s[p % 16] = x.mul_add(y, s[p % 16]);
-                }
-                for w in [8, 4, 2, 1] {
-                    for l in 0..w {
-                        s[l] += s[l + w];
-                    }
-                }
-                out[i * n + j] = if accumulate { c[i * n + j] } else { 0.0 } + s[0];
-            }
-        }
-        out
-    }
-
     /// Values spread over several binades, so that a different summation order would show.
     fn values(len: usize, seed: u64) -> Vec<f32> {
         let mut rng = crate::rng::Rng::new(seed);
@@ -605,7 +638,7 @@ mod tests {
     #[test]
     fn every_level_computes_the_defined_chain_bit_for_bit() {
         let levels: Vec<Simd> = Simd::ALL.into_iter().filter(|s| s.available()).collect();
-        // Edges of every tile size, the narrow outputs (dot products, or the transposed tiles),
+        // Edges of every tile size, narrow outputs (transposed, from A as is and transposed),
         // k = 1 and polyak's own shapes.
         let shapes = [
             (1, 1, 1),
@@ -627,14 +660,10 @@ mod tests {
             let c0 = values(m * n, 99);
             let (at, bt) = (transpose(&a, m, k), transpose(&b, k, n));
             for accumulate in [false, true] {
+                let want = chain(&a, &b, &c0, m, k, n, accumulate);
                 for &level in &levels {
                     use_simd(level).unwrap();
                     for (aa, al) in [(&a, Layout::AsIs), (&at, Layout::Transposed)] {
-                        let want = if n < NARROW && m > n && al == Layout::AsIs {
-                            dot16(&a, &b, &c0, m, k, n, accumulate)
-                        } else {
-                            chain(&a, &b, &c0, m, k, n, accumulate)
-                        };
                         for (bb, bl) in [(&b, Layout::AsIs), (&bt, Layout::Transposed)] {
                             let mut out = c0.clone();
                             matmul(&mut out, aa, al, bb, bl, m, k, n, accumulate);
