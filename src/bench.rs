@@ -14,6 +14,15 @@ use std::time::Instant;
 /// The algorithms `polyak bench` times: one per update (the TD3 ablations run TD3's).
 pub const BENCH_ALGOS: [Algo; 3] = [Algo::Sac, Algo::Td3, Algo::Ddpg];
 
+/// `println!` that returns an error instead of panicking when stdout is closed (`polyak bench |
+/// head`): the CLI ends quietly on a broken pipe.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err(|e| crate::Error::io("standard output", e))?
+    }};
+}
+
 /// An agent of `algo` with its preset's settings and `common` sizes (seed 0).
 pub fn build(algo: Algo, obs_dim: usize, act_dim: usize, common: &CommonConfig) -> Box<dyn Agent> {
     let cfg = TrainConfig { common: common.clone(), ..TrainConfig::preset(algo) };
@@ -99,20 +108,17 @@ pub fn print_report(quick: bool, envs_only: bool) -> crate::Result<()> {
     if envs_only {
         return print_env_rates(quick, rounds);
     }
-    println!(
-        "gradient updates/s (batch 256, 256×256 MLPs; {} kernels; median of {rounds} rounds)",
-        crate::simd().name()
-    );
+    out!("gradient updates/s (batch 256, 256×256 MLPs; {} kernels; median of {rounds} rounds)", crate::simd().name());
     for (label, size) in [("HalfCheetah sizes (obs 17, act 6)", (17, 6)), ("Pendulum sizes (obs 3, act 1)", (3, 1))] {
         for algo in BENCH_ALGOS {
             let one = updates_per_second(algo, size, 1, rounds, updates);
             let two = updates_per_second(algo, size, 2, rounds, updates);
-            println!("  {label:<34} {:<5} 1 thread {one:7.1}   2 threads {two:7.1}", algo.name());
+            out!("  {label:<34} {:<5} 1 thread {one:7.1}   2 threads {two:7.1}", algo.name());
         }
     }
     print_env_rates(quick, rounds)?;
     let dir = std::path::PathBuf::from(".polyak-bench-checkpoint");
-    println!("checkpoint cost (HalfCheetah sizes, SAC; atomic writes with fsync into ./{})", dir.display());
+    out!("checkpoint cost (HalfCheetah sizes, SAC; atomic writes with fsync into ./{})", dir.display());
     let result = print_checkpoint_cost(&dir, quick);
     let _ = std::fs::remove_dir_all(&dir);
     result
@@ -120,10 +126,10 @@ pub fn print_report(quick: bool, envs_only: bool) -> crate::Result<()> {
 
 /// Env steps/s of every env this build can make (MuJoCo ones need the library).
 fn print_env_rates(quick: bool, rounds: usize) -> crate::Result<()> {
-    println!("env steps/s (random actions; median of {rounds} rounds)");
+    out!("env steps/s (random actions; median of {rounds} rounds)");
     for name in crate::env::available() {
         let Ok(mut env) = crate::env::make(&name) else {
-            println!("  {name:<34} (not in this build: scripts/setup/mujoco.sh)");
+            out!("  {name:<34} (not in this build: scripts/setup/mujoco.sh)");
             continue;
         };
         let physics = crate::env::EnvSpec::get(&name).is_ok_and(|s| s.mujoco_task().is_some());
@@ -133,7 +139,7 @@ fn print_env_rates(quick: bool, rounds: usize) -> crate::Result<()> {
             (true, true) => 2_000,
         };
         let r = env_steps_per_second(env.as_mut(), rounds, steps);
-        println!("  {name:<34} {r:12.0}");
+        out!("  {name:<34} {r:12.0}");
     }
     Ok(())
 }
@@ -153,7 +159,7 @@ fn print_checkpoint_cost(dir: &std::path::Path, quick: bool) -> crate::Result<()
         })
         .collect::<crate::Result<_>>()?;
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    println!("  agent with Adam state          {:8.1} MB  {:8.1} ms", bytes as f64 / 1e6, 1e3 * median(&mut times));
+    out!("  agent with Adam state          {:8.1} MB  {:8.1} ms", bytes as f64 / 1e6, 1e3 * median(&mut times));
     let sizes: &[usize] = if quick { &[50_000] } else { &[50_000, 1_000_000] };
     let mut rng = Rng::new(0);
     for &n in sizes {
@@ -173,7 +179,7 @@ fn print_checkpoint_cost(dir: &std::path::Path, quick: bool) -> crate::Result<()
         Checkpoint::load(&path)?;
         let read = t.elapsed().as_secs_f64();
         let (mb, write_ms, read_ms) = (bytes as f64 / 1e6, 1e3 * secs, 1e3 * read);
-        println!("  replay file, {n:>9} transitions {mb:8.1} MB  {write_ms:8.1} ms  (read + verify {read_ms:.1} ms)");
+        out!("  replay file, {n:>9} transitions {mb:8.1} MB  {write_ms:8.1} ms  (read + verify {read_ms:.1} ms)");
     }
     Ok(())
 }

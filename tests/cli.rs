@@ -112,3 +112,28 @@ fn list_names_presets_and_envs() {
         assert!(text.contains(name), "{text}");
     }
 }
+
+/// `polyak bench | head -1`: the reader goes away, and polyak ends quietly (no panic, exit 0),
+/// as Unix tools do. Also: a bad POLYAK_SIMD is a clear error, not a silent fallback.
+#[test]
+fn bench_into_a_closed_pipe_ends_quietly_and_a_bad_simd_level_is_refused() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_polyak"))
+        .args(["bench", "--envs", "--quick"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.starts_with("env steps/s"), "{first}");
+    // The reader is dropped here: the next line polyak prints meets a closed pipe.
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "exit {:?}: {}", o.status, stderr(&o));
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+
+    let o = Command::new(env!("CARGO_BIN_EXE_polyak")).args(["list"]).env("POLYAK_SIMD", "sse9").output().unwrap();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("POLYAK_SIMD=sse9: expected one of scalar, avx2, avx512"), "{}", stderr(&o));
+}
