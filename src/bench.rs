@@ -101,6 +101,20 @@ pub fn env_steps_per_second(env: &mut dyn Env, rounds: usize, steps: usize) -> f
     median(&mut rates)
 }
 
+/// Floating-point operations of the matrix products in one update of `algo` at `size` (batch
+/// 256), averaged over `updates` updates (TD3's actor steps every second one): the "useful" work
+/// that GFLOP/s figures divide by time. Elementwise work (activations, Adam) is left out.
+pub fn flops_per_update(algo: Algo, size: (usize, usize), updates: usize) -> f64 {
+    let mut agent = build(algo, size.0, size.1, &CommonConfig { threads: 1, ..CommonConfig::default() });
+    let b = random_batch(256, size.0, size.1, &mut Rng::new(1));
+    agent.update(&b);
+    let before = crate::nn::flops_so_far();
+    for _ in 0..updates {
+        agent.update(&b);
+    }
+    (crate::nn::flops_so_far() - before) as f64 / updates as f64
+}
+
 /// The report `polyak bench` and `cargo bench` print: updates/s at HalfCheetah and Pendulum
 /// sizes on 1 and 2 threads, env steps/s of every built-in env, and what a checkpoint costs.
 pub fn print_report(quick: bool, envs_only: bool) -> crate::Result<()> {
@@ -109,12 +123,34 @@ pub fn print_report(quick: bool, envs_only: bool) -> crate::Result<()> {
         return print_env_rates(quick, rounds);
     }
     out!("gradient updates/s (batch 256, 256×256 MLPs; {} kernels; median of {rounds} rounds)", crate::simd().name());
+    let mut cheetah = Vec::new();
     for (label, size) in [("HalfCheetah sizes (obs 17, act 6)", (17, 6)), ("Pendulum sizes (obs 3, act 1)", (3, 1))] {
         for algo in BENCH_ALGOS {
             let one = updates_per_second(algo, size, 1, rounds, updates);
             let two = updates_per_second(algo, size, 2, rounds, updates);
             out!("  {label:<34} {:<5} 1 thread {one:7.1}   2 threads {two:7.1}", algo.name());
+            if size == (17, 6) {
+                cheetah.push((algo, one, two));
+            }
         }
+    }
+    // Useful work against what the core can do: the matrix products' FLOPs per update × updates/s,
+    // as a share of the FMA peak of one core (1 thread) or two (2 threads).
+    let peak = crate::nn::fma_peak_gflops(crate::simd());
+    out!(
+        "useful GFLOP/s of an update (matrix products only), HalfCheetah sizes; FMA peak of one core {peak:.1} GFLOP/s"
+    );
+    for (algo, one, two) in cheetah {
+        let gflop = flops_per_update(algo, (17, 6), 10) / 1e9;
+        out!(
+            "  {:<5} {:6.3} GFLOP/update   1 thread {:6.1} ({:3.0}% of peak)   2 threads {:6.1} ({:3.0}% of 2 cores)",
+            algo.name(),
+            gflop,
+            gflop * one,
+            100.0 * gflop * one / peak,
+            gflop * two,
+            50.0 * gflop * two / peak
+        );
     }
     print_env_rates(quick, rounds)?;
     let dir = std::path::PathBuf::from(".polyak-bench-checkpoint");

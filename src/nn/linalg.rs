@@ -17,7 +17,7 @@
 //! product costs more in synchronisation than it gains; parallelism lives one level up (`algo`).
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 /// How an operand is stored relative to the logical matrix the product needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +83,15 @@ impl Simd {
     }
 }
 
+/// Floating-point operations (2 per multiply-add) of every product so far, in all threads: what
+/// `polyak bench` divides by time for an update's useful GFLOP/s.
+static FLOPS: AtomicU64 = AtomicU64::new(0);
+
+/// The count behind [`FLOPS`].
+pub fn flops_so_far() -> u64 {
+    FLOPS.load(Ordering::Relaxed)
+}
+
 /// 0: not chosen yet; otherwise `Simd::code`.
 static LEVEL: AtomicU8 = AtomicU8::new(0);
 
@@ -120,6 +129,47 @@ pub fn use_simd_from_env() -> Result<Option<Simd>, String> {
     Ok(Some(level))
 }
 
+/// This core's f32 fused multiply-add peak at `level`, in GFLOP/s: twelve independent chains of
+/// vector FMAs on registers (enough to hide the latency on both FMA pipes), nothing from memory.
+/// The yardstick for the useful GFLOP/s `polyak bench` reports; it runs at whatever clock the
+/// core has at the moment, as the updates do.
+pub fn fma_peak_gflops(level: Simd) -> f64 {
+    let iters = 2_000_000usize;
+    let lanes = match level {
+        Simd::Scalar => 1,
+        Simd::Avx2 => 8,
+        Simd::Avx512 => 16,
+    };
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let t = std::time::Instant::now();
+        // SAFETY: the level is available (checked by the caller through `simd()` or `use_simd`).
+        let sink = unsafe {
+            match level {
+                #[cfg(target_arch = "x86_64")]
+                Simd::Avx512 => x86::fma_chains_avx512(iters),
+                #[cfg(target_arch = "x86_64")]
+                Simd::Avx2 => x86::fma_chains_avx2(iters),
+                _ => fma_chains_scalar(iters),
+            }
+        };
+        std::hint::black_box(sink);
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    (iters * 12 * lanes * 2) as f64 / best / 1e9
+}
+
+fn fma_chains_scalar(iters: usize) -> f32 {
+    let mut acc = [0.0f32; 12];
+    let (x, y) = (std::hint::black_box(0.999f32), std::hint::black_box(1e-3f32));
+    for _ in 0..iters {
+        for a in acc.iter_mut() {
+            *a = a.mul_add(x, y);
+        }
+    }
+    acc.iter().sum()
+}
+
 /// `out (m×n) = A (m×k) · B (k×n)`, or `out += A·B` when `accumulate` is set, each element one
 /// fused multiply-add chain over `k` in order (see the module docs).
 #[allow(clippy::too_many_arguments)]
@@ -140,6 +190,7 @@ pub fn matmul(
     if m == 0 || n == 0 {
         return;
     }
+    FLOPS.fetch_add(2 * (m * k * n) as u64, Ordering::Relaxed);
     if !accumulate {
         out[..m * n].fill(0.0);
     }
@@ -379,6 +430,33 @@ mod x86 {
                 }
             }
         };
+    }
+
+    /// Twelve independent chains of `iters` vector FMAs each (see `fma_peak_gflops`).
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn fma_chains_avx2(iters: usize) -> f32 {
+        let (x, y) = (_mm256_set1_ps(std::hint::black_box(0.999)), _mm256_set1_ps(std::hint::black_box(1e-3)));
+        let mut acc = [_mm256_setzero_ps(); 12];
+        for _ in 0..iters {
+            for a in acc.iter_mut() {
+                *a = _mm256_fmadd_ps(*a, x, y);
+            }
+        }
+        let mut out = [0.0f32; 8];
+        _mm256_storeu_ps(out.as_mut_ptr(), acc.iter().fold(_mm256_setzero_ps(), |s, &a| _mm256_add_ps(s, a)));
+        out.iter().sum()
+    }
+
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub unsafe fn fma_chains_avx512(iters: usize) -> f32 {
+        let (x, y) = (_mm512_set1_ps(std::hint::black_box(0.999)), _mm512_set1_ps(std::hint::black_box(1e-3)));
+        let mut acc = [_mm512_setzero_ps(); 12];
+        for _ in 0..iters {
+            for a in acc.iter_mut() {
+                *a = _mm512_fmadd_ps(*a, x, y);
+            }
+        }
+        _mm512_reduce_add_ps(acc.iter().fold(_mm512_setzero_ps(), |s, &a| _mm512_add_ps(s, a)))
     }
 
     /// The first `n` (≤ 8) values at `p`, the other lanes zero; nothing past them is touched.
@@ -681,6 +759,16 @@ mod tests {
         }
         assert_eq!(Simd::parse("AVX-512"), Some(Simd::Avx512));
         assert_eq!(Simd::parse("sse"), None);
+    }
+
+    #[test]
+    fn the_flop_count_grows_by_two_per_multiply_add() {
+        let (m, k, n) = (3000, 7, 5);
+        let before = flops_so_far();
+        matmul(&mut vec![0.0; m * n], &vec![1.0; m * k], Layout::AsIs, &vec![1.0; k * n], Layout::AsIs, m, k, n, false);
+        // Other tests multiply meanwhile, so the count grows by at least ours.
+        let grew = flops_so_far() - before;
+        assert!(grew >= 2 * (m * k * n) as u64, "{grew}");
     }
 
     #[test]

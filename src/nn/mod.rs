@@ -12,7 +12,7 @@ mod linalg;
 mod mlp;
 
 pub use adam::Adam;
-pub use linalg::{simd, use_simd, use_simd_from_env, Simd};
+pub use linalg::{flops_so_far, fma_peak_gflops, simd, use_simd, use_simd_from_env, Simd};
 pub use mlp::{Mlp, MlpCache};
 
 /// Polyak averaging of a target network: `θ' ← τ·θ + (1 − τ)·θ'`.
