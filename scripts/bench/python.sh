@@ -19,7 +19,7 @@ fi
 "$(dirname "$PY")/maturin" build --release -m python/Cargo.toml -o target/bench-wheels --quiet
 "$(dirname "$PY")/pip" install -q --force-reinstall --no-deps target/bench-wheels/polyak-*.whl
 WORK=$(mktemp -d)  # Gymnasium's MuJoCo envs write MUJOCO_LOG.TXT into the working directory
-cp scripts/bench/python_envs.py scripts/bench/python_training.py "$WORK"
+cp scripts/bench/python_envs.py scripts/bench/python_training.py scripts/bench/sb3_training.py "$WORK"
 cd "$WORK"
 "$PY" python_envs.py "$ROUNDS" "${ENV_STEPS:-20000}" 2>/dev/null
 "$PY" python_training.py "$ROUNDS" "$THREADS" 2>/dev/null

@@ -8,11 +8,11 @@ from __future__ import annotations
 import statistics
 import sys
 import tempfile
-import time
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from sb3_training import sb3_rate
 
 ENV, WARMUP, START, END = "HalfCheetah-v5", 1000, 2000, 5000
 
@@ -38,31 +38,12 @@ def polyak_rate(env: Any, threads: int) -> float:
     return (s1 - s0) / (w1 - w0)
 
 
-def sb3_rate(threads: int) -> float:
-    import torch
-    from stable_baselines3 import SAC
-    from stable_baselines3.common.callbacks import BaseCallback
-
-    torch.set_num_threads(threads)
-    marks: dict[int, float] = {}
-
-    class Clock(BaseCallback):
-        def _on_step(self) -> bool:
-            if self.num_timesteps in (START, END):
-                marks[self.num_timesteps] = time.perf_counter()
-            return True
-
-    model = SAC("MlpPolicy", gym.make(ENV), learning_starts=WARMUP, seed=0, device="cpu")
-    model.learn(END, callback=Clock())
-    return (END - START) / (marks[END] - marks[START])
-
-
 def main() -> None:
     rounds, threads = int(sys.argv[1]), int(sys.argv[2])
     cases = {
         "polyak.SAC, Gymnasium's Python env": lambda: polyak_rate(gym.make(ENV), threads),
         "polyak.SAC, built-in env": lambda: polyak_rate(ENV, threads),
-        "Stable-Baselines3 SAC": lambda: sb3_rate(threads),
+        "Stable-Baselines3 SAC": lambda: sb3_rate("sac", threads),
     }
     results: dict[str, list[float]] = {k: [] for k in cases}
     for r in range(rounds):

@@ -1,0 +1,68 @@
+"""Steady-state training env-steps/s on HalfCheetah-v5 (env steps 2,000-5,000 after 1,000 random
+warm-up steps), polyak's CLI (`polyak train`, built-in env) against Stable-Baselines3 on
+Gymnasium's env, for SAC, TD3 and DDPG, alternating ROUNDS times in one run; prints medians and
+ratios. Run by scripts/bench/vs-sb3.sh; `sb3_rate` is also used by python_training.py."""
+
+from __future__ import annotations
+
+import csv
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import gymnasium as gym
+
+ENV, WARMUP, START, END = "HalfCheetah-v5", 1000, 2000, 5000
+
+
+def sb3_rate(algo: str, threads: int) -> float:
+    """Stable-Baselines3's env-steps/s between START and END, with its defaults."""
+    import torch
+    from stable_baselines3 import DDPG, SAC, TD3
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    torch.set_num_threads(threads)
+    marks: dict[int, float] = {}
+
+    class Clock(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps in (START, END):
+                marks[self.num_timesteps] = time.perf_counter()
+            return True
+
+    cls = {"sac": SAC, "td3": TD3, "ddpg": DDPG}[algo]
+    model = cls("MlpPolicy", gym.make(ENV), learning_starts=WARMUP, seed=0, device="cpu")
+    model.learn(END, callback=Clock())
+    return (END - START) / (marks[END] - marks[START])
+
+
+def polyak_rate(binary: str, algo: str, threads: int) -> float:
+    """`polyak train`'s env-steps/s between the episode ends at START and END (1,000-step episodes)."""
+    out = tempfile.mkdtemp() + "/run"
+    sets = [f"learning_starts={WARMUP}", "eval_every=0", "checkpoint_every=0", f"threads={threads}"]
+    args = [binary, "train", "-q", "--algo", algo, "--env", ENV, "--steps", str(END), "--out", out]
+    subprocess.run(args + [x for s in sets for x in ("--set", s)], check=True, stdout=subprocess.DEVNULL)
+    with open(out + "/metrics.csv") as f:
+        wall = {int(r["step"]): float(r["wall_time"]) for r in csv.DictReader(f) if r["episode_return"]}
+    return (END - START) / (wall[END] - wall[START])
+
+
+def main() -> None:
+    rounds, threads, binary = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    results: dict[tuple[str, str], list[float]] = {}
+    for r in range(rounds):
+        for algo in ("sac", "td3", "ddpg"):
+            for who in ("polyak", "SB3"):
+                rate = polyak_rate(binary, algo, threads) if who == "polyak" else sb3_rate(algo, threads)
+                results.setdefault((algo, who), []).append(rate)
+                print(f"round {r + 1} {algo} {who}: {results[(algo, who)][-1]:.1f} env-steps/s", flush=True)
+    print(f"\nmedians (env-steps/s, HalfCheetah-v5 steps {START}-{END}, {threads} threads):")
+    for algo in ("sac", "td3", "ddpg"):
+        ours, theirs = (statistics.median(results[(algo, w)]) for w in ("polyak", "SB3"))
+        print(f"  {algo:<5} polyak {ours:7.1f}   SB3 {theirs:7.1f}   ratio {ours / theirs:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Opt-in side by side, end to end: `polyak train` (built-in HalfCheetah-v5) against
+# Stable-Baselines3 2.9.2 (PyPI's torch) on Gymnasium's env, SAC, TD3 and DDPG, steady-state
+# env-steps/s (steps 2,000-5,000 after 1,000 random warm-up steps), alternating ROUNDS times in
+# one run. Needs MuJoCo (scripts/setup/mujoco.sh). Usage:
+#   scripts/bench/vs-sb3.sh [rounds=2] [threads=2]      (SB3_PYTHON=/venv/bin/python reuses a venv)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROUNDS=${1:-2}
+THREADS=${2:-2}
+PY=${SB3_PYTHON:-.venv-sb3/bin/python}
+if [ ! -x "$PY" ]; then
+  python3 -m venv .venv-sb3
+  .venv-sb3/bin/pip install -q "stable-baselines3==2.9.2" "gymnasium[mujoco]==1.4.0" "mujoco-core==4.0.0"
+  PY=.venv-sb3/bin/python
+fi
+cargo build --release --quiet --bin polyak
+BIN=$PWD/target/release/polyak
+WORK=$(mktemp -d)  # Gymnasium's MuJoCo envs write MUJOCO_LOG.TXT into the working directory
+cp scripts/bench/sb3_training.py "$WORK"
+cd "$WORK"
+"$PY" sb3_training.py "$ROUNDS" "$THREADS" "$BIN" 2>/dev/null
