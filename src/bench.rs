@@ -58,23 +58,41 @@ pub fn median(samples: &mut [f64]) -> f64 {
 
 /// Updates per second of `algo` at `size` = (obs dim, act dim), batch 256 (median over `rounds` rounds of `updates` updates each).
 pub fn updates_per_second(algo: Algo, size: (usize, usize), threads: usize, rounds: usize, updates: usize) -> f64 {
+    updates_per_second_on(algo, size, &[threads], rounds, updates)[0]
+}
+
+/// [`updates_per_second`] for one agent per thread count, their rounds interleaved so that the
+/// machine's drift (±20% within minutes on a shared host) falls on all of them alike: the ratios
+/// between thread counts are what this is for.
+pub fn updates_per_second_on(
+    algo: Algo,
+    size: (usize, usize),
+    threads: &[usize],
+    rounds: usize,
+    updates: usize,
+) -> Vec<f64> {
     let (obs_dim, act_dim, batch) = (size.0, size.1, 256);
-    let common = CommonConfig { threads, ..CommonConfig::default() };
-    let mut agent = build(algo, obs_dim, act_dim, &common);
     let b = random_batch(batch, obs_dim, act_dim, &mut Rng::new(1));
-    for _ in 0..updates.min(20) {
-        agent.update(&b);
+    let mut agents: Vec<Box<dyn Agent>> = threads
+        .iter()
+        .map(|&threads| build(algo, obs_dim, act_dim, &CommonConfig { threads, ..CommonConfig::default() }))
+        .collect();
+    for agent in &mut agents {
+        for _ in 0..updates.min(20) {
+            agent.update(&b);
+        }
     }
-    let mut rates: Vec<f64> = (0..rounds)
-        .map(|_| {
+    let mut rates = vec![Vec::with_capacity(rounds); agents.len()];
+    for _ in 0..rounds {
+        for (agent, rates) in agents.iter_mut().zip(&mut rates) {
             let t = Instant::now();
             for _ in 0..updates {
                 agent.update(&b);
             }
-            updates as f64 / t.elapsed().as_secs_f64()
-        })
-        .collect();
-    median(&mut rates)
+            rates.push(updates as f64 / t.elapsed().as_secs_f64());
+        }
+    }
+    rates.iter_mut().map(|r| median(r)).collect()
 }
 
 /// Env steps per second with uniformly random actions (median over `rounds`).
@@ -126,9 +144,8 @@ pub fn print_report(quick: bool, envs_only: bool) -> crate::Result<()> {
     let mut cheetah = Vec::new();
     for (label, size) in [("HalfCheetah sizes (obs 17, act 6)", (17, 6)), ("Pendulum sizes (obs 3, act 1)", (3, 1))] {
         for algo in BENCH_ALGOS {
-            let one = updates_per_second(algo, size, 1, rounds, updates);
-            let two = updates_per_second(algo, size, 2, rounds, updates);
-            out!("  {label:<34} {:<5} 1 thread {one:7.1}   2 threads {two:7.1}", algo.name());
+            let [one, two] = updates_per_second_on(algo, size, &[1, 2], rounds, updates)[..] else { unreachable!() };
+            out!("  {label:<34} {:<5} 1 thread {one:7.1}   2 threads {two:7.1}   ({:.2}×)", algo.name(), two / one);
             if size == (17, 6) {
                 cheetah.push((algo, one, two));
             }
@@ -158,6 +175,16 @@ pub fn print_report(quick: bool, envs_only: bool) -> crate::Result<()> {
     let result = print_checkpoint_cost(&dir, quick);
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// One algorithm's updates/s at HalfCheetah sizes on `threads` threads (0: as training chooses).
+pub fn print_updates(algo: Algo, threads: usize, quick: bool) -> crate::Result<()> {
+    let (rounds, updates) = if quick { (3, 20) } else { (7, 100) };
+    let threads = CommonConfig { threads, ..CommonConfig::default() }.resolved_threads();
+    let rate = updates_per_second(algo, (17, 6), threads, rounds, updates);
+    let (name, level) = (algo.name(), crate::simd().name());
+    out!("{name} updates/s, HalfCheetah sizes, batch 256, {threads} threads, {level} kernels: {rate:.1}");
+    Ok(())
 }
 
 /// Env steps/s of every env this build can make (MuJoCo ones need the library).

@@ -126,6 +126,12 @@ impl Drop for Helper {
     }
 }
 
+/// The `t`-th of `parts` contiguous, near-equal shares of `0..n` (the first ones a row shorter
+/// when `n` does not divide).
+pub fn share(n: usize, t: usize, parts: usize) -> std::ops::Range<usize> {
+    n * t / parts..n * (t + 1) / parts
+}
+
 /// Helper threads that, with the calling thread, share out the items of a slice.
 pub struct Pool {
     helpers: Vec<Helper>,
@@ -197,6 +203,19 @@ mod tests {
         let mut after = 0;
         h.join(|| {}, || after = 1);
         assert_eq!(after, 1, "the helper still works after a panic");
+    }
+
+    #[test]
+    fn shares_tile_the_range_evenly() {
+        for parts in 1..=5 {
+            for n in [0, 1, 4, 7, 256] {
+                let all: Vec<_> = (0..parts).map(|t| share(n, t, parts)).collect();
+                assert_eq!(all[0].start, 0);
+                assert_eq!(all[parts - 1].end, n);
+                assert!(all.windows(2).all(|w| w[0].end == w[1].start), "{n} in {parts}: {all:?}");
+                assert!(all.iter().all(|r| r.len() == n / parts || r.len() == n / parts + 1));
+            }
+        }
     }
 
     #[test]

@@ -68,6 +68,33 @@ pub struct Batch {
     pub terminated: Vec<f32>,
 }
 
+/// Rows of a [`Batch`]: what one thread of an update works on.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchRows<'a> {
+    pub size: usize,
+    pub obs: &'a [f32],
+    pub actions: &'a [f32],
+    pub rewards: &'a [f32],
+    pub next_obs: &'a [f32],
+    pub terminated: &'a [f32],
+}
+
+impl Batch {
+    /// The rows `r` of the batch.
+    pub fn rows(&self, r: std::ops::Range<usize>) -> BatchRows<'_> {
+        let o = self.obs.len() / self.size.max(1);
+        let a = self.actions.len() / self.size.max(1);
+        BatchRows {
+            size: r.len(),
+            obs: &self.obs[r.start * o..r.end * o],
+            actions: &self.actions[r.start * a..r.end * a],
+            rewards: &self.rewards[r.clone()],
+            next_obs: &self.next_obs[r.start * o..r.end * o],
+            terminated: &self.terminated[r],
+        }
+    }
+}
+
 impl ReplayBuffer {
     pub fn new(capacity: usize, obs_dim: usize, act_dim: usize) -> Self {
         assert!(capacity > 0, "replay capacity must be positive");

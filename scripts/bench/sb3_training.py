@@ -6,6 +6,7 @@ ratios. Run by scripts/bench/vs-sb3.sh; `sb3_rate` is also used by python_traini
 from __future__ import annotations
 
 import csv
+import re
 import statistics
 import subprocess
 import sys
@@ -38,30 +39,58 @@ def sb3_rate(algo: str, threads: int) -> float:
     return (END - START) / (marks[END] - marks[START])
 
 
-def polyak_rate(binary: str, algo: str, threads: int) -> float:
-    """`polyak train`'s env-steps/s between the episode ends at START and END (1,000-step episodes)."""
+def polyak_rate(binary: str, algo: str, threads: int) -> tuple[float, float]:
+    """`polyak train`'s env-steps/s between the episode ends at START and END (1,000-step
+    episodes), and the share of its run spent inside gradient updates (its own clock)."""
     out = tempfile.mkdtemp() + "/run"
     sets = [f"learning_starts={WARMUP}", "eval_every=0", "checkpoint_every=0", f"threads={threads}"]
     args = [binary, "train", "-q", "--algo", algo, "--env", ENV, "--steps", str(END), "--out", out]
-    subprocess.run(args + [x for s in sets for x in ("--set", s)], check=True, stdout=subprocess.DEVNULL)
+    done = subprocess.run(
+        args + [x for s in sets for x in ("--set", s)], check=True, capture_output=True, text=True
+    ).stdout
+    share = re.search(r"; (\d+)% of it in \d+ updates", done)
     with open(out + "/metrics.csv") as f:
         wall = {int(r["step"]): float(r["wall_time"]) for r in csv.DictReader(f) if r["episode_return"]}
-    return (END - START) / (wall[END] - wall[START])
+    return (END - START) / (wall[END] - wall[START]), float(share.group(1)) if share else float("nan")
+
+
+def polyak_updates(binary: str, algo: str, threads: int) -> float:
+    """`polyak bench`'s update-only rate for the same agent and thread count (updates/s)."""
+    line = subprocess.run(
+        [binary, "bench", "--algo", algo, "--threads", str(threads)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return float(line.rsplit(":", 1)[1])
 
 
 def main() -> None:
     rounds, threads, binary = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     results: dict[tuple[str, str], list[float]] = {}
+
+    def record(r: int, algo: str, who: str, value: float, unit: str) -> None:
+        results.setdefault((algo, who), []).append(value)
+        print(f"round {r + 1} {algo} {who}: {value:.1f} {unit}", flush=True)
+
     for r in range(rounds):
         for algo in ("sac", "td3", "ddpg"):
-            for who in ("polyak", "SB3"):
-                rate = polyak_rate(binary, algo, threads) if who == "polyak" else sb3_rate(algo, threads)
-                results.setdefault((algo, who), []).append(rate)
-                print(f"round {r + 1} {algo} {who}: {results[(algo, who)][-1]:.1f} env-steps/s", flush=True)
+            rate, share = polyak_rate(binary, algo, threads)
+            record(r, algo, "polyak", rate, "env-steps/s")
+            record(r, algo, "polyak in updates", share, "% of its run")
+            record(r, algo, "polyak updates only", polyak_updates(binary, algo, threads), "updates/s")
+            record(r, algo, "SB3", sb3_rate(algo, threads), "env-steps/s")
     print(f"\nmedians (env-steps/s, HalfCheetah-v5 steps {START}-{END}, {threads} threads):")
     for algo in ("sac", "td3", "ddpg"):
-        ours, theirs = (statistics.median(results[(algo, w)]) for w in ("polyak", "SB3"))
-        print(f"  {algo:<5} polyak {ours:7.1f}   SB3 {theirs:7.1f}   ratio {ours / theirs:.2f}x")
+        ours, theirs, alone, share = (
+            statistics.median(results[(algo, w)])
+            for w in ("polyak", "SB3", "polyak updates only", "polyak in updates")
+        )
+        print(
+            f"  {algo:<5} polyak {ours:7.1f}   SB3 {theirs:7.1f}   ratio {ours / theirs:.2f}x   "
+            f"polyak update-only {alone:7.1f}/s (training at {100 * ours / alone:.0f}% of it; "
+            f"{share:.0f}% of the run inside updates)"
+        )
 
 
 if __name__ == "__main__":

@@ -14,10 +14,12 @@ pub use sac::{Sac, SacConfig};
 
 pub use td3::{Td3, Td3Config};
 
-use crate::nn::{Adam, Mlp};
+use crate::nn::{Adam, Mlp, MlpCache};
+use crate::parallel::{share, Pool};
 use crate::replay::Batch;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 /// Hyperparameters every algorithm shares (defaults: Stable-Baselines3 / the papers'). A run's
 /// [`TrainConfig`](crate::config::TrainConfig) holds them at its top level.
@@ -34,8 +36,9 @@ pub struct CommonConfig {
     pub critic_lr: f64,
     /// Hidden layer widths of actor and critics (ReLU).
     pub hidden: Vec<usize>,
-    /// Threads per update: 0 = automatic (2 where the machine has 2 cores; twin critics run
-    /// concurrently), 1 = single-threaded. Results are identical for any value.
+    /// Threads per update: 0 = automatic (2 where the machine has 2 or more cores), 1 =
+    /// single-threaded. Each thread takes a block of the batch's rows; results are identical for
+    /// any value.
     pub threads: usize,
 }
 
@@ -158,9 +161,10 @@ impl Trainable {
         Trainable { net, adam: Adam::new(n, lr), grads: vec![0.0; n] }
     }
 
-    /// Applies the gradient in `grads`.
-    pub fn step(&mut self) {
-        self.adam.step(&mut self.net.params, &self.grads);
+    /// The gradient from the blocks' backward passes, one Adam step and, with `target`, the
+    /// target network's Polyak update ([`Mlp::learn`]).
+    pub(crate) fn learn(&mut self, blocks: &[(&[f32], &MlpCache)], target: Option<(&mut Mlp, f32)>, pool: &Pool) {
+        self.net.learn(blocks, &mut self.grads, &mut self.adam, target, pool);
     }
 
     /// The network's parameters and Adam state under `name` (see [`visit_adam`]).
@@ -181,8 +185,48 @@ pub(crate) fn actor_and_critics(
 ) -> (Trainable, Critics) {
     let sizes: Vec<usize> = std::iter::once(obs_dim).chain(common.hidden.iter().copied()).chain([actor_out]).collect();
     let actor = Trainable::new(Mlp::new(&sizes, init), common.actor_lr as f32);
-    let (hidden, lr, parallel) = (&common.hidden, common.critic_lr as f32, common.resolved_threads() > 1);
-    (actor, Critics::new(n_critics, obs_dim, act_dim, hidden, lr, parallel, init))
+    (actor, Critics::new(n_critics, obs_dim, act_dim, &common.hidden, common.critic_lr as f32, init))
+}
+
+/// The threads an update runs on, with one block of scratch `R` per thread. An update cuts its
+/// batch's rows into as many contiguous blocks: the work of each row (forward passes, errors, δs)
+/// runs on its block's thread, and what sums over rows (the weight gradients) is then one chain
+/// through the blocks in order, its outputs shared among the threads ([`Trainable::learn`]). So
+/// every number has the bits of a single-threaded update, whatever the thread count.
+pub(crate) struct Team<R> {
+    pub(crate) pool: Pool,
+    pub(crate) blocks: Vec<R>,
+}
+
+impl<R: Default + Send> Team<R> {
+    pub(crate) fn new(threads: usize) -> Self {
+        let pool = Pool::new(threads);
+        Team { blocks: (0..pool.threads()).map(|_| R::default()).collect(), pool }
+    }
+
+    /// Calls `f(rows, block)` for every block on its own thread, `rows` being the block's share
+    /// of a batch of `n` rows.
+    pub(crate) fn rows(&mut self, n: usize, f: impl Fn(Range<usize>, &mut R) + Sync) {
+        let parts = self.blocks.len();
+        self.pool.for_each(&mut self.blocks, |t, block| f(share(n, t, parts), block));
+    }
+
+    /// Each block's rows of `x` (a batch of `n` rows) with the cache `cache` picks from the
+    /// block: a network's backward pass over the batch, for [`crate::nn::Mlp::gradient`].
+    pub(crate) fn passes<'a>(
+        &'a self,
+        x: &'a [f32],
+        n: usize,
+        cache: impl Fn(&'a R) -> &'a MlpCache,
+    ) -> Vec<(&'a [f32], &'a MlpCache)> {
+        let (width, parts) = (x.len() / n.max(1), self.blocks.len());
+        let rows = |t| share(n, t, parts);
+        self.blocks
+            .iter()
+            .enumerate()
+            .map(|(t, b)| (&x[rows(t).start * width..rows(t).end * width], cache(b)))
+            .collect()
+    }
 }
 
 /// The one-step Bellman target `y = r + γ·(1 − terminated)·next_value`, in place over

@@ -2,9 +2,10 @@
 //! Gaussian policy, twin critics with a soft Bellman backup, and the temperature α learned
 //! through log α towards a target entropy of −|A|.
 
+use super::critics::CriticRows;
 use super::{
     actor_and_critics, bellman_target, visit_adam, visit_rng, ActMode, Agent, CommonConfig, Critics, StateVisitor,
-    Trainable, UpdateStats,
+    Team, Trainable, UpdateStats,
 };
 use crate::nn::{Adam, Mlp, MlpCache};
 use crate::replay::Batch;
@@ -60,43 +61,36 @@ fn softplus(x: f32) -> f32 {
     x.max(0.0) + (-x.abs()).exp().ln_1p()
 }
 
-/// A reparameterised policy sample for a batch: the noise ε, the squashed actions
+/// A reparameterised policy sample for a block of rows: the squashed actions
 /// ã = tanh(mean + σ·ε), their log π(ã|s), and the actor's forward pass that the actor gradient
 /// goes back through. Its buffers are reused from update to update.
 #[derive(Default)]
 pub(crate) struct PolicySample {
     cache: MlpCache,
-    eps: Vec<f32>,
     actions: Vec<f32>,
     logp: Vec<f32>,
 }
 
 impl PolicySample {
-    /// Draws ε from `rng`, then samples (see [`PolicySample::sample`]).
-    fn draw(&mut self, actor: &Mlp, obs: &[f32], n: usize, act_dim: usize, rng: &mut Rng) {
-        self.eps.resize(n * act_dim, 0.0);
-        rng.fill_normal(&mut self.eps);
-        self.sample(actor, obs, n, act_dim);
-    }
-
-    /// ã ~ π(·|s) and log π(ã|s) at `obs` with the current ε.
-    fn sample(&mut self, actor: &Mlp, obs: &[f32], n: usize, act_dim: usize) {
+    /// ã ~ π(·|s) and log π(ã|s) at `obs` (`n` rows) with the noise `eps`.
+    fn sample(&mut self, actor: &Mlp, obs: &[f32], n: usize, act_dim: usize, eps: &[f32]) {
         let head = actor.forward(obs, n, &mut self.cache);
         self.actions.resize(n * act_dim, 0.0);
         self.logp.resize(n, 0.0);
-        squashed_sample(head, &self.eps, act_dim, &mut self.actions, &mut self.logp);
+        squashed_sample(head, eps, act_dim, &mut self.actions, &mut self.logp);
     }
 }
 
-/// Buffers every update reuses, so that an update allocates nothing.
+/// One thread's block of an update's rows, its buffers reused from update to update.
 #[derive(Default)]
-struct Scratch {
+struct Rows {
     /// The policy sample at s (temperature and actor objectives).
     pi: PolicySample,
     /// The policy sample at s' (the soft Bellman target).
     next: PolicySample,
     /// Bellman targets y.
     y: Vec<f32>,
+    critics: CriticRows,
     /// ∂loss/∂[mean | log σ] of the actor's head.
     d_head: Vec<f32>,
 }
@@ -117,7 +111,10 @@ pub struct Sac {
     updates: u64,
     /// The actor's forward pass when acting.
     act_cache: MlpCache,
-    scratch: Scratch,
+    /// The noise ε of the samples at s and at s' of the current update.
+    eps_pi: Vec<f32>,
+    eps_next: Vec<f32>,
+    team: Team<Rows>,
 }
 
 impl Sac {
@@ -137,7 +134,9 @@ impl Sac {
             noise_rng: Rng::stream(seed, 0x5AC0),
             updates: 0,
             act_cache: MlpCache::default(),
-            scratch: Scratch::default(),
+            eps_pi: Vec::new(),
+            eps_next: Vec::new(),
+            team: Team::new(common.resolved_threads()),
         }
     }
 
@@ -147,60 +146,46 @@ impl Sac {
 
     /// Temperature objective −log α·(log π + H̄) on the sample at s, one step on log α (SB3's
     /// form).
-    fn update_alpha(&mut self, pi: &PolicySample) {
+    fn update_alpha(&mut self) {
         if !self.cfg.auto_alpha {
             return;
         }
-        let n = pi.logp.len() as f64;
-        let mean = pi.logp.iter().map(|&l| (l + self.target_entropy) as f64).sum::<f64>() / n;
+        let logp = self.team.blocks.iter().flat_map(|b| &b.pi.logp);
+        let n = logp.clone().count() as f64;
+        let mean = logp.map(|&l| (l + self.target_entropy) as f64).sum::<f64>() / n;
         self.alpha_adam.step(&mut self.log_alpha, &[-mean as f32]);
     }
 
-    /// Soft Bellman backup y = r + γ(1−d)(min_i Q'_i(s', a') − α log π(a'|s')), a' ~ π(·|s'),
-    /// then one step on Σ_i mean (Q_i(s, a) − y)².
-    fn update_critics(&mut self, batch: &Batch, alpha: f32, next: &mut PolicySample, y: &mut Vec<f32>) -> (f64, f64) {
-        let n = batch.size;
-        next.draw(&self.actor.net, &batch.next_obs, n, self.act_dim, &mut self.noise_rng);
-        y.resize(n, 0.0);
-        self.critics.target_min(&batch.next_obs, &next.actions, n, y);
-        for (v, &lp) in y.iter_mut().zip(&next.logp) {
-            *v -= alpha * lp;
-        }
-        bellman_target(&batch.rewards, &batch.terminated, self.gamma, y);
-        self.critics.train(&batch.obs, &batch.actions, y, n)
-    }
-
-    /// Actor objective mean_b(α log π(ã_b|s_b) − min_i Q_i(s_b, ã_b)) for the sample `pi` at
-    /// `obs`; leaves its gradient in the actor's buffer and returns the loss.
-    pub(crate) fn actor_loss_and_grad(
-        &mut self,
-        obs: &[f32],
-        alpha: f32,
-        pi: &mut PolicySample,
-        d_head: &mut Vec<f32>,
-    ) -> f64 {
-        let (n, k) = (pi.logp.len(), self.act_dim);
-        let q = self.critics.min_q_and_action_grad(obs, &pi.actions, n);
-        let loss = q.iter().zip(&pi.logp).map(|(&q, &lp)| (alpha * lp - q) as f64).sum::<f64>() / n as f64;
-        // With u = mean + σ·eps: ∂log π/∂u = 2·tanh u, ∂ã/∂u = 1 − ã², ∂u/∂log σ = σ·eps, and
-        // log π has a further −1 per log σ. The clamp passes no gradient outside its range.
-        let head = pi.cache.output();
-        d_head.resize(n * 2 * k, 0.0);
-        let inv_n = 1.0 / n as f32;
-        for b in 0..n {
-            for j in 0..k {
-                let i = b * k + j;
-                let (a, g_q) = (pi.actions[i], self.critics.action_grad[i]);
-                let d_u = inv_n * (alpha * 2.0 * a - g_q * (1.0 - a * a));
-                let raw_log_std = head[b * 2 * k + k + j];
-                let in_range = (LOG_STD_MIN..=LOG_STD_MAX).contains(&raw_log_std);
-                let sigma_eps = raw_log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).exp() * pi.eps[i];
-                d_head[b * 2 * k + j] = d_u;
-                d_head[b * 2 * k + k + j] = if in_range { d_u * sigma_eps - alpha * inv_n } else { 0.0 };
+    /// Actor objective mean_b(α log π(ã_b|s_b) − min_i Q_i(s_b, ã_b)) for the blocks' samples at
+    /// `obs` (`n` rows): returns the loss, each block's actor pass left ready for the gradient.
+    pub(crate) fn actor_loss(&mut self, obs: &[f32], n: usize, alpha: f32) -> f64 {
+        let (actor, critics, k) = (&self.actor.net, &self.critics, self.act_dim);
+        let width = actor.input_dim();
+        self.team.rows(n, |r, b| {
+            let Rows { pi, critics: c, d_head, .. } = b;
+            critics.q_and_action_grad(c, &obs[r.start * width..r.end * width], &pi.actions, r.len(), critics.len());
+            // With u = mean + σ·eps: ∂log π/∂u = 2·tanh u, ∂ã/∂u = 1 − ã², ∂u/∂log σ = σ·eps, and
+            // log π has a further −1 per log σ. The clamp passes no gradient outside its range.
+            let head = pi.cache.output();
+            let eps = &self.eps_pi[r.start * k..r.end * k];
+            d_head.resize(r.len() * 2 * k, 0.0);
+            let inv_n = 1.0 / n as f32;
+            for b in 0..r.len() {
+                for j in 0..k {
+                    let i = b * k + j;
+                    let (a, g_q) = (pi.actions[i], c.action_grad[i]);
+                    let d_u = inv_n * (alpha * 2.0 * a - g_q * (1.0 - a * a));
+                    let raw_log_std = head[b * 2 * k + k + j];
+                    let in_range = (LOG_STD_MIN..=LOG_STD_MAX).contains(&raw_log_std);
+                    let sigma_eps = raw_log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).exp() * eps[i];
+                    d_head[b * 2 * k + j] = d_u;
+                    d_head[b * 2 * k + k + j] = if in_range { d_u * sigma_eps - alpha * inv_n } else { 0.0 };
+                }
             }
-        }
-        self.actor.net.backward(obs, &mut pi.cache, d_head, &mut self.actor.grads, None);
-        loss
+            actor.backward_deltas(&mut pi.cache, d_head);
+        });
+        let terms = self.team.blocks.iter().flat_map(|b| b.critics.q.iter().zip(&b.pi.logp));
+        terms.map(|(&q, &lp)| (alpha * lp - q) as f64).sum::<f64>() / n as f64
     }
 }
 
@@ -221,27 +206,45 @@ impl Agent for Sac {
     }
 
     fn update(&mut self, batch: &Batch) -> UpdateStats {
-        // The buffers leave `self` for the update, so the steps below can borrow both.
-        let Scratch { mut pi, mut next, mut y, mut d_head } = std::mem::take(&mut self.scratch);
-
-        // Sample ã ~ π(·|s): one sample serves the temperature and the actor objective (SB3)
-        pi.draw(&self.actor.net, &batch.obs, batch.size, self.act_dim, &mut self.noise_rng);
+        let (n, k) = (batch.size, self.act_dim);
         let alpha = self.alpha();
+        // Draw the noise of ã ~ π(·|s), then of a' ~ π(·|s'), before the rows are shared out
+        for eps in [&mut self.eps_pi, &mut self.eps_next] {
+            eps.resize(n * k, 0.0);
+            self.noise_rng.fill_normal(eps);
+        }
+
+        // Per block of rows: sample ã ~ π(·|s) (one sample serves the temperature and the actor
+        // objective, as in SB3); compute the soft target y = r + γ(1−d)(min_i Q'_i(s', a') −
+        // α log π(a'|s')), a' ~ π(·|s'); and backpropagate Σ_i mean (Q_i(s, a) − y)²
+        let (actor, critics, gamma) = (&self.actor.net, &self.critics, self.gamma);
+        let (eps_pi, eps_next) = (&self.eps_pi, &self.eps_next);
+        self.team.rows(n, |r, b| {
+            let rows = batch.rows(r.clone());
+            let eps = r.start * k..r.end * k;
+            b.pi.sample(actor, rows.obs, rows.size, k, &eps_pi[eps.clone()]);
+            b.next.sample(actor, rows.next_obs, rows.size, k, &eps_next[eps]);
+            b.y.resize(rows.size, 0.0);
+            critics.target_min(&mut b.critics, rows.next_obs, &b.next.actions, rows.size, &mut b.y);
+            for (v, &lp) in b.y.iter_mut().zip(&b.next.logp) {
+                *v -= alpha * lp;
+            }
+            bellman_target(rows.rewards, rows.terminated, gamma, &mut b.y);
+            critics.errors_backward(&mut b.critics, rows.obs, rows.actions, &b.y, n);
+        });
 
         // Temperature step towards the target entropy
-        self.update_alpha(&pi);
+        self.update_alpha();
 
-        // Compute the soft target Q value, then a critic step
-        let (critic_loss, mean_q) = self.update_critics(batch, alpha, &mut next, &mut y);
+        // Critic step, then move the target critics
+        let blocks: Vec<&CriticRows> = self.team.blocks.iter().map(|b| &b.critics).collect();
+        let (critic_loss, mean_q) = self.critics.learn(&blocks, Some(self.tau), &self.team.pool);
 
         // Actor step on α log π − min Q
-        let actor_loss = self.actor_loss_and_grad(&batch.obs, alpha, &mut pi, &mut d_head);
-        self.actor.step();
-
-        // Move the target critics
-        self.critics.polyak(self.tau);
+        let actor_loss = self.actor_loss(&batch.obs, n, alpha);
+        let passes = self.team.passes(&batch.obs, n, |b| &b.pi.cache);
+        self.actor.learn(&passes, None, &self.team.pool);
         self.updates += 1;
-        self.scratch = Scratch { pi, next, y, d_head };
         UpdateStats { critic_loss, actor_loss: Some(actor_loss), alpha: Some(alpha as f64), mean_q }
     }
 
@@ -288,8 +291,10 @@ mod tests {
         assert_eq!(a[0], 1.0);
     }
 
-    fn setup(log_std_bias: f32) -> (Sac, Vec<f32>, PolicySample) {
-        let common = CommonConfig { hidden: vec![16, 16], ..Default::default() };
+    /// A small SAC on two threads (so the actor gradient is checked as the blocks compute it),
+    /// eight observations and fixed noise.
+    fn setup(log_std_bias: f32) -> (Sac, Vec<f32>, Vec<f32>) {
+        let common = CommonConfig { hidden: vec![16, 16], threads: 2, ..Default::default() };
         let mut sac = Sac::new(3, 2, &common, SacConfig::default(), 9);
         // Shift the log σ head's biases so a test can put it inside or beyond the clamp.
         let n = sac.actor.net.n_params();
@@ -298,28 +303,33 @@ mod tests {
         }
         let n = 8;
         let obs: Vec<f32> = (0..n * 3).map(|i| ((i * 5) as f32 * 0.29).cos()).collect();
-        let pi =
-            PolicySample { eps: (0..n * 2).map(|i| ((i * 3) as f32 * 0.71).sin()).collect(), ..Default::default() };
-        (sac, obs, pi)
+        let eps = (0..n * 2).map(|i| ((i * 3) as f32 * 0.71).sin()).collect();
+        (sac, obs, eps)
     }
 
     /// The actor loss (and its gradient) at a fixed ε, as the update computes it.
-    fn actor_loss(sac: &mut Sac, obs: &[f32], pi: &mut PolicySample, alpha: f32) -> f64 {
-        pi.sample(&sac.actor.net, obs, 8, 2);
-        sac.actor_loss_and_grad(obs, alpha, pi, &mut Vec::new())
+    fn actor_loss(sac: &mut Sac, obs: &[f32], eps: &[f32], alpha: f32) -> f64 {
+        sac.eps_pi = eps.to_vec();
+        let (actor, eps) = (&sac.actor.net, &sac.eps_pi);
+        sac.team
+            .rows(8, |r, b| b.pi.sample(actor, &obs[r.start * 3..r.end * 3], r.len(), 2, &eps[r.start * 2..r.end * 2]));
+        let loss = sac.actor_loss(obs, 8, alpha);
+        let passes = sac.team.passes(obs, 8, |b| &b.pi.cache);
+        sac.actor.net.gradient(&passes, &mut sac.actor.grads, &sac.team.pool);
+        loss
     }
 
     #[test]
     fn actor_gradient_matches_finite_differences() {
-        let (mut sac, obs, mut pi) = setup(0.0);
+        let (mut sac, obs, eps) = setup(0.0);
         let alpha = 0.3;
-        actor_loss(&mut sac, &obs, &mut pi, alpha);
+        actor_loss(&mut sac, &obs, &eps, alpha);
         let analytic = sac.actor.grads.clone();
         let n = sac.actor.net.n_params();
         let mut params = sac.actor.net.params.clone();
         let checked = crate::nn::gradcheck::check(&mut params, &analytic, 0..n, 3e-3, |p| {
             sac.actor.net.params.copy_from_slice(p);
-            actor_loss(&mut sac, &obs, &mut pi, alpha)
+            actor_loss(&mut sac, &obs, &eps, alpha)
         });
         assert!(checked > n * 8 / 10, "only {checked} of {n} probes away from kinks");
     }
@@ -327,8 +337,8 @@ mod tests {
     #[test]
     fn saturated_log_std_passes_no_gradient() {
         // log σ heads pushed to ≈ 30, far beyond the clamp at 2.
-        let (mut sac, obs, mut pi) = setup(30.0);
-        let loss = actor_loss(&mut sac, &obs, &mut pi, 0.3);
+        let (mut sac, obs, eps) = setup(30.0);
+        let loss = actor_loss(&mut sac, &obs, &eps, 0.3);
         assert!(loss.is_finite());
         let g = &sac.actor.grads;
         let n = g.len();

@@ -2,11 +2,12 @@
 //! Actor-Critic Methods"), with each of its three tricks behind its own switch. With all three
 //! off — one critic, `policy_delay = 1`, no target smoothing — it is DDPG (Lillicrap et al. 2016).
 
+use super::critics::CriticRows;
 use super::{
-    actor_and_critics, bellman_target, visit_rng, ActMode, Agent, CommonConfig, Critics, StateVisitor, Trainable,
+    actor_and_critics, bellman_target, visit_rng, ActMode, Agent, CommonConfig, Critics, StateVisitor, Team, Trainable,
     UpdateStats,
 };
-use crate::nn::{polyak_update, Mlp, MlpCache};
+use crate::nn::{Mlp, MlpCache};
 use crate::replay::Batch;
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
@@ -46,10 +47,26 @@ impl Td3Config {
     }
 }
 
+/// One thread's block of an update's rows, its buffers reused from update to update.
+#[derive(Default)]
+struct Rows {
+    /// The target actor's pass at s'.
+    target_cache: MlpCache,
+    next_action: Vec<f32>,
+    /// Bellman targets y.
+    y: Vec<f32>,
+    critics: CriticRows,
+    /// The actor's pass at s, its actions μ(s) and ∂loss/∂(pre-tanh output).
+    actor_cache: MlpCache,
+    pi: Vec<f32>,
+    d_pre: Vec<f32>,
+}
+
 pub struct Td3 {
     cfg: Td3Config,
     gamma: f32,
     tau: f32,
+    act_dim: usize,
     /// Deterministic policy μ(s) = tanh(MLP(s)).
     actor: Trainable,
     actor_target: Mlp,
@@ -57,13 +74,11 @@ pub struct Td3 {
     /// Source of the target-smoothing noise.
     noise_rng: Rng,
     updates: u64,
-    // Scratch, reused across updates.
-    actor_cache: MlpCache,
+    /// The actor's forward pass when acting.
     act_cache: MlpCache,
-    next_action: Vec<f32>,
-    y: Vec<f32>,
-    pi: Vec<f32>,
-    d_pre: Vec<f32>,
+    /// The clipped smoothing noise of the current update.
+    noise: Vec<f32>,
+    team: Team<Rows>,
 }
 
 impl Td3 {
@@ -78,50 +93,64 @@ impl Td3 {
             cfg,
             gamma: common.gamma as f32,
             tau: common.tau as f32,
+            act_dim,
             noise_rng: Rng::stream(seed, 0x7D3),
             updates: 0,
-            actor_cache: MlpCache::default(),
             act_cache: MlpCache::default(),
-            next_action: Vec::new(),
-            y: Vec::new(),
-            pi: Vec::new(),
-            d_pre: Vec::new(),
+            noise: Vec::new(),
+            team: Team::new(common.resolved_threads()),
         }
     }
 
-    /// Critic objective: y = r + γ(1−d)·min_i Q'_i(s', clip(μ'(s') + clip(ε, −c, c), −1, 1)).
-    fn update_critics(&mut self, batch: &Batch) -> (f64, f64) {
-        let n = batch.size;
-        // Select the next action by the target policy and add clipped noise (target smoothing)
-        let pre = self.actor_target.forward(&batch.next_obs, n, &mut self.actor_cache);
-        self.next_action.resize(pre.len(), 0.0);
+    /// Critic objective: y = r + γ(1−d)·min_i Q'_i(s', clip(μ'(s') + clip(ε, −c, c), −1, 1)),
+    /// one step on it and, with `tau`, the target critics' Polyak update.
+    fn update_critics(&mut self, batch: &Batch, tau: Option<f32>) -> (f64, f64) {
+        let (n, k) = (batch.size, self.act_dim);
+        // Draw the clipped smoothing noise, row by row, before the rows are shared out
         let (sigma, clip) = (self.cfg.target_noise as f32, self.cfg.target_noise_clip as f32);
-        for (a, &p) in self.next_action.iter_mut().zip(pre) {
-            let noise = if sigma > 0.0 { (sigma * self.noise_rng.normal() as f32).clamp(-clip, clip) } else { 0.0 };
-            *a = (p.tanh() + noise).clamp(-1.0, 1.0);
+        self.noise.resize(n * k, 0.0);
+        for e in &mut self.noise {
+            *e = if sigma > 0.0 { (sigma * self.noise_rng.normal() as f32).clamp(-clip, clip) } else { 0.0 };
         }
-        // Compute the target Q value: the min over the target critics (clipped double Q)
-        self.y.resize(n, 0.0);
-        self.critics.target_min(&batch.next_obs, &self.next_action, n, &mut self.y);
-        bellman_target(&batch.rewards, &batch.terminated, self.gamma, &mut self.y);
+        let (actor_target, critics, noise, gamma) = (&self.actor_target, &self.critics, &self.noise, self.gamma);
+        self.team.rows(n, |r, b| {
+            let rows = batch.rows(r.clone());
+            // Select the next action by the target policy and add the noise (target smoothing)
+            let pre = actor_target.forward(rows.next_obs, rows.size, &mut b.target_cache);
+            b.next_action.clear();
+            let noise = &noise[r.start * k..r.end * k];
+            b.next_action.extend(pre.iter().zip(noise).map(|(&p, &e)| (p.tanh() + e).clamp(-1.0, 1.0)));
+            // Compute the target Q value: the min over the target critics (clipped double Q)
+            b.y.resize(rows.size, 0.0);
+            critics.target_min(&mut b.critics, rows.next_obs, &b.next_action, rows.size, &mut b.y);
+            bellman_target(rows.rewards, rows.terminated, gamma, &mut b.y);
+            // Each critic's error (Q − y) and its backward pass
+            critics.errors_backward(&mut b.critics, rows.obs, rows.actions, &b.y, n);
+        });
         // Optimise the critics
-        self.critics.train(&batch.obs, &batch.actions, &self.y, n)
+        let blocks: Vec<&CriticRows> = self.team.blocks.iter().map(|b| &b.critics).collect();
+        self.critics.learn(&blocks, tau, &self.team.pool)
     }
 
-    /// Actor objective: maximise Q_1(s, μ(s)), i.e. minimise −mean_b Q_1(s_b, μ(s_b)).
-    /// Leaves ∂loss/∂θ_μ in the actor's gradient buffer and returns the loss.
-    pub(crate) fn actor_loss_and_grad(&mut self, obs: &[f32], n: usize) -> f64 {
-        let pre = self.actor.net.forward(obs, n, &mut self.actor_cache);
-        self.pi.clear();
-        self.pi.extend(pre.iter().map(|p| p.tanh()));
-        let q = self.critics.q1_and_action_grad(obs, &self.pi, n);
-        let loss = -q.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
-        // ∂loss/∂pre = −(1/n)·∂Q/∂a·(1 − tanh²)
-        self.d_pre.clear();
-        let grad = &self.critics.action_grad;
-        self.d_pre.extend(grad.iter().zip(&self.pi).map(|(&g, &a)| -g * (1.0 - a * a) / n as f32));
-        self.actor.net.backward(obs, &mut self.actor_cache, &self.d_pre, &mut self.actor.grads, None);
-        loss
+    /// Actor objective: maximise Q_1(s, μ(s)), i.e. minimise −mean_b Q_1(s_b, μ(s_b)), over `n`
+    /// rows of `obs`. Returns the loss, each block's actor pass left ready for the gradient.
+    pub(crate) fn actor_loss(&mut self, obs: &[f32], n: usize) -> f64 {
+        let (actor, critics) = (&self.actor.net, &self.critics);
+        let width = actor.input_dim();
+        self.team.rows(n, |r, b| {
+            let obs = &obs[r.start * width..r.end * width];
+            let pre = actor.forward(obs, r.len(), &mut b.actor_cache);
+            b.pi.clear();
+            b.pi.extend(pre.iter().map(|p| p.tanh()));
+            critics.q_and_action_grad(&mut b.critics, obs, &b.pi, r.len(), 1);
+            // ∂loss/∂pre = −(1/n)·∂Q/∂a·(1 − tanh²)
+            b.d_pre.clear();
+            let grad = &b.critics.action_grad;
+            b.d_pre.extend(grad.iter().zip(&b.pi).map(|(&g, &a)| -g * (1.0 - a * a) / n as f32));
+            actor.backward_deltas(&mut b.actor_cache, &b.d_pre);
+        });
+        let q = self.team.blocks.iter().flat_map(|b| &b.critics.q);
+        -q.map(|&v| v as f64).sum::<f64>() / n as f64
     }
 }
 
@@ -137,18 +166,18 @@ impl Agent for Td3 {
     }
 
     fn update(&mut self, batch: &Batch) -> UpdateStats {
-        // Compute the target Q value and take a critic step
-        let (critic_loss, mean_q) = self.update_critics(batch);
         self.updates += 1;
+        // Delayed policy updates: the actor and the frozen target models move every d-th update
+        let policy_update = self.updates.is_multiple_of(self.cfg.policy_delay as u64);
+        let tau = policy_update.then_some(self.tau);
+        // Compute the target Q value and take a critic step (then update the target critics)
+        let (critic_loss, mean_q) = self.update_critics(batch, tau);
         let mut actor_loss = None;
-        // Delayed policy updates
-        if self.updates.is_multiple_of(self.cfg.policy_delay as u64) {
-            // Compute the actor loss and optimise the actor
-            actor_loss = Some(self.actor_loss_and_grad(&batch.obs, batch.size));
-            self.actor.step();
-            // Update the frozen target models
-            polyak_update(&mut self.actor_target.params, &self.actor.net.params, self.tau);
-            self.critics.polyak(self.tau);
+        if policy_update {
+            // Compute the actor loss, optimise the actor and update the target actor
+            actor_loss = Some(self.actor_loss(&batch.obs, batch.size));
+            let passes = self.team.passes(&batch.obs, batch.size, |b| &b.actor_cache);
+            self.actor.learn(&passes, Some((&mut self.actor_target, self.tau)), &self.team.pool);
         }
         UpdateStats { critic_loss, actor_loss, alpha: None, mean_q }
     }
@@ -178,18 +207,27 @@ mod tests {
         }
     }
 
+    /// The actor loss and its gradient in the actor's buffer, as an update computes them.
+    fn actor_loss_and_grad(td3: &mut Td3, obs: &[f32], n: usize) -> f64 {
+        let loss = td3.actor_loss(obs, n);
+        let passes = td3.team.passes(obs, n, |b| &b.actor_cache);
+        td3.actor.net.gradient(&passes, &mut td3.actor.grads, &td3.team.pool);
+        loss
+    }
+
     #[test]
     fn actor_gradient_matches_finite_differences() {
-        let common = CommonConfig { hidden: vec![16, 16], ..Default::default() };
+        // Two threads: the gradient is checked as the blocks of rows compute it.
+        let common = CommonConfig { hidden: vec![16, 16], threads: 2, ..Default::default() };
         let mut td3 = Td3::new(3, 2, &common, Td3Config::default(), 5);
         let obs: Vec<f32> = (0..8 * 3).map(|i| ((i * 7) as f32 * 0.13).sin()).collect();
-        td3.actor_loss_and_grad(&obs, 8);
+        actor_loss_and_grad(&mut td3, &obs, 8);
         let analytic = td3.actor.grads.clone();
         let n = td3.actor.net.n_params();
         let mut params = td3.actor.net.params.clone();
         let checked = crate::nn::gradcheck::check(&mut params, &analytic, 0..n, 3e-3, |p| {
             td3.actor.net.params.copy_from_slice(p);
-            td3.actor_loss_and_grad(&obs, 8)
+            actor_loss_and_grad(&mut td3, &obs, 8)
         });
         assert!(checked > n * 8 / 10, "only {checked} of {n} probes away from kinks");
     }

@@ -26,14 +26,42 @@ impl Adam {
     pub fn step(&mut self, params: &mut [f32], grads: &[f32]) {
         assert_eq!(params.len(), self.m.len());
         assert_eq!(grads.len(), self.m.len());
+        let step = self.next_step();
+        step.apply(params, grads, &mut self.m, &mut self.v);
+    }
+
+    /// Counts one step and returns what every parameter's update needs, so that threads can each
+    /// apply it to their own slice of the parameters ([`AdamStep::apply`]).
+    pub fn next_step(&mut self) -> AdamStep {
         self.t += 1;
-        let (b1, b2) = (self.beta1, self.beta2);
-        let bias1 = 1.0 - (b1 as f64).powi(self.t as i32);
-        let bias2 = 1.0 - (b2 as f64).powi(self.t as i32);
-        let step_size = (self.lr as f64 / bias1) as f32;
-        let inv_sqrt_bias2 = (1.0 / bias2.sqrt()) as f32;
-        let eps = self.eps;
-        for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(&mut self.m).zip(&mut self.v) {
+        let bias1 = 1.0 - (self.beta1 as f64).powi(self.t as i32);
+        let bias2 = 1.0 - (self.beta2 as f64).powi(self.t as i32);
+        AdamStep {
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+            step_size: (self.lr as f64 / bias1) as f32,
+            inv_sqrt_bias2: (1.0 / bias2.sqrt()) as f32,
+        }
+    }
+}
+
+/// One step's constants (bias corrections included). Each parameter's update reads only its own
+/// gradient and moments, so applying a step slice by slice gives the bits of a whole step.
+#[derive(Clone, Copy, Debug)]
+pub struct AdamStep {
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    step_size: f32,
+    inv_sqrt_bias2: f32,
+}
+
+impl AdamStep {
+    /// The step on matching slices of the parameters, their gradient and the two moments.
+    pub fn apply(&self, params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32]) {
+        let AdamStep { beta1: b1, beta2: b2, eps, step_size, inv_sqrt_bias2 } = *self;
+        for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(m).zip(v) {
             *m = b1 * *m + (1.0 - b1) * g;
             *v = b2 * *v + (1.0 - b2) * g * g;
             *p -= step_size * *m / (v.sqrt() * inv_sqrt_bias2 + eps);

@@ -2,8 +2,8 @@
 //! CPU computes the same bits**.
 //!
 //! Each output element is one chain of fused multiply-adds in a fixed order:
-//! `acc = start; for p in 0..k { acc = fma(a[i][p], b[p][j], acc) }`, where `start` is the
-//! output's old value when accumulating and 0 otherwise. The SIMD kernels put different output
+//! `acc = start; for p in 0..k { acc = fma(a[i][p], b[p][j], acc) }`, where `start` is 0, the
+//! output's old value or a given row's `[j]` (a layer's bias; see [`Start`]). The SIMD kernels put different output
 //! elements in different lanes and never split or reorder a chain, so the result does not depend
 //! on the vector width (AVX-512, AVX2 or scalar), on cache sizes (`k` is never blocked) or on
 //! which way round the product is tiled. A general-purpose GEMM (the `gemm` crate, BLAS, torch)
@@ -17,6 +17,7 @@
 //! product costs more in synchronisation than it gains; parallelism lives one level up (`algo`).
 
 use std::cell::RefCell;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 /// How an operand is stored relative to the logical matrix the product needs.
@@ -26,6 +27,17 @@ pub enum Layout {
     AsIs,
     /// Stored transposed (row-major `cols × rows`); read through swapped strides.
     Transposed,
+}
+
+/// Where each output element's chain starts.
+#[derive(Clone, Copy, Debug)]
+pub enum Start<'a> {
+    /// From 0: `out = A·B`.
+    Zero,
+    /// From the output's old value: `out += A·B`.
+    Old,
+    /// Row `i` from `row[j]` (`row` has n values): `out = A·B + 1·rowᵀ`, a layer with its bias.
+    Row(&'a [f32]),
 }
 
 /// The instruction set a kernel uses. All give bit-identical results; they differ in speed.
@@ -170,8 +182,8 @@ fn fma_chains_scalar(iters: usize) -> f32 {
     acc.iter().sum()
 }
 
-/// `out (m×n) = A (m×k) · B (k×n)`, or `out += A·B` when `accumulate` is set, each element one
-/// fused multiply-add chain over `k` in order (see the module docs).
+/// `out (m×n) = start + A (m×k) · B (k×n)`, each element one fused multiply-add chain over `k`
+/// in order from its [`Start`] (see the module docs).
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(
     out: &mut [f32],
@@ -182,51 +194,87 @@ pub fn matmul(
     m: usize,
     k: usize,
     n: usize,
-    accumulate: bool,
+    start: Start,
 ) {
-    assert!(out.len() >= m * n, "matmul: output {} < {m}×{n}", out.len());
+    matmul_rows(out, a, a_layout, b, b_layout, m, k, n, 0..m, start);
+}
+
+/// Rows `rows` of the product [`matmul`] defines, into `out`, which holds just those rows
+/// (`rows.len() × n`). Every element is the same chain as in the whole product, so threads that
+/// share out the rows of one product compute exactly its bits.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_rows(
+    out: &mut [f32],
+    a: &[f32],
+    a_layout: Layout,
+    b: &[f32],
+    b_layout: Layout,
+    m: usize,
+    k: usize,
+    n: usize,
+    rows: Range<usize>,
+    start: Start,
+) {
+    assert!(rows.start <= rows.end && rows.end <= m, "matmul: rows {rows:?} of {m}");
+    let (r0, m_part) = (rows.start, rows.len());
+    assert!(out.len() >= m_part * n, "matmul: output {} < {m_part}×{n}", out.len());
     assert!(a.len() >= m * k, "matmul: lhs {} < {m}×{k}", a.len());
     assert!(b.len() >= k * n, "matmul: rhs {} < {k}×{n}", b.len());
-    if m == 0 || n == 0 {
+    if m_part == 0 || n == 0 {
         return;
     }
-    FLOPS.fetch_add(2 * (m * k * n) as u64, Ordering::Relaxed);
-    if !accumulate {
-        out[..m * n].fill(0.0);
-    }
+    FLOPS.fetch_add(2 * (m_part * k * n) as u64, Ordering::Relaxed);
+    let init = match start {
+        Start::Zero => Init::Zero,
+        Start::Old => Init::Load,
+        Start::Row(row) => {
+            assert!(row.len() >= n, "matmul: start row {} < {n}", row.len());
+            Init::Row(row.as_ptr())
+        }
+    };
     if k == 0 {
+        // No products: every chain is its start.
+        for out_row in out[..m_part * n].chunks_exact_mut(n) {
+            match start {
+                Start::Zero => out_row.fill(0.0),
+                Start::Old => {}
+                Start::Row(row) => out_row.copy_from_slice(&row[..n]),
+            }
+        }
         return;
     }
-    // (row stride, column stride) of each operand, in elements.
+    // (row stride, column stride) of each operand, in elements; A starts at row `r0`.
     let a_view = match a_layout {
-        Layout::AsIs => View { ptr: a.as_ptr(), rs: k, cs: 1 },
-        Layout::Transposed => View { ptr: a.as_ptr(), rs: 1, cs: m },
+        Layout::AsIs => View { ptr: a[r0 * k..].as_ptr(), rs: k, cs: 1 },
+        Layout::Transposed => View { ptr: a[r0..].as_ptr(), rs: 1, cs: m },
     };
     let b_view = match b_layout {
         Layout::AsIs => View { ptr: b.as_ptr(), rs: n, cs: 1 },
         Layout::Transposed => View { ptr: b.as_ptr(), rs: 1, cs: k },
     };
     let c = Out { ptr: out.as_mut_ptr(), rs: n, cs: 1 };
+    let m = m_part;
     // Lanes run along the output's columns. A narrow output (a critic's 1-wide or an actor's last
     // layer) puts its rows in the lanes instead: when A is stored transposed that is the product
     // of the transposes, Cᵀ = Bᵀ·Aᵀ, on the same tiles; when A is stored as is, `narrow`
     // transposes blocks of A in registers as it goes. Either way each element's chain is the same
     // products in the same order.
     let level = simd();
-    // SAFETY: the asserts above bound every element the views describe: A (m×k), B (k×n) and C
-    // (m×n) lie inside their slices, and `out` is borrowed mutably for the whole call.
+    // SAFETY: the asserts above bound every element the views describe: A's rows `rows` (of m×k),
+    // B (k×n) and C (m_part×n) lie inside their slices, and `out` is borrowed mutably for the
+    // whole call.
     unsafe {
         if n < NARROW && m > n {
             let c_t = Out { ptr: c.ptr, rs: c.cs, cs: c.rs };
             match (a_layout, level) {
                 #[cfg(target_arch = "x86_64")]
-                (Layout::AsIs, Simd::Avx512) => x86::narrow_avx512(m, k, n, a.as_ptr(), b_view, c.ptr),
+                (Layout::AsIs, Simd::Avx512) => x86::narrow_avx512(m, k, n, a_view.ptr, b_view, c.ptr, init),
                 #[cfg(target_arch = "x86_64")]
-                (Layout::AsIs, Simd::Avx2) => x86::narrow_avx2(m, k, n, a.as_ptr(), b_view, c.ptr),
-                _ => product(level, n, k, m, b_view.transposed(), a_view.transposed(), c_t),
+                (Layout::AsIs, Simd::Avx2) => x86::narrow_avx2(m, k, n, a_view.ptr, b_view, c.ptr, init),
+                _ => product(level, n, k, m, b_view.transposed(), a_view.transposed(), c_t, init.transposed()),
             }
         } else {
-            product(level, m, k, n, a_view, b_view, c);
+            product(level, m, k, n, a_view, b_view, c, init);
         }
     }
 }
@@ -235,13 +283,56 @@ pub fn matmul(
 const NARROW: usize = 16;
 
 /// Runs the product at `level`.
-unsafe fn product(level: Simd, m: usize, k: usize, n: usize, a: View, b: View, c: Out) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn product(level: Simd, m: usize, k: usize, n: usize, a: View, b: View, c: Out, init: Init) {
     match level {
         #[cfg(target_arch = "x86_64")]
-        Simd::Avx512 => tiles::<x86::Avx512>(m, k, n, a, b, c),
+        Simd::Avx512 => tiles::<x86::Avx512>(m, k, n, a, b, c, init),
         #[cfg(target_arch = "x86_64")]
-        Simd::Avx2 => tiles::<x86::Avx2>(m, k, n, a, b, c),
-        _ => tiles::<Scalar>(m, k, n, a, b, c),
+        Simd::Avx2 => tiles::<x86::Avx2>(m, k, n, a, b, c, init),
+        _ => tiles::<Scalar>(m, k, n, a, b, c, init),
+    }
+}
+
+/// Where a kernel's accumulators start (a [`Start`] as pointers, for the tile at hand).
+#[derive(Clone, Copy)]
+enum Init {
+    Zero,
+    /// From C itself.
+    Load,
+    /// Column j from `p[j]`.
+    Row(*const f32),
+    /// Row r from `p[r]` (a `Row` start of the transposed product).
+    Col(*const f32),
+}
+
+impl Init {
+    /// The same starts for the transposed output.
+    fn transposed(self) -> Init {
+        match self {
+            Init::Row(p) => Init::Col(p),
+            Init::Col(p) => Init::Row(p),
+            other => other,
+        }
+    }
+
+    /// The starts of the tile whose top-left output is (i0, j0).
+    unsafe fn at(self, i0: usize, j0: usize) -> Init {
+        match self {
+            Init::Row(p) => Init::Row(p.add(j0)),
+            Init::Col(p) => Init::Col(p.add(i0)),
+            other => other,
+        }
+    }
+
+    /// The start of element (r, j) of a tile (C's old value passed in `old`).
+    unsafe fn value(self, r: usize, j: usize, old: f32) -> f32 {
+        match self {
+            Init::Zero => 0.0,
+            Init::Load => old,
+            Init::Row(p) => *p.add(j),
+            Init::Col(p) => *p.add(r),
+        }
     }
 }
 
@@ -272,21 +363,53 @@ struct Out {
 trait Kernel {
     const MR: usize;
     const NR: usize;
-    /// `C[rows × NR] += A[rows × k] · B[k × NR]`, each element one fma chain over p = 0..k in
-    /// order. A is read through its strides; row p of B starts at `b + p·b_rs` and row r of C at
-    /// `c + r·c_rs`, each NR contiguous values, of which B has only the first `cols` (≤ NR): the
-    /// rest read as zero, with masked loads (no copy of a ragged last panel).
+    /// `C[rows × NR] = init + A[rows × k] · B[k × NR]`, each element one fma chain over p = 0..k
+    /// in order. A is read through its strides; row p of B starts at `b + p·b_rs` and row r of C
+    /// at `c + r·c_rs`, each NR contiguous values, of which B has only the first `cols` (≤ NR):
+    /// the rest read as zero, with masked loads (no copy of a ragged last panel). A `Row` start
+    /// is read likewise, its first `cols` values.
     ///
     /// # Safety
     /// The CPU supports the kernel's instructions; the pointers cover what they describe.
     #[allow(clippy::too_many_arguments)]
-    unsafe fn tile(rows: usize, k: usize, a: View, b: *const f32, b_rs: usize, cols: usize, c: *mut f32, c_rs: usize);
+    unsafe fn tile(
+        rows: usize,
+        k: usize,
+        a: View,
+        b: *const f32,
+        b_rs: usize,
+        cols: usize,
+        c: *mut f32,
+        c_rs: usize,
+        init: Init,
+    );
+
+    /// Copies columns `j0..j0 + cols` of B (k rows) into `dst`, row p at `dst + p·NR`: the panel
+    /// a tile reads when B's rows are not contiguous. The columns past `cols` are left as they
+    /// are: tiles of a ragged panel never read them.
+    ///
+    /// # Safety
+    /// As for `tile`; `dst` holds k·NR values.
+    unsafe fn pack(k: usize, b: View, j0: usize, cols: usize, dst: *mut f32) {
+        pack_columns(k, b, j0, 0..cols, Self::NR, dst);
+    }
+}
+
+/// Columns `j0 + js` of B into a panel of row stride `nr`, one value at a time, down each column
+/// (contiguous reads when B is stored transposed).
+unsafe fn pack_columns(k: usize, b: View, j0: usize, js: Range<usize>, nr: usize, dst: *mut f32) {
+    for j in js {
+        let src = b.ptr.add((j0 + j) * b.cs);
+        for p in 0..k {
+            *dst.add(p * nr + j) = *src.add(p * b.rs);
+        }
+    }
 }
 
 /// Column panels of NR outputs, each panel over every row tile. A panel of B is read in place
 /// when its rows are contiguous, otherwise copied (zero-padded) into a thread's scratch; a tile
 /// of C likewise, through a small buffer only at the edges.
-unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Out) {
+unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Out, init: Init) {
     thread_local! {
         static PANEL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     }
@@ -294,35 +417,32 @@ unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Ou
         let mut edge = [0.0f32; 16 * 32];
         for j0 in (0..n).step_by(K::NR) {
             let cols = K::NR.min(n - j0);
-            let (bp, b_rs, b_cols) = if b.cs == 1 {
-                (b.ptr.add(j0), b.rs, cols)
+            let (bp, b_rs) = if b.cs == 1 {
+                (b.ptr.add(j0), b.rs)
             } else {
-                panel.clear();
-                panel.resize(k * K::NR, 0.0);
-                // Down each column of B: contiguous reads when B is stored transposed.
-                let dst = panel.as_mut_ptr();
-                for j in 0..cols {
-                    let src = b.ptr.add((j0 + j) * b.cs);
-                    for p in 0..k {
-                        *dst.add(p * K::NR + j) = *src.add(p * b.rs);
-                    }
+                if panel.len() < k * K::NR {
+                    panel.resize(k * K::NR, 0.0);
                 }
-                (panel.as_ptr(), K::NR, K::NR)
+                K::pack(k, b, j0, cols, panel.as_mut_ptr());
+                (panel.as_ptr(), K::NR)
             };
             for i0 in (0..m).step_by(K::MR) {
                 let rows = K::MR.min(m - i0);
                 let a_rows = View { ptr: a.ptr.add(i0 * a.rs), ..a };
                 let corner = c.ptr.add(i0 * c.rs + j0 * c.cs);
+                let init = init.at(i0, j0);
                 if c.cs == 1 && cols == K::NR {
-                    K::tile(rows, k, a_rows, bp, b_rs, b_cols, corner, c.rs);
+                    K::tile(rows, k, a_rows, bp, b_rs, cols, corner, c.rs, init);
                     continue;
                 }
-                for r in 0..rows {
-                    for j in 0..cols {
-                        edge[r * K::NR + j] = *corner.add(r * c.rs + j * c.cs);
+                if let Init::Load = init {
+                    for r in 0..rows {
+                        for j in 0..cols {
+                            edge[r * K::NR + j] = *corner.add(r * c.rs + j * c.cs);
+                        }
                     }
                 }
-                K::tile(rows, k, a_rows, bp, b_rs, b_cols, edge.as_mut_ptr(), K::NR);
+                K::tile(rows, k, a_rows, bp, b_rs, cols, edge.as_mut_ptr(), K::NR, init);
                 for r in 0..rows {
                     for j in 0..cols {
                         *corner.add(r * c.rs + j * c.cs) = edge[r * K::NR + j];
@@ -340,13 +460,22 @@ impl Kernel for Scalar {
     const MR: usize = 4;
     const NR: usize = 4;
 
-    unsafe fn tile(rows: usize, k: usize, a: View, b: *const f32, b_rs: usize, cols: usize, c: *mut f32, c_rs: usize) {
+    unsafe fn tile(
+        rows: usize,
+        k: usize,
+        a: View,
+        b: *const f32,
+        b_rs: usize,
+        cols: usize,
+        c: *mut f32,
+        c_rs: usize,
+        init: Init,
+    ) {
         for r in 0..rows {
-            for j in 0..Self::NR {
-                let mut acc = *c.add(r * c_rs + j);
+            for j in 0..cols {
+                let mut acc = init.value(r, j, *c.add(r * c_rs + j));
                 for p in 0..k {
-                    let bv = if j < cols { *b.add(p * b_rs + j) } else { 0.0 };
-                    acc = (*a.ptr.add(r * a.rs + p * a.cs)).mul_add(bv, acc);
+                    acc = (*a.ptr.add(r * a.rs + p * a.cs)).mul_add(*b.add(p * b_rs + j), acc);
                 }
                 *c.add(r * c_rs + j) = acc;
             }
@@ -356,7 +485,7 @@ impl Kernel for Scalar {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Kernel, View};
+    use super::{Init, Kernel, View};
     use std::arch::x86_64::*;
 
     /// One SIMD kernel: `$mr` rows × `$nv` vectors of `$lanes` lanes held in registers. The row
@@ -364,10 +493,30 @@ mod x86 {
     /// in a register; `tile` dispatches the edge rows to their exact count.
     macro_rules! simd_kernel {
         ($name:ident, $features:literal, $mr:literal, $nv:literal, $lanes:literal,
-         $vec:ty, $load:ident, $load_first:ident, $store:ident, $splat:ident, $fma:ident, [$($r:literal)*]) => {
+         $vec:ty, $load:ident, $load_first:ident, $store:ident, $splat:ident, $fma:ident, $columns:ident,
+         [$($r:literal)*]) => {
             pub struct $name;
 
             impl $name {
+                /// `Kernel::pack` with B stored transposed (each column contiguous): square blocks
+                /// of `lanes` columns × `lanes` rows transposed in registers.
+                #[target_feature(enable = $features)]
+                unsafe fn pack_transposed(k: usize, b: View, j0: usize, cols: usize, dst: *mut f32) {
+                    let (nr, whole_k) = ($nv * $lanes, k - k % $lanes);
+                    let whole_cols = cols - cols % $lanes;
+                    for jb in (0..whole_cols).step_by($lanes) {
+                        let src = b.ptr.add((j0 + jb) * b.cs);
+                        for p0 in (0..whole_k).step_by($lanes) {
+                            for (q, row) in $columns(src.add(p0), b.cs).into_iter().enumerate() {
+                                $store(dst.add((p0 + q) * nr + jb), row);
+                            }
+                        }
+                        let rest = View { ptr: b.ptr.add(whole_k), ..b };
+                        super::pack_columns(k - whole_k, rest, j0, jb..jb + $lanes, nr, dst.add(whole_k * nr));
+                    }
+                    super::pack_columns(k, b, j0, whole_cols..cols, nr, dst);
+                }
+
                 #[target_feature(enable = $features)]
                 #[allow(clippy::too_many_arguments)]
                 unsafe fn rows<const R: usize, const RAGGED: bool>(
@@ -378,22 +527,32 @@ mod x86 {
                     cols: usize,
                     c: *mut f32,
                     c_rs: usize,
+                    init: Init,
                 ) {
+                    // The first `cols` of the NR values at p (all NR unless RAGGED), zeros after.
+                    let load_cols = |p: *const f32, v: usize| {
+                        if RAGGED {
+                            $load_first(p.add(v * $lanes), cols.saturating_sub(v * $lanes).min($lanes))
+                        } else {
+                            $load(p.add(v * $lanes))
+                        }
+                    };
                     let mut acc: [[$vec; $nv]; R] = [[std::mem::zeroed(); $nv]; R];
                     for r in 0..R {
                         for v in 0..$nv {
-                            acc[r][v] = $load(c.add(r * c_rs + v * $lanes));
+                            acc[r][v] = match init {
+                                Init::Zero => $splat(0.0),
+                                Init::Load => $load(c.add(r * c_rs + v * $lanes)),
+                                Init::Row(p) => load_cols(p, v),
+                                Init::Col(p) => $splat(*p.add(r)),
+                            };
                         }
                     }
                     for p in 0..k {
                         let bp = b.add(p * b_rs);
                         let mut bv: [$vec; $nv] = [std::mem::zeroed(); $nv];
                         for v in 0..$nv {
-                            bv[v] = if RAGGED {
-                                $load_first(bp.add(v * $lanes), cols.saturating_sub(v * $lanes).min($lanes))
-                            } else {
-                                $load(bp.add(v * $lanes))
-                            };
+                            bv[v] = load_cols(bp, v);
                         }
                         let ap = a.ptr.add(p * a.cs);
                         for r in 0..R {
@@ -415,17 +574,35 @@ mod x86 {
                 const MR: usize = $mr;
                 const NR: usize = $nv * $lanes;
 
-                unsafe fn tile(rows: usize, k: usize, a: View, b: *const f32, b_rs: usize, cols: usize, c: *mut f32, c_rs: usize) {
+                unsafe fn tile(
+                    rows: usize,
+                    k: usize,
+                    a: View,
+                    b: *const f32,
+                    b_rs: usize,
+                    cols: usize,
+                    c: *mut f32,
+                    c_rs: usize,
+                    init: Init,
+                ) {
                     if cols == Self::NR {
                         match rows {
-                            $($r => Self::rows::<{ $r }, false>(k, a, b, b_rs, cols, c, c_rs),)*
+                            $($r => Self::rows::<{ $r }, false>(k, a, b, b_rs, cols, c, c_rs, init),)*
                             _ => unreachable!("a tile has 1 to {} rows", $mr),
                         }
                     } else {
                         match rows {
-                            $($r => Self::rows::<{ $r }, true>(k, a, b, b_rs, cols, c, c_rs),)*
+                            $($r => Self::rows::<{ $r }, true>(k, a, b, b_rs, cols, c, c_rs, init),)*
                             _ => unreachable!("a tile has 1 to {} rows", $mr),
                         }
+                    }
+                }
+
+                unsafe fn pack(k: usize, b: View, j0: usize, cols: usize, dst: *mut f32) {
+                    if b.rs == 1 {
+                        Self::pack_transposed(k, b, j0, cols, dst);
+                    } else {
+                        super::pack_columns(k, b, j0, 0..cols, Self::NR, dst);
                     }
                 }
             }
@@ -557,23 +734,24 @@ mod x86 {
     macro_rules! narrow_kernel {
         ($entry:ident, $name:ident, $features:literal, $lanes:literal, $vec:ty, $loadu:ident, $storeu:ident,
          $set1:ident, $fma:ident, $columns:ident, [$($n:literal)*]) => {
-            pub unsafe fn $entry(m: usize, k: usize, n: usize, a: *const f32, b: View, c: *mut f32) {
+            pub unsafe fn $entry(m: usize, k: usize, n: usize, a: *const f32, b: View, c: *mut f32, init: Init) {
                 for i0 in (0..m).step_by($lanes) {
                     let (a, c, rows) = (a.add(i0 * k), c.add(i0 * n), $lanes.min(m - i0));
+                    let init = init.at(i0, 0);
                     match n {
-                        $($n => $name::<$n>(k, rows, a, b, c),)*
+                        $($n => $name::<$n>(k, rows, a, b, c, init),)*
                         _ => unreachable!("a narrow product has 1 to 15 columns"),
                     }
                 }
             }
 
             #[target_feature(enable = $features)]
-            unsafe fn $name<const N: usize>(k: usize, rows: usize, a: *const f32, b: View, c: *mut f32) {
+            unsafe fn $name<const N: usize>(k: usize, rows: usize, a: *const f32, b: View, c: *mut f32, init: Init) {
                 // C's rows are the lanes: through a small buffer, column by column.
                 let mut buf = [[0.0f32; $lanes]; N];
                 for l in 0..rows {
                     for j in 0..N {
-                        buf[j][l] = *c.add(l * N + j);
+                        buf[j][l] = init.value(l, j, *c.add(l * N + j));
                     }
                 }
                 let mut acc: [$vec; N] = std::array::from_fn(|j| $loadu(buf[j].as_ptr()));
@@ -649,6 +827,7 @@ mod x86 {
         _mm256_storeu_ps,
         _mm256_set1_ps,
         _mm256_fmadd_ps,
+        columns8,
         [1 2 3 4 5 6]
     );
     // AVX-512: 12 rows × 2 vectors = 24 of the 32 zmm registers.
@@ -664,6 +843,7 @@ mod x86 {
         _mm512_storeu_ps,
         _mm512_set1_ps,
         _mm512_fmadd_ps,
+        columns16,
         [1 2 3 4 5 6 7 8 9 10 11 12]
     );
 }
@@ -692,12 +872,16 @@ mod tests {
         t
     }
 
-    /// The definition: each element one fma chain over p in order, from the old value or 0.
-    fn chain(a: &[f32], b: &[f32], c: &[f32], m: usize, k: usize, n: usize, accumulate: bool) -> Vec<f32> {
+    /// The definition: each element one fma chain over p in order, from its start.
+    fn chain(a: &[f32], b: &[f32], c: &[f32], m: usize, k: usize, n: usize, start: Start) -> Vec<f32> {
         let mut out = vec![0.0; m * n];
         for i in 0..m {
             for j in 0..n {
-                let mut acc = if accumulate { c[i * n + j] } else { 0.0 };
+                let mut acc = match start {
+                    Start::Zero => 0.0,
+                    Start::Old => c[i * n + j],
+                    Start::Row(row) => row[j],
+                };
                 for p in 0..k {
                     acc = a[i * k + p].mul_add(b[p * n + j], acc);
                 }
@@ -737,16 +921,25 @@ mod tests {
             let b = values(k * n, 2 * case as u64 + 1);
             let c0 = values(m * n, 99);
             let (at, bt) = (transpose(&a, m, k), transpose(&b, k, n));
-            for accumulate in [false, true] {
-                let want = chain(&a, &b, &c0, m, k, n, accumulate);
+            let bias = values(n, 7);
+            for start in [Start::Zero, Start::Old, Start::Row(&bias)] {
+                let want = chain(&a, &b, &c0, m, k, n, start);
                 for &level in &levels {
                     use_simd(level).unwrap();
                     for (aa, al) in [(&a, Layout::AsIs), (&at, Layout::Transposed)] {
                         for (bb, bl) in [(&b, Layout::AsIs), (&bt, Layout::Transposed)] {
                             let mut out = c0.clone();
-                            matmul(&mut out, aa, al, bb, bl, m, k, n, accumulate);
+                            matmul(&mut out, aa, al, bb, bl, m, k, n, start);
                             let same = out.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits());
-                            assert!(same, "{m}×{k}×{n} {al:?}/{bl:?} accumulate={accumulate} at {level:?}");
+                            assert!(same, "{m}×{k}×{n} {al:?}/{bl:?} from {start:?} at {level:?}");
+                            // The rows cut in three parts, as threads share them out: the same bits.
+                            let mut parts = c0.clone();
+                            for r in [0..m / 3, m / 3..m - m / 4, m - m / 4..m] {
+                                let part = &mut parts[r.start * n..r.end * n];
+                                matmul_rows(part, aa, al, bb, bl, m, k, n, r.clone(), start);
+                            }
+                            let same = parts.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits());
+                            assert!(same, "{m}×{k}×{n} {al:?}/{bl:?} in row parts, from {start:?}, {level:?}");
                         }
                     }
                 }
@@ -765,7 +958,8 @@ mod tests {
     fn the_flop_count_grows_by_two_per_multiply_add() {
         let (m, k, n) = (3000, 7, 5);
         let before = flops_so_far();
-        matmul(&mut vec![0.0; m * n], &vec![1.0; m * k], Layout::AsIs, &vec![1.0; k * n], Layout::AsIs, m, k, n, false);
+        let (a, b) = (vec![1.0; m * k], vec![1.0; k * n]);
+        matmul(&mut vec![0.0; m * n], &a, Layout::AsIs, &b, Layout::AsIs, m, k, n, Start::Zero);
         // Other tests multiply meanwhile, so the count grows by at least ours.
         let grew = flops_so_far() - before;
         assert!(grew >= 2 * (m * k * n) as u64, "{grew}");
@@ -782,12 +976,12 @@ mod tests {
         for (aa, al) in [(&a, Layout::AsIs), (&at, Layout::Transposed)] {
             for (bb, bl) in [(&b, Layout::AsIs), (&bt, Layout::Transposed)] {
                 let mut out = vec![f32::NAN; m * n];
-                matmul(&mut out, aa, al, bb, bl, m, k, n, false);
+                matmul(&mut out, aa, al, bb, bl, m, k, n, Start::Zero);
                 for (x, y) in out.iter().zip(&want) {
                     assert!((x - y).abs() < 1e-5, "{al:?}/{bl:?}: {x} vs {y}");
                 }
                 // Accumulating adds the product a second time.
-                matmul(&mut out, aa, al, bb, bl, m, k, n, true);
+                matmul(&mut out, aa, al, bb, bl, m, k, n, Start::Old);
                 for (x, y) in out.iter().zip(&want) {
                     assert!((x - 2.0 * y).abs() < 1e-5);
                 }

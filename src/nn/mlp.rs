@@ -5,7 +5,9 @@
 //! then `b`), so the optimiser, Polyak averaging and checkpoints are single loops over a slice,
 //! and gradients have the same layout. Batches are row-major `batch × features`.
 
-use super::linalg::{matmul, Layout};
+use super::linalg::{matmul, matmul_rows, Layout, Start};
+use super::Adam;
+use crate::parallel::{share, Pool};
 use crate::rng::Rng;
 use std::ops::Range;
 
@@ -17,15 +19,16 @@ pub struct Mlp {
     pub params: Vec<f32>,
 }
 
-/// Activations kept from a forward pass for the backward pass, plus scratch buffers.
-/// Reused across calls: after the first call at a batch size nothing is allocated.
+/// What a block of rows leaves for the weight gradient: each layer's output from
+/// [`Mlp::forward`] and each layer's δ from [`Mlp::backward_deltas`]. Reused across calls:
+/// after the first call at a batch size nothing is allocated.
 #[derive(Clone, Debug, Default)]
 pub struct MlpCache {
     batch: usize,
     /// Output of each layer (post-ReLU for hidden layers, raw for the last).
     outs: Vec<Vec<f32>>,
-    delta: Vec<f32>,
-    delta_next: Vec<f32>,
+    /// δ_l = ∂L/∂(pre-activation output of layer l), `batch × sizes[l+1]`.
+    deltas: Vec<Vec<f32>>,
 }
 
 impl MlpCache {
@@ -92,11 +95,9 @@ impl Mlp {
             let input: &[f32] = if l == 0 { x } else { &before[l - 1] };
             let out = &mut rest[0];
             out.resize(batch * o, 0.0);
-            // Start from the bias and let the GEMM accumulate onto it: one pass fewer.
-            for row in out.chunks_exact_mut(o) {
-                row.copy_from_slice(&self.params[br.clone()]);
-            }
-            matmul(out, input, Layout::AsIs, &self.params[wr], Layout::AsIs, batch, i, o, true);
+            // Every output's chain starts from its bias.
+            let bias = Start::Row(&self.params[br]);
+            matmul(out, input, Layout::AsIs, &self.params[wr], Layout::AsIs, batch, i, o, bias);
             if l + 1 < self.n_layers() {
                 for v in out.iter_mut() {
                     *v = v.max(0.0);
@@ -106,74 +107,191 @@ impl Mlp {
         cache.output()
     }
 
-    /// Backward pass for the last `forward` on `x`: writes ∂L/∂params into `grads` (overwriting)
-    /// given `d_out` = ∂L/∂output, and ∂L/∂x into `d_input` when asked.
-    pub fn backward(
-        &self,
-        x: &[f32],
-        cache: &mut MlpCache,
-        d_out: &[f32],
-        grads: &mut [f32],
-        mut d_input: Option<&mut [f32]>,
-    ) {
-        let batch = cache.batch;
-        assert_eq!(grads.len(), self.params.len(), "backward: grads shape");
+    /// Backward pass of the last `forward` given `d_out` = ∂L/∂output: every layer's δ, kept in
+    /// the cache for [`Mlp::gradient`] and [`Mlp::backward_input`]. Row by row, so blocks of a
+    /// batch can go through it on different threads.
+    pub fn backward_deltas(&self, cache: &mut MlpCache, d_out: &[f32]) {
+        let (batch, layers) = (cache.batch, self.n_layers());
         assert_eq!(d_out.len(), batch * self.output_dim(), "backward: d_out shape");
-        let MlpCache { outs, delta, delta_next, .. } = cache;
-        delta.clear();
-        delta.extend_from_slice(d_out);
-        for l in (0..self.n_layers()).rev() {
-            let (wr, br) = self.layer_ranges(l);
+        let MlpCache { outs, deltas, .. } = cache;
+        deltas.resize_with(layers, Vec::new);
+        deltas[layers - 1].clear();
+        deltas[layers - 1].extend_from_slice(d_out);
+        for l in (1..layers).rev() {
+            let (wr, _) = self.layer_ranges(l);
             let (i, o) = (self.sizes[l], self.sizes[l + 1]);
-            let input: &[f32] = if l == 0 { x } else { &outs[l - 1] };
-            // ∂L/∂W = inputᵀ · δ ; ∂L/∂b = Σ_rows δ
-            matmul(&mut grads[wr.clone()], input, Layout::Transposed, delta, Layout::AsIs, i, batch, o, false);
-            column_sums(delta, o, &mut grads[br]);
-            let w = &self.params[wr];
-            if l > 0 {
-                // δ_prev = (δ · Wᵀ) ⊙ relu'(h_prev)
-                delta_next.resize(batch * i, 0.0);
-                matmul(delta_next, delta, Layout::AsIs, w, Layout::Transposed, batch, o, i, false);
-                relu_mask(delta_next, &outs[l - 1]);
-                std::mem::swap(delta, delta_next);
-            } else if let Some(d_in) = d_input.as_deref_mut() {
-                assert_eq!(d_in.len(), batch * i, "backward: d_input shape");
-                matmul(d_in, delta, Layout::AsIs, w, Layout::Transposed, batch, o, i, false);
-            }
+            // δ_{l−1} = (δ_l · W_lᵀ) ⊙ relu'(h_{l−1})
+            let (below, from) = deltas.split_at_mut(l);
+            let prev = &mut below[l - 1];
+            prev.resize(batch * i, 0.0);
+            matmul(prev, &from[0], Layout::AsIs, &self.params[wr], Layout::Transposed, batch, o, i, Start::Zero);
+            relu_mask(prev, &outs[l - 1]);
         }
     }
 
-    /// ∂L/∂x for the input columns `cols` only, without any parameter gradient: what the actor
-    /// loss needs from a critic (∂Q/∂a), at a fraction of a full backward's cost.
-    /// `d_input` is `batch × cols.len()`.
+    /// ∂L/∂x for the input columns `cols` (`d_input` is `batch × cols.len()`), with the δs it goes
+    /// through left in the cache: what the actor loss needs from a critic (∂Q/∂a).
     pub fn backward_input(&self, cache: &mut MlpCache, d_out: &[f32], d_input: &mut [f32], cols: Range<usize>) {
+        self.backward_deltas(cache, d_out);
         let batch = cache.batch;
-        assert_eq!(d_out.len(), batch * self.output_dim(), "backward_input: d_out shape");
         assert_eq!(d_input.len(), batch * cols.len(), "backward_input: d_input shape");
-        let MlpCache { outs, delta, delta_next, .. } = cache;
-        delta.clear();
-        delta.extend_from_slice(d_out);
-        for l in (1..self.n_layers()).rev() {
-            let (wr, _) = self.layer_ranges(l);
-            let (i, o) = (self.sizes[l], self.sizes[l + 1]);
-            delta_next.resize(batch * i, 0.0);
-            matmul(delta_next, delta, Layout::AsIs, &self.params[wr], Layout::Transposed, batch, o, i, false);
-            relu_mask(delta_next, &outs[l - 1]);
-            std::mem::swap(delta, delta_next);
-        }
         // Rows `cols` of W_0 are the weights of those input columns.
         let (wr, _) = self.layer_ranges(0);
         let o = self.sizes[1];
         let w_cols = &self.params[wr.start + cols.start * o..wr.start + cols.end * o];
-        matmul(d_input, delta, Layout::AsIs, w_cols, Layout::Transposed, batch, o, cols.len(), false);
+        let (delta, n) = (&cache.deltas[0], cols.len());
+        matmul(d_input, delta, Layout::AsIs, w_cols, Layout::Transposed, batch, o, n, Start::Zero);
+    }
+
+    /// ∂L/∂params into `grads` (overwriting), from the blocks of one batch, in batch order: each
+    /// block's input and its cache after `forward` and `backward_deltas`. Each weight gradient is
+    /// one chain through all the blocks' rows in order, so it has the bits of an unsplit batch
+    /// whatever the blocks; `pool`'s threads share out the rows of every W and the columns of
+    /// every b.
+    pub fn gradient(&self, blocks: &[(&[f32], &MlpCache)], grads: &mut [f32], pool: &Pool) {
+        assert_eq!(grads.len(), self.params.len(), "gradient: grads shape");
+        let threads = pool.threads();
+        let parts = self.parts(threads);
+        let mut work: Vec<Vec<(Part, &mut [f32])>> = cut(grads, &parts, threads)
+            .into_iter()
+            .zip(owned(&parts, threads))
+            .map(|(slices, mine)| mine.into_iter().zip(slices).collect())
+            .collect();
+        pool.for_each(&mut work, |_, mine| {
+            for (part, grad) in mine.iter_mut() {
+                part_gradient(&self.sizes, blocks, part, grad);
+            }
+        });
+    }
+
+    /// [`Mlp::gradient`], then one step of `adam` on each thread's parts as soon as their
+    /// gradient is in and, with `target`, the Polyak update `θ' ← θ' + τ·(θ − θ')` of the target
+    /// network's same parts: one hand-off between the threads for all three. Every parameter's
+    /// step reads only its own values, so the bits are those of whole-vector steps.
+    pub fn learn(
+        &mut self,
+        blocks: &[(&[f32], &MlpCache)],
+        grads: &mut [f32],
+        adam: &mut Adam,
+        target: Option<(&mut Mlp, f32)>,
+        pool: &Pool,
+    ) {
+        let n = self.params.len();
+        assert!(grads.len() == n && adam.m.len() == n, "learn: grads or Adam state shape");
+        assert!(target.as_ref().is_none_or(|(t, _)| t.params.len() == n), "learn: target shape");
+        let threads = pool.threads();
+        let parts = self.parts(threads);
+        let step = adam.next_step();
+        let tau = target.as_ref().map_or(0.0, |t| t.1);
+        let Mlp { sizes, params } = self;
+        let mut targets = target.map(|(t, _)| cut(&mut t.params, &parts, threads).into_iter());
+        let mut work: Vec<Vec<Item>> = cut(grads, &parts, threads)
+            .into_iter()
+            .zip(cut(params, &parts, threads))
+            .zip(cut(&mut adam.m, &parts, threads).into_iter().zip(cut(&mut adam.v, &parts, threads)))
+            .zip(owned(&parts, threads))
+            .map(|(((g, p), (m, v)), mine)| {
+                let mut t = targets.as_mut().and_then(|t| t.next()).map(|t| t.into_iter());
+                let items = g.into_iter().zip(p).zip(m.into_iter().zip(v)).zip(mine);
+                items
+                    .map(|(((grad, params), (m, v)), part)| Item {
+                        part,
+                        grad,
+                        params,
+                        m,
+                        v,
+                        target: t.as_mut().and_then(|t| t.next()),
+                    })
+                    .collect()
+            })
+            .collect();
+        pool.for_each(&mut work, |_, mine| {
+            for item in mine.iter_mut() {
+                part_gradient(sizes, blocks, &item.part, item.grad);
+                step.apply(item.params, item.grad, item.m, item.v);
+                if let Some(target) = item.target.as_deref_mut() {
+                    for (t, &o) in target.iter_mut().zip(item.params.iter()) {
+                        *t += tau * (o - *t);
+                    }
+                }
+            }
+        });
+    }
+
+    /// How `threads` threads share out the work on the parameters, in the order of the flat
+    /// vector: for every layer, each thread's rows of W, then each thread's columns of b.
+    fn parts(&self, threads: usize) -> Vec<(usize, Part)> {
+        let mut parts = Vec::with_capacity(self.n_layers() * 2 * threads);
+        for layer in 0..self.n_layers() {
+            let (i, o) = (self.sizes[layer], self.sizes[layer + 1]);
+            for (bias, n, width) in [(false, i, o), (true, o, 1)] {
+                for t in 0..threads {
+                    let range = share(n, t, threads);
+                    parts.push((t, Part { layer, bias, len: range.len() * width, range }));
+                }
+            }
+        }
+        parts
     }
 }
 
-fn column_sums(x: &[f32], cols: usize, out: &mut [f32]) {
-    out.fill(0.0);
-    for row in x.chunks_exact(cols) {
-        for (o, v) in out.iter_mut().zip(row) {
-            *o += v;
+/// A thread's part of a layer: rows `range` of W, or columns `range` of b (`len` values).
+#[derive(Clone, Debug)]
+struct Part {
+    layer: usize,
+    bias: bool,
+    range: Range<usize>,
+    len: usize,
+}
+
+/// One part with the slices of every vector a [`Mlp::learn`] step touches.
+struct Item<'a> {
+    part: Part,
+    grad: &'a mut [f32],
+    params: &'a mut [f32],
+    m: &'a mut [f32],
+    v: &'a mut [f32],
+    target: Option<&'a mut [f32]>,
+}
+
+/// Each thread's parts, in order.
+fn owned(parts: &[(usize, Part)], threads: usize) -> Vec<Vec<Part>> {
+    (0..threads).map(|t| parts.iter().filter(|p| p.0 == t).map(|p| p.1.clone()).collect()).collect()
+}
+
+/// Cuts a parameter-shaped vector into each thread's slices, in the order of [`Mlp::parts`].
+fn cut<'a>(v: &'a mut [f32], parts: &[(usize, Part)], threads: usize) -> Vec<Vec<&'a mut [f32]>> {
+    let mut out: Vec<Vec<&mut [f32]>> = (0..threads).map(|_| Vec::new()).collect();
+    let mut rest = v;
+    for (t, part) in parts {
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(part.len);
+        rest = tail;
+        out[*t].push(head);
+    }
+    out
+}
+
+/// The gradient of one part from the blocks' passes.
+fn part_gradient(sizes: &[usize], blocks: &[(&[f32], &MlpCache)], part: &Part, out: &mut [f32]) {
+    let (l, range) = (part.layer, part.range.clone());
+    let (i, o) = (sizes[l], sizes[l + 1]);
+    if part.bias {
+        // ∂L/∂b = Σ_rows δ, row by row in batch order
+        out.fill(0.0);
+        for (_, cache) in blocks {
+            for row in cache.deltas[l].chunks_exact(o) {
+                for (g, d) in out.iter_mut().zip(&row[range.clone()]) {
+                    *g += d;
+                }
+            }
+        }
+    } else {
+        // ∂L/∂W = inputᵀ · δ, the chain over the batch continued from block to block
+        for (b, (x, cache)) in blocks.iter().enumerate() {
+            let input: &[f32] = if l == 0 { x } else { &cache.outs[l - 1] };
+            let (delta, batch) = (&cache.deltas[l], cache.batch);
+            let start = if b == 0 { Start::Zero } else { Start::Old };
+            matmul_rows(out, input, Layout::Transposed, delta, Layout::AsIs, i, batch, o, range.clone(), start);
         }
     }
 }
@@ -209,10 +327,63 @@ mod tests {
     fn full_backward(net: &Mlp, x: &[f32], c: &[f32], batch: usize) -> (MlpCache, Vec<f32>, Vec<f32>) {
         let mut cache = MlpCache::default();
         net.forward(x, batch, &mut cache);
-        let mut grads = vec![0.0; net.n_params()];
         let mut dx = vec![0.0; x.len()];
-        net.backward(x, &mut cache, c, &mut grads, Some(&mut dx));
+        net.backward_input(&mut cache, c, &mut dx, 0..net.input_dim());
+        let mut grads = vec![0.0; net.n_params()];
+        net.gradient(&[(x, &cache)], &mut grads, &Pool::new(1));
         (cache, grads, dx)
+    }
+
+    #[test]
+    fn learn_is_the_gradient_an_adam_step_and_the_polyak_update_on_any_threads() {
+        let (net, x, c, batch) = setup();
+        let (cache, grads, _) = full_backward(&net, &x, &c, batch);
+        // The reference: one whole-vector Adam step, then θ' ← θ' + τ(θ − θ') element by element.
+        let mut adam = Adam::new(net.n_params(), 1e-3);
+        (adam.m, adam.v) = ((0..net.n_params()).map(|i| (i as f32).sin() * 1e-3).collect(), vec![1e-6; net.n_params()]);
+        let mut want = net.clone();
+        let mut want_adam = adam.clone();
+        want_adam.step(&mut want.params, &grads);
+        let target0 = Mlp::new(net.sizes(), &mut Rng::new(5));
+        let tau = 0.37;
+        let want_target: Vec<f32> = target0.params.iter().zip(&want.params).map(|(&t, &o)| t + tau * (o - t)).collect();
+        for threads in [1, 2, 3] {
+            let (mut online, mut target, mut adam) = (net.clone(), target0.clone(), adam.clone());
+            let mut g = vec![f32::NAN; net.n_params()];
+            online.learn(&[(&x, &cache)], &mut g, &mut adam, Some((&mut target, tau)), &Pool::new(threads));
+            let bits = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(bits(&g, &grads), "{threads} threads: gradient");
+            assert!(bits(&online.params, &want.params) && bits(&adam.m, &want_adam.m), "{threads} threads: step");
+            assert!(bits(&target.params, &want_target), "{threads} threads: target");
+            assert_eq!(adam.t, 1);
+        }
+    }
+
+    #[test]
+    fn blocks_of_rows_on_any_threads_give_the_bits_of_one_batch() {
+        let mut rng = Rng::new(7);
+        let net = Mlp::new(&[5, 40, 33, 3], &mut rng);
+        let batch = 29;
+        let x: Vec<f32> = (0..batch * 5).map(|_| rng.normal() as f32).collect();
+        let c: Vec<f32> = (0..batch * 3).map(|_| rng.normal() as f32).collect();
+        let (_, want, _) = full_backward(&net, &x, &c, batch);
+        for (parts, threads) in [(1, 2), (2, 1), (2, 2), (3, 2), (3, 3), (4, 3)] {
+            let caches: Vec<(Range<usize>, MlpCache)> = (0..parts)
+                .map(|t| {
+                    let r = share(batch, t, parts);
+                    let mut cache = MlpCache::default();
+                    net.forward(&x[r.start * 5..r.end * 5], r.len(), &mut cache);
+                    net.backward_deltas(&mut cache, &c[r.start * 3..r.end * 3]);
+                    (r, cache)
+                })
+                .collect();
+            let blocks: Vec<(&[f32], &MlpCache)> =
+                caches.iter().map(|(r, cache)| (&x[r.start * 5..r.end * 5], cache)).collect();
+            let mut grads = vec![f32::NAN; net.n_params()];
+            net.gradient(&blocks, &mut grads, &Pool::new(threads));
+            let same = grads.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{parts} blocks on {threads} threads");
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::rng::Rng;
 use crate::rundir::{RunDir, RunLock};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub mod state;
 
@@ -67,6 +67,11 @@ pub struct TrainSummary {
     pub complete: bool,
     /// True when [`TrainOptions::interrupt`] stopped the run.
     pub interrupted: bool,
+    /// Seconds of training in this process; its gradient updates, and the seconds they took. The
+    /// rest is the loop around them: acting, env steps, replay, logging, evaluation, checkpoints.
+    pub seconds_here: f64,
+    pub updates: u64,
+    pub update_seconds: f64,
 }
 
 /// Builds the agent a config asks for.
@@ -325,6 +330,9 @@ struct Run {
     /// Wall-clock seconds spent by earlier processes of this run (before a resume).
     wall_before: f64,
     start: Instant,
+    /// Updates made in this process and the time spent in them.
+    updates: u64,
+    update_time: Duration,
     /// Replay transitions already on disk, as `[first, end)` segments.
     segments: Vec<(u64, u64)>,
     last_good_checkpoint: Option<PathBuf>,
@@ -362,6 +370,8 @@ impl Run {
             last_episode_return: None,
             wall_before: 0.0,
             start: Instant::now(),
+            updates: 0,
+            update_time: Duration::ZERO,
             segments: Vec::new(),
             last_good_checkpoint: None,
             cfg,
@@ -441,7 +451,10 @@ impl Run {
             if step > cfg.learning_starts {
                 for _ in 0..cfg.gradient_steps {
                     self.replay.sample(cfg.batch_size, &mut self.replay_rng, &mut batch);
+                    let clock = Instant::now();
                     let stats = self.agent.update(&batch);
+                    self.update_time += clock.elapsed();
+                    self.updates += 1;
                     if !(stats.critic_loss.is_finite() && stats.actor_loss.is_none_or(f64::is_finite)) {
                         return Err(self.non_finite("loss"));
                     }
@@ -483,6 +496,9 @@ impl Run {
             final_checkpoint: self.last_good_checkpoint.clone().unwrap_or_else(|| self.dir.final_agent()),
             complete: self.step == cfg.total_steps,
             interrupted,
+            seconds_here: self.start.elapsed().as_secs_f64(),
+            updates: self.updates,
+            update_seconds: self.update_time.as_secs_f64(),
         })
     }
 

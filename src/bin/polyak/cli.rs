@@ -193,6 +193,12 @@ pub struct BenchArgs {
     /// Only env steps/s.
     #[arg(long)]
     pub envs: bool,
+    /// Only this algorithm's updates/s at HalfCheetah sizes (e.g. to set beside a training run).
+    #[arg(long, conflicts_with = "envs")]
+    pub algo: Option<String>,
+    /// Threads per update with --algo (0: as `polyak train` chooses).
+    #[arg(long, default_value_t = 0, requires = "algo")]
+    pub threads: usize,
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -295,10 +301,11 @@ fn run_train(args: TrainArgs) -> Result<()> {
     let rate = summary.steps as f64 / summary.wall_time.max(1e-9);
     if summary.complete {
         say!(
-            "done: {} steps, {} episodes in {:.1} s ({rate:.0} steps/s); final eval {:.2} ± {:.2}; checkpoint {}",
+            "done: {} steps, {} episodes in {:.1} s ({rate:.0} steps/s{}); final eval {:.2} ± {:.2}; checkpoint {}",
             summary.steps,
             summary.episodes,
             summary.wall_time,
+            update_share(&summary),
             summary.final_eval.0,
             summary.final_eval.1,
             summary.final_checkpoint.display()
@@ -313,6 +320,17 @@ fn run_train(args: TrainArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// "; 97% of it in 4000 updates at 241/s": how much of this process's training time went into
+/// gradient updates, and their rate (empty when it made none).
+fn update_share(summary: &polyak::train::TrainSummary) -> String {
+    if summary.updates == 0 {
+        return String::new();
+    }
+    let (n, secs) = (summary.updates, summary.update_seconds);
+    let wall = summary.seconds_here.max(secs).max(1e-9);
+    format!("; {:.0}% of it in {n} updates at {:.0}/s", 100.0 * secs / wall, n as f64 / secs.max(1e-9))
 }
 
 fn run_eval(args: EvalArgs) -> Result<()> {
@@ -459,5 +477,9 @@ fn run_inspect(run_dir: &Path) -> Result<()> {
 }
 
 fn run_bench(args: BenchArgs) -> Result<()> {
+    if let Some(name) = &args.algo {
+        let algo = polyak::config::Algo::from_name(name)?;
+        return polyak::bench::print_updates(algo, args.threads, args.quick);
+    }
     polyak::bench::print_report(args.quick, args.envs)
 }
