@@ -67,11 +67,14 @@ pub struct TrainSummary {
     pub complete: bool,
     /// True when [`TrainOptions::interrupt`] stopped the run.
     pub interrupted: bool,
-    /// Seconds of training in this process; its gradient updates, and the seconds they took. The
-    /// rest is the loop around them: acting, env steps, replay, logging, evaluation, checkpoints.
+    /// Seconds of training in this process, and where they went: its gradient updates (how many,
+    /// and their seconds), evaluations and checkpoints. The rest is the loop around the updates:
+    /// acting, env steps, replay, logging.
     pub seconds_here: f64,
     pub updates: u64,
     pub update_seconds: f64,
+    pub eval_seconds: f64,
+    pub checkpoint_seconds: f64,
 }
 
 /// Builds the agent a config asks for.
@@ -330,9 +333,12 @@ struct Run {
     /// Wall-clock seconds spent by earlier processes of this run (before a resume).
     wall_before: f64,
     start: Instant,
-    /// Updates made in this process and the time spent in them.
+    /// Updates made in this process, and the time spent in them, in evaluations and in
+    /// checkpoints.
     updates: u64,
     update_time: Duration,
+    eval_time: Duration,
+    checkpoint_time: Duration,
     /// Replay transitions already on disk, as `[first, end)` segments.
     segments: Vec<(u64, u64)>,
     last_good_checkpoint: Option<PathBuf>,
@@ -372,6 +378,8 @@ impl Run {
             start: Instant::now(),
             updates: 0,
             update_time: Duration::ZERO,
+            eval_time: Duration::ZERO,
+            checkpoint_time: Duration::ZERO,
             segments: Vec::new(),
             last_good_checkpoint: None,
             cfg,
@@ -463,8 +471,10 @@ impl Run {
             }
             if (cfg.eval_every > 0 && step.is_multiple_of(cfg.eval_every)) || step == cfg.total_steps {
                 self.check_parameters()?;
+                let clock = Instant::now();
                 let (mean, std, _) =
                     evaluate(self.agent.as_mut(), self.eval_env.as_mut(), cfg.eval_episodes, &mut self.eval_seeds);
+                self.eval_time += clock.elapsed();
                 self.last_eval = (mean, std);
                 let mut row = Row {
                     step,
@@ -499,6 +509,8 @@ impl Run {
             seconds_here: self.start.elapsed().as_secs_f64(),
             updates: self.updates,
             update_seconds: self.update_time.as_secs_f64(),
+            eval_seconds: self.eval_time.as_secs_f64(),
+            checkpoint_seconds: self.checkpoint_time.as_secs_f64(),
         })
     }
 
@@ -523,8 +535,11 @@ impl Run {
 
     /// Saves the agent to `path` (for `polyak eval`) and the whole run to the resume file.
     fn checkpoint(&mut self, path: &Path) -> Result<()> {
+        let clock = Instant::now();
         self.check_parameters()?;
-        self.save(path).map_err(|e| {
+        let saved = self.save(path);
+        self.checkpoint_time += clock.elapsed();
+        saved.map_err(|e| {
             let last = self.last_good_checkpoint.as_ref().map(|p| p.display().to_string());
             Error::Invalid(format!(
                 "{e}\ntraining stopped at step {}; the last good checkpoint ({}) is intact: fix the cause and \

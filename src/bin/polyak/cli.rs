@@ -305,7 +305,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
             summary.steps,
             summary.episodes,
             summary.wall_time,
-            update_share(&summary),
+            time_shares(&summary),
             summary.final_eval.0,
             summary.final_eval.1,
             summary.final_checkpoint.display()
@@ -322,15 +322,24 @@ fn run_train(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// "; 97% of it in 4000 updates at 241/s": how much of this process's training time went into
-/// gradient updates, and their rate (empty when it made none).
-fn update_share(summary: &polyak::train::TrainSummary) -> String {
+/// "; 241 updates/s; time: updates 95%, evaluations 3%, checkpoints 1%, the rest 1%": where
+/// this process's training time went (empty when it made no update).
+fn time_shares(summary: &polyak::train::TrainSummary) -> String {
     if summary.updates == 0 {
         return String::new();
     }
-    let (n, secs) = (summary.updates, summary.update_seconds);
-    let wall = summary.seconds_here.max(secs).max(1e-9);
-    format!("; {:.0}% of it in {n} updates at {:.0}/s", 100.0 * secs / wall, n as f64 / secs.max(1e-9))
+    let s = summary;
+    let total = s.seconds_here.max(s.update_seconds + s.eval_seconds + s.checkpoint_seconds).max(1e-9);
+    let rest = total - s.update_seconds - s.eval_seconds - s.checkpoint_seconds;
+    let pct = |x: f64| 100.0 * x / total;
+    format!(
+        "; {:.0} updates/s; time: updates {:.1}%, evaluations {:.1}%, checkpoints {:.1}%, the rest {:.1}%",
+        s.updates as f64 / s.update_seconds.max(1e-9),
+        pct(s.update_seconds),
+        pct(s.eval_seconds),
+        pct(s.checkpoint_seconds),
+        pct(rest)
+    )
 }
 
 fn run_eval(args: EvalArgs) -> Result<()> {
