@@ -10,15 +10,7 @@ cd "$(dirname "$0")/../.."
 SEEDS=${1:-2}
 MAX=${2:-150000}
 SB3_SEEDS=${3:-$SEEDS}
-PY=${SB3_PYTHON:-.venv-sb3/bin/python}
-if [ ! -x "$PY" ]; then
-  python3 -m venv .venv-sb3
-  .venv-sb3/bin/pip install -q "stable-baselines3==2.9.2" "gymnasium[mujoco]==1.4.0" "mujoco-core==4.0.0"
-  PY=.venv-sb3/bin/python
-fi
-cargo build --release --quiet --bin polyak
-BIN=$PWD/target/release/polyak
-WORK=$(mktemp -d)  # Gymnasium's MuJoCo envs write MUJOCO_LOG.TXT into the working directory
+source scripts/bench/sb3-setup.sh
 cp scripts/bench/time_to_threshold.py "$WORK"
 cd "$WORK"
 "$PY" time_to_threshold.py "$SEEDS" "$MAX" "$BIN" "$SB3_SEEDS" 2>/dev/null

@@ -8,15 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${1:-2}
 THREADS=${2:-2}
-PY=${SB3_PYTHON:-.venv-sb3/bin/python}
-if [ ! -x "$PY" ]; then
-  python3 -m venv .venv-sb3
-  .venv-sb3/bin/pip install -q "stable-baselines3==2.9.2" "gymnasium[mujoco]==1.4.0" "mujoco-core==4.0.0"
-  PY=.venv-sb3/bin/python
-fi
-cargo build --release --quiet --bin polyak
-BIN=$PWD/target/release/polyak
-WORK=$(mktemp -d)  # Gymnasium's MuJoCo envs write MUJOCO_LOG.TXT into the working directory
+source scripts/bench/sb3-setup.sh
 cp scripts/bench/sb3_training.py "$WORK"
 cd "$WORK"
 "$PY" sb3_training.py "$ROUNDS" "$THREADS" "$BIN" 2>/dev/null
