@@ -14,12 +14,12 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import gymnasium as gym
-import mujoco
+import mujoco  # type: ignore[import-untyped]
 import numpy as np
-
 import polyak
 
 ENV = "HalfCheetah-v5"
@@ -73,13 +73,11 @@ def main() -> None:
         "polyak call (Pendulum)": lambda: single(lambda: polyak.make("Pendulum-v1"), steps),
     }
     for n in (1, 2, 8):
-        cases[f"polyak.make_vec N={n}"] = lambda n=n: vector(lambda: polyak.make_vec(ENV, n), n, steps)
-        cases[f"SyncVectorEnv N={n}"] = lambda n=n: vector(
-            lambda: gym.make_vec(ENV, n, vectorization_mode="sync"), n, steps
-        )
-        cases[f"AsyncVectorEnv N={n}"] = lambda n=n: vector(
-            lambda: gym.make_vec(ENV, n, vectorization_mode="async"), n, steps
-        )
+        cases[f"polyak.make_vec N={n}"] = partial(vector, partial(polyak.make_vec, ENV, n), n, steps)
+        sync = partial(gym.make_vec, ENV, n, vectorization_mode="sync")
+        cases[f"SyncVectorEnv N={n}"] = partial(vector, sync, n, steps)
+        asynchronous = partial(gym.make_vec, ENV, n, vectorization_mode="async")
+        cases[f"AsyncVectorEnv N={n}"] = partial(vector, asynchronous, n, steps)
     results: dict[str, list[float]] = {k: [] for k in cases}
     for r in range(rounds):
         for name, run in cases.items():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import statistics
 import sys
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -40,7 +41,7 @@ def polyak_rate(env: Any, threads: int) -> float:
 
 def main() -> None:
     rounds, threads = int(sys.argv[1]), int(sys.argv[2])
-    cases = {
+    cases: dict[str, Callable[[], float]] = {
         "polyak.SAC, Gymnasium's Python env": lambda: polyak_rate(gym.make(ENV), threads),
         "polyak.SAC, built-in env": lambda: polyak_rate(ENV, threads),
         "Stable-Baselines3 SAC": lambda: sb3_rate("sac", threads),

@@ -2,23 +2,35 @@
 (Stable-Baselines3's update structure, 256x256 ReLU MLPs, Adam, batch 256) timed on random data.
 
 Opt-in, for the side-by-side comparison in the README:  scripts/bench/vs-torch.sh
-Usage: python scripts/bench/torch_reference.py [--threads N] [--obs 17] [--act 6] [--rounds 7] [--updates 100]
+Usage:
+    python scripts/bench/torch_reference.py [--threads N] [--obs 17] [--act 6] [--rounds 7] [--updates 100]
 """
+
+from __future__ import annotations
+
 import argparse
 import statistics
 import time
+from collections.abc import Callable
+from typing import Protocol
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+Tensor = torch.Tensor
 
-def mlp(i, o, h=256):
+
+class Agent(Protocol):
+    def update(self, s: Tensor, a: Tensor, r: Tensor, s2: Tensor, d: Tensor) -> None: ...
+
+
+def mlp(i: int, o: int, h: int = 256) -> nn.Sequential:
     return nn.Sequential(nn.Linear(i, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, o))
 
 
 class Sac:
-    def __init__(self, obs, act):
+    def __init__(self, obs: int, act: int) -> None:
         self.actor = mlp(obs, 2 * act)
         self.q = nn.ModuleList([mlp(obs + act, 1) for _ in range(2)])
         self.q_t = nn.ModuleList([mlp(obs + act, 1) for _ in range(2)])
@@ -29,18 +41,19 @@ class Sac:
         self.opt_al = torch.optim.Adam([self.log_alpha], lr=3e-4)
         self.act, self.target_entropy = act, -float(act)
 
-    def sample(self, s):
+    def sample(self, s: Tensor) -> tuple[Tensor, Tensor]:
         mean, log_std = self.actor(s).chunk(2, dim=-1)
         log_std = log_std.clamp(-20, 2)
         u = mean + log_std.exp() * torch.randn_like(mean)
-        logp = (-0.5 * ((u - mean) / log_std.exp()) ** 2 - log_std - 0.5 * torch.log(torch.tensor(2 * torch.pi))).sum(-1)
+        half_log_2pi = 0.5 * torch.log(torch.tensor(2 * torch.pi))
+        logp = (-0.5 * ((u - mean) / log_std.exp()) ** 2 - log_std - half_log_2pi).sum(-1)
         logp = logp - (2 * (torch.log(torch.tensor(2.0)) - u - F.softplus(-2 * u))).sum(-1)
         return torch.tanh(u), logp
 
-    def update(self, s, a, r, s2, d):
+    def update(self, s: Tensor, a: Tensor, r: Tensor, s2: Tensor, d: Tensor) -> None:
         a_pi, logp_pi = self.sample(s)
         alpha_loss = -(self.log_alpha * (logp_pi + self.target_entropy).detach()).mean()
-        self.opt_al.zero_grad(); alpha_loss.backward(); self.opt_al.step()
+        step(self.opt_al, alpha_loss)
         alpha = self.log_alpha.exp().detach()
         with torch.no_grad():
             a2, logp2 = self.sample(s2)
@@ -49,18 +62,18 @@ class Sac:
             y = r + 0.99 * (1 - d) * q2
         x = torch.cat([s, a], -1)
         q_loss = sum(F.mse_loss(q(x).squeeze(-1), y) for q in self.q)
-        self.opt_q.zero_grad(); q_loss.backward(); self.opt_q.step()
+        step(self.opt_q, q_loss)
         x_pi = torch.cat([s, a_pi], -1)
         q_pi = torch.min(self.q[0](x_pi), self.q[1](x_pi)).squeeze(-1)
         actor_loss = (alpha * logp_pi - q_pi).mean()
-        self.opt_a.zero_grad(); actor_loss.backward(); self.opt_a.step()
+        step(self.opt_a, actor_loss)
         with torch.no_grad():
-            for p, pt in zip(self.q.parameters(), self.q_t.parameters()):
+            for p, pt in zip(self.q.parameters(), self.q_t.parameters(), strict=True):
                 pt.mul_(0.995).add_(p, alpha=0.005)
 
 
 class Td3:
-    def __init__(self, obs, act, twin=True, delay=2, smoothing=True):
+    def __init__(self, obs: int, act: int, twin: bool = True, delay: int = 2, smoothing: bool = True) -> None:
         n = 2 if twin else 1
         self.actor, self.actor_t = mlp(obs, act), mlp(obs, act)
         self.actor_t.load_state_dict(self.actor.state_dict())
@@ -71,7 +84,7 @@ class Td3:
         self.opt_q = torch.optim.Adam(self.q.parameters(), lr=3e-4)
         self.delay, self.smoothing, self.it = delay, smoothing, 0
 
-    def update(self, s, a, r, s2, d):
+    def update(self, s: Tensor, a: Tensor, r: Tensor, s2: Tensor, d: Tensor) -> None:
         self.it += 1
         with torch.no_grad():
             a2 = torch.tanh(self.actor_t(s2))
@@ -82,17 +95,25 @@ class Td3:
             y = r + 0.99 * (1 - d) * q2
         x = torch.cat([s, a], -1)
         q_loss = sum(F.mse_loss(q(x).squeeze(-1), y) for q in self.q)
-        self.opt_q.zero_grad(); q_loss.backward(); self.opt_q.step()
+        step(self.opt_q, q_loss)
         if self.it % self.delay == 0:
             actor_loss = -self.q[0](torch.cat([s, torch.tanh(self.actor(s))], -1)).mean()
-            self.opt_a.zero_grad(); actor_loss.backward(); self.opt_a.step()
+            step(self.opt_a, actor_loss)
             with torch.no_grad():
                 for net, tgt in ((self.q, self.q_t), (self.actor, self.actor_t)):
-                    for p, pt in zip(net.parameters(), tgt.parameters()):
+                    for p, pt in zip(net.parameters(), tgt.parameters(), strict=True):
                         pt.mul_(0.995).add_(p, alpha=0.005)
 
 
-def main():
+def step(opt: torch.optim.Optimizer, loss: Tensor | int) -> None:
+    """One optimiser step on `loss` (a `sum` of losses is typed as possibly 0)."""
+    assert isinstance(loss, Tensor)
+    opt.zero_grad()
+    loss.backward()  # type: ignore[no-untyped-call]
+    opt.step()
+
+
+def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--obs", type=int, default=17)
@@ -105,7 +126,11 @@ def main():
     b, o, k = 256, args.obs, args.act
     s, a, r, s2 = torch.randn(b, o), torch.tanh(torch.randn(b, k)), torch.randn(b), torch.randn(b, o)
     d = torch.zeros(b)
-    algos = {"sac": lambda: Sac(o, k), "td3": lambda: Td3(o, k), "ddpg": lambda: Td3(o, k, False, 1, False)}
+    algos: dict[str, Callable[[], Agent]] = {
+        "sac": lambda: Sac(o, k),
+        "td3": lambda: Td3(o, k),
+        "ddpg": lambda: Td3(o, k, False, 1, False),
+    }
     for name, make in algos.items():
         agent = make()
         for _ in range(20):
@@ -116,7 +141,10 @@ def main():
             for _ in range(args.updates):
                 agent.update(s, a, r, s2, d)
             rates.append(args.updates / (time.perf_counter() - t))
-        print(f"torch {torch.__version__} threads {args.threads} obs {o} act {k} {name:5} {statistics.median(rates):8.1f} updates/s")
+        rate = statistics.median(rates)
+        print(
+            f"torch {torch.__version__} threads {args.threads} obs {o} act {k} {name:5} {rate:8.1f} updates/s"
+        )
 
 
 if __name__ == "__main__":
