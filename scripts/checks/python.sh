@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The Python package's checks, as CI runs them: ruff and mypy on python/ (and ruff on scripts/),
 # the abi3 wheel built by maturin, installed with its test extras (Gymnasium's own MuJoCo envs, to
-# compare with) into a fresh venv, and pytest against that installed wheel — never the source tree. Uses the CLI at
-# target/release/polyak (built first if missing) for the tests that share run directories with it.
+# compare with) into a fresh venv, and pytest against that installed wheel — never the source tree.
+# Uses the CLI at target/release/polyak (built first if missing) for the tests that share run
+# directories with it.
 # Usage: scripts/checks/python.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
