@@ -16,7 +16,7 @@ pub(crate) struct Member {
     pub(crate) target: Mlp,
 }
 
-pub struct Critics {
+pub(crate) struct Critics {
     obs_dim: usize,
     act_dim: usize,
     pub(crate) members: Vec<Member>,
@@ -61,10 +61,6 @@ impl Critics {
 
     pub fn len(&self) -> usize {
         self.members.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
     }
 
     /// Writes the block's `[s | a]` rows and makes room for every critic's passes.

@@ -9,7 +9,7 @@ pub mod sac;
 
 pub mod td3;
 
-pub use critics::Critics;
+pub(crate) use critics::Critics;
 pub use sac::{Sac, SacConfig};
 
 pub use td3::{Td3, Td3Config};
