@@ -161,8 +161,8 @@ impl Sac {
     pub(crate) fn actor_loss(&mut self, obs: &[f32], n: usize, alpha: f32) -> f64 {
         let (actor, critics, k) = (&self.actor.net, &self.critics, self.act_dim);
         let width = actor.input_dim();
-        self.team.rows(n, |r, b| {
-            let Rows { pi, critics: c, d_head, .. } = b;
+        self.team.rows(n, |r, block| {
+            let Rows { pi, critics: c, d_head, .. } = block;
             critics.q_and_action_grad(c, &obs[r.start * width..r.end * width], &pi.actions, r.len(), critics.len());
             // With u = mean + σ·eps: ∂log π/∂u = 2·tanh u, ∂ã/∂u = 1 − ã², ∂u/∂log σ = σ·eps, and
             // log π has a further −1 per log σ. The clamp passes no gradient outside its range.
