@@ -6,6 +6,7 @@ ratios. Run by scripts/bench/vs-sb3.sh; `sb3_rate` is also used by python_traini
 from __future__ import annotations
 
 import csv
+import os
 import re
 import statistics
 import subprocess
@@ -36,8 +37,10 @@ def sb3_rate(algo: str, threads: int) -> float:
 
     cls = {"sac": SAC, "td3": TD3, "ddpg": DDPG}[algo]
     # polyak's 256-256 networks for all three: SB3's own default for TD3 and DDPG is 400-300,
-    # 1.7x the work per update, which would flatter polyak.
-    policy_kwargs = {"net_arch": [256, 256]}
+    # 1.7x the work per update, which would flatter polyak. SB3_NETS=defaults keeps SB3's own (what
+    # a new user of each library gets).
+    own = os.environ.get("SB3_NETS") == "defaults"
+    policy_kwargs: dict[str, list[int]] = {} if own else {"net_arch": [256, 256]}
     model = cls(
         "MlpPolicy", gym.make(ENV), learning_starts=WARMUP, seed=0, device="cpu", policy_kwargs=policy_kwargs
     )
