@@ -85,10 +85,17 @@ impl Rng {
 
     /// Standard normal sample (Box–Muller, one value per call so the state stays four words).
     pub fn normal(&mut self) -> f64 {
-        // 1 - u lies in (0, 1], so the logarithm is finite.
-        let u1 = 1.0 - self.uniform();
+        let u1 = self.uniform();
         let u2 = self.uniform();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+        normal_from(u1, u2)
+    }
+
+    /// The uniforms of `out.len() / 2` calls of [`Rng::normal`], in its order: two per normal,
+    /// for [`normal_from`] to turn into normals elsewhere (on the threads of an update, say).
+    pub fn fill_normal_uniforms(&mut self, out: &mut [f64]) {
+        for u in out {
+            *u = self.uniform();
+        }
     }
 
     /// Fills `out` with standard normal samples.
@@ -99,9 +106,26 @@ impl Rng {
     }
 }
 
+/// The normal [`Rng::normal`] makes of its two uniforms.
+pub fn normal_from(u1: f64, u2: f64) -> f64 {
+    // 1 - u1 lies in (0, 1], so the logarithm is finite.
+    (-2.0 * (1.0 - u1).ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn normals_from_drawn_uniforms_are_the_normals_of_the_stream() {
+        let (mut a, mut b) = (Rng::new(3), Rng::new(3));
+        let mut uniforms = vec![0.0; 2 * 50];
+        a.fill_normal_uniforms(&mut uniforms);
+        for u in uniforms.chunks_exact(2) {
+            assert_eq!(normal_from(u[0], u[1]).to_bits(), b.normal().to_bits());
+        }
+        assert_eq!(a.next_u64(), b.next_u64(), "both generators have moved alike");
+    }
 
     #[test]
     fn same_seed_same_stream_and_streams_differ() {

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::nn::{Adam, Mlp, MlpCache};
 use crate::replay::Batch;
-use crate::rng::Rng;
+use crate::rng::{normal_from, Rng};
 use serde::{Deserialize, Serialize};
 
 /// log σ is clamped to this range (SB3/CleanRL's bounds) so σ never collapses or explodes.
@@ -61,23 +61,32 @@ fn softplus(x: f32) -> f32 {
     x.max(0.0) + (-x.abs()).exp().ln_1p()
 }
 
-/// A reparameterised policy sample for a block of rows: the squashed actions
+/// A reparameterised policy sample for a block of rows: the noise ε, the squashed actions
 /// ã = tanh(mean + σ·ε), their log π(ã|s), and the actor's forward pass that the actor gradient
 /// goes back through. Its buffers are reused from update to update.
 #[derive(Default)]
 pub(crate) struct PolicySample {
     cache: MlpCache,
+    eps: Vec<f32>,
     actions: Vec<f32>,
     logp: Vec<f32>,
 }
 
 impl PolicySample {
-    /// ã ~ π(·|s) and log π(ã|s) at `obs` (`n` rows) with the noise `eps`.
-    fn sample(&mut self, actor: &Mlp, obs: &[f32], n: usize, act_dim: usize, eps: &[f32]) {
+    /// Turns `uniforms` (two per value, see [`Rng::fill_normal_uniforms`]) into ε, then samples
+    /// (see [`PolicySample::sample`]).
+    fn draw(&mut self, actor: &Mlp, obs: &[f32], n: usize, act_dim: usize, uniforms: &[f64]) {
+        self.eps.clear();
+        self.eps.extend(uniforms.chunks_exact(2).map(|u| normal_from(u[0], u[1]) as f32));
+        self.sample(actor, obs, n, act_dim);
+    }
+
+    /// ã ~ π(·|s) and log π(ã|s) at `obs` (`n` rows) with the current ε.
+    fn sample(&mut self, actor: &Mlp, obs: &[f32], n: usize, act_dim: usize) {
         let head = actor.forward(obs, n, &mut self.cache);
         self.actions.resize(n * act_dim, 0.0);
         self.logp.resize(n, 0.0);
-        squashed_sample(head, eps, act_dim, &mut self.actions, &mut self.logp);
+        squashed_sample(head, &self.eps, act_dim, &mut self.actions, &mut self.logp);
     }
 }
 
@@ -111,9 +120,9 @@ pub struct Sac {
     updates: u64,
     /// The actor's forward pass when acting.
     act_cache: MlpCache,
-    /// The noise ε of the samples at s and at s' of the current update.
-    eps_pi: Vec<f32>,
-    eps_next: Vec<f32>,
+    /// The uniforms behind the noise ε of the samples at s and at s' of the current update.
+    uniforms_pi: Vec<f64>,
+    uniforms_next: Vec<f64>,
     team: Team<Rows>,
 }
 
@@ -134,8 +143,8 @@ impl Sac {
             noise_rng: Rng::stream(seed, 0x5AC0),
             updates: 0,
             act_cache: MlpCache::default(),
-            eps_pi: Vec::new(),
-            eps_next: Vec::new(),
+            uniforms_pi: Vec::new(),
+            uniforms_next: Vec::new(),
             team: Team::new(common.resolved_threads()),
         }
     }
@@ -167,7 +176,6 @@ impl Sac {
             // With u = mean + σ·eps: ∂log π/∂u = 2·tanh u, ∂ã/∂u = 1 − ã², ∂u/∂log σ = σ·eps, and
             // log π has a further −1 per log σ. The clamp passes no gradient outside its range.
             let head = pi.cache.output();
-            let eps = &self.eps_pi[r.start * k..r.end * k];
             d_head.resize(r.len() * 2 * k, 0.0);
             let inv_n = 1.0 / n as f32;
             for b in 0..r.len() {
@@ -177,7 +185,7 @@ impl Sac {
                     let d_u = inv_n * (alpha * 2.0 * a - g_q * (1.0 - a * a));
                     let raw_log_std = head[b * 2 * k + k + j];
                     let in_range = (LOG_STD_MIN..=LOG_STD_MAX).contains(&raw_log_std);
-                    let sigma_eps = raw_log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).exp() * eps[i];
+                    let sigma_eps = raw_log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).exp() * pi.eps[i];
                     d_head[b * 2 * k + j] = d_u;
                     d_head[b * 2 * k + k + j] = if in_range { d_u * sigma_eps - alpha * inv_n } else { 0.0 };
                 }
@@ -208,22 +216,23 @@ impl Agent for Sac {
     fn update(&mut self, batch: &Batch) -> UpdateStats {
         let (n, k) = (batch.size, self.act_dim);
         let alpha = self.alpha();
-        // Draw the noise of ã ~ π(·|s), then of a' ~ π(·|s'), before the rows are shared out
-        for eps in [&mut self.eps_pi, &mut self.eps_next] {
-            eps.resize(n * k, 0.0);
-            self.noise_rng.fill_normal(eps);
+        // Draw the noise of ã ~ π(·|s), then of a' ~ π(·|s'), as uniforms: each block turns its
+        // own rows' into normals, so the numbers do not depend on the split
+        for uniforms in [&mut self.uniforms_pi, &mut self.uniforms_next] {
+            uniforms.resize(2 * n * k, 0.0);
+            self.noise_rng.fill_normal_uniforms(uniforms);
         }
 
         // Per block of rows: sample ã ~ π(·|s) (one sample serves the temperature and the actor
         // objective, as in SB3); compute the soft target y = r + γ(1−d)(min_i Q'_i(s', a') −
         // α log π(a'|s')), a' ~ π(·|s'); and backpropagate Σ_i mean (Q_i(s, a) − y)²
         let (actor, critics, gamma) = (&self.actor.net, &self.critics, self.gamma);
-        let (eps_pi, eps_next) = (&self.eps_pi, &self.eps_next);
+        let (uniforms_pi, uniforms_next) = (&self.uniforms_pi, &self.uniforms_next);
         self.team.rows(n, |r, b| {
             let rows = batch.rows(r.clone());
-            let eps = r.start * k..r.end * k;
-            b.pi.sample(actor, rows.obs, rows.size, k, &eps_pi[eps.clone()]);
-            b.next.sample(actor, rows.next_obs, rows.size, k, &eps_next[eps]);
+            let uniforms = 2 * r.start * k..2 * r.end * k;
+            b.pi.draw(actor, rows.obs, rows.size, k, &uniforms_pi[uniforms.clone()]);
+            b.next.draw(actor, rows.next_obs, rows.size, k, &uniforms_next[uniforms]);
             b.y.resize(rows.size, 0.0);
             critics.target_min(&mut b.critics, rows.next_obs, &b.next.actions, rows.size, &mut b.y);
             for (v, &lp) in b.y.iter_mut().zip(&b.next.logp) {
@@ -309,10 +318,11 @@ mod tests {
 
     /// The actor loss (and its gradient) at a fixed ε, as the update computes it.
     fn actor_loss(sac: &mut Sac, obs: &[f32], eps: &[f32], alpha: f32) -> f64 {
-        sac.eps_pi = eps.to_vec();
-        let (actor, eps) = (&sac.actor.net, &sac.eps_pi);
-        sac.team
-            .rows(8, |r, b| b.pi.sample(actor, &obs[r.start * 3..r.end * 3], r.len(), 2, &eps[r.start * 2..r.end * 2]));
+        let actor = &sac.actor.net;
+        sac.team.rows(8, |r, b| {
+            b.pi.eps = eps[r.start * 2..r.end * 2].to_vec();
+            b.pi.sample(actor, &obs[r.start * 3..r.end * 3], r.len(), 2);
+        });
         let loss = sac.actor_loss(obs, 8, alpha);
         let passes = sac.team.passes(obs, 8, |b| &b.pi.cache);
         sac.actor.net.gradient(&passes, &mut sac.actor.grads, &sac.team.pool);

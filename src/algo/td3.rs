@@ -9,7 +9,7 @@ use super::{
 };
 use crate::nn::{Mlp, MlpCache};
 use crate::replay::Batch;
-use crate::rng::Rng;
+use crate::rng::{normal_from, Rng};
 use serde::{Deserialize, Serialize};
 
 /// TD3's own switches (names from the paper and sfujim/TD3). Defaults are TD3's.
@@ -76,8 +76,8 @@ pub struct Td3 {
     updates: u64,
     /// The actor's forward pass when acting.
     act_cache: MlpCache,
-    /// The clipped smoothing noise of the current update.
-    noise: Vec<f32>,
+    /// The uniforms behind the smoothing noise of the current update (none when it is off).
+    uniforms: Vec<f64>,
     team: Team<Rows>,
 }
 
@@ -97,7 +97,7 @@ impl Td3 {
             noise_rng: Rng::stream(seed, 0x7D3),
             updates: 0,
             act_cache: MlpCache::default(),
-            noise: Vec::new(),
+            uniforms: Vec::new(),
             team: Team::new(common.resolved_threads()),
         }
     }
@@ -106,20 +106,23 @@ impl Td3 {
     /// one step on it and, with `tau`, the target critics' Polyak update.
     fn update_critics(&mut self, batch: &Batch, tau: Option<f32>) -> (f64, f64) {
         let (n, k) = (batch.size, self.act_dim);
-        // Draw the clipped smoothing noise, row by row, before the rows are shared out
+        // Draw the smoothing noise as uniforms: each block turns its own rows' into clipped
+        // normals, so the numbers do not depend on the split
         let (sigma, clip) = (self.cfg.target_noise as f32, self.cfg.target_noise_clip as f32);
-        self.noise.resize(n * k, 0.0);
-        for e in &mut self.noise {
-            *e = if sigma > 0.0 { (sigma * self.noise_rng.normal() as f32).clamp(-clip, clip) } else { 0.0 };
-        }
-        let (actor_target, critics, noise, gamma) = (&self.actor_target, &self.critics, &self.noise, self.gamma);
+        self.uniforms.resize(if sigma > 0.0 { 2 * n * k } else { 0 }, 0.0);
+        self.noise_rng.fill_normal_uniforms(&mut self.uniforms);
+        let (actor_target, critics, uniforms, gamma) = (&self.actor_target, &self.critics, &self.uniforms, self.gamma);
         self.team.rows(n, |r, b| {
             let rows = batch.rows(r.clone());
-            // Select the next action by the target policy and add the noise (target smoothing)
+            // Select the next action by the target policy and add clipped noise (target smoothing)
             let pre = actor_target.forward(rows.next_obs, rows.size, &mut b.target_cache);
+            let noise = |i: usize| match uniforms.get(2 * i..2 * i + 2) {
+                Some(u) => (sigma * normal_from(u[0], u[1]) as f32).clamp(-clip, clip),
+                None => 0.0,
+            };
             b.next_action.clear();
-            let noise = &noise[r.start * k..r.end * k];
-            b.next_action.extend(pre.iter().zip(noise).map(|(&p, &e)| (p.tanh() + e).clamp(-1.0, 1.0)));
+            let first = r.start * k;
+            b.next_action.extend(pre.iter().enumerate().map(|(i, &p)| (p.tanh() + noise(first + i)).clamp(-1.0, 1.0)));
             // Compute the target Q value: the min over the target critics (clipped double Q)
             b.y.resize(rows.size, 0.0);
             critics.target_min(&mut b.critics, rows.next_obs, &b.next_action, rows.size, &mut b.y);
