@@ -147,7 +147,8 @@ impl Mlp {
     /// block's input and its cache after `forward` and `backward_deltas`. Each weight gradient is
     /// one chain through all the blocks' rows in order, so it has the bits of an unsplit batch
     /// whatever the blocks; `pool`'s threads share out the rows of every W and the columns of
-    /// every b.
+    /// every b. Updates use [`Mlp::learn`], which adds the step; tests check this gradient alone.
+    #[cfg(test)]
     pub fn gradient(&self, blocks: &[(&[f32], &MlpCache)], grads: &mut [f32], pool: &Pool) {
         assert_eq!(grads.len(), self.params.len(), "gradient: grads shape");
         let threads = pool.threads();
