@@ -40,6 +40,7 @@ pub mod report;
 pub mod results;
 pub mod rng;
 pub mod rundir;
+pub mod stats;
 pub mod sweep;
 pub mod tensorboard;
 pub mod train;

@@ -63,8 +63,26 @@ fn font_ready() -> Result<()> {
     ok.then_some(()).ok_or_else(|| Error::Invalid("the bundled font could not be loaded".into()))
 }
 
-/// Every (env → label → curve) of a metric.
-fn curves(runs: &[RunData], metric: Metric) -> Vec<(String, Vec<(String, Curve)>)> {
+/// One line of a picture with its shaded band: (x, value, band's low, band's high).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Line {
+    pub label: String,
+    pub points: Vec<(f64, f64, f64, f64)>,
+}
+
+/// A picture: a title, axis names, and panels of lines (one panel per env, say).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Figure {
+    pub title: String,
+    pub x_desc: String,
+    pub y_desc: String,
+    /// Whether x counts env steps (labelled 10k, 20k, …).
+    pub x_steps: bool,
+    pub panels: Vec<(String, Vec<Line>)>,
+}
+
+/// Every (env → label → curve) of a metric, as lines with ± 1 std bands.
+fn curves(runs: &[RunData], metric: Metric) -> Vec<(String, Vec<Line>)> {
     group(runs)
         .into_iter()
         .map(|(env, labels)| {
@@ -72,66 +90,66 @@ fn curves(runs: &[RunData], metric: Metric) -> Vec<(String, Vec<(String, Curve)>
             let lines = labels
                 .into_iter()
                 .map(|(label, rs)| {
-                    let c = match metric {
+                    let c: Curve = match metric {
                         Metric::Eval => curve(&rs, |r| r.evals.clone()),
                         Metric::Train => curve(&rs, |r| binned_episodes(r, total, 50)),
                     };
                     let seeds = rs.len();
-                    (format!("{label} ({seeds} seed{})", if seeds == 1 { "" } else { "s" }), c)
+                    let points = c.points.iter().map(|p| (p.step as f64, p.mean, p.mean - p.std, p.mean + p.std));
+                    Line {
+                        label: format!("{label} ({seeds} seed{})", if seeds == 1 { "" } else { "s" }),
+                        points: points.collect(),
+                    }
                 })
-                .filter(|(_, c)| !c.points.is_empty())
+                .filter(|l| !l.points.is_empty())
                 .collect();
             (env, lines)
         })
         .collect()
 }
 
-fn draw<DB: DrawingBackend>(
-    root: DrawingArea<DB, Shift>,
-    panels: &[(String, Vec<(String, Curve)>)],
-    metric: Metric,
-    file: &Path,
-) -> Result<()> {
+fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure, file: &Path) -> Result<()> {
     let e = |x: &dyn std::fmt::Display| Error::Invalid(format!("{}: {x}", file.display()));
     root.fill(&WHITE).map_err(|x| e(&x))?;
-    let title = format!("{} — mean over seeds, band ± 1 std", metric.axis());
-    let root = root.titled(&title, (FAMILY, 22)).map_err(|x| e(&x))?;
+    let root = root.titled(&fig.title, (FAMILY, 22)).map_err(|x| e(&x))?;
+    let panels = &fig.panels;
     let cols = panels.len().clamp(1, 2);
     let rows = panels.len().div_ceil(cols).max(1);
-    for (area, (env, lines)) in root.split_evenly((rows, cols)).iter().zip(panels) {
-        let pts = lines.iter().flat_map(|(_, c)| c.points.iter());
-        let xmax = pts.clone().map(|p| p.step as f64).fold(1.0, f64::max);
-        let (lo, hi) = pts
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p.mean - p.std), hi.max(p.mean + p.std)));
+    for (area, (caption, lines)) in root.split_evenly((rows, cols)).iter().zip(panels) {
+        let pts = lines.iter().flat_map(|l| l.points.iter());
+        let (xmin, xmax) = pts.clone().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.0), b.max(p.0)));
+        let (xmin, xmax) = if fig.x_steps { (0.0, xmax.max(1.0)) } else { (xmin, xmax.max(xmin + 1e-9)) };
+        let (lo, hi) = pts.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p.2), hi.max(p.3)));
         let (lo, hi) = if lo.is_finite() && hi > lo { (lo, hi) } else { (lo.min(0.0) - 1.0, hi.max(0.0) + 1.0) };
         let pad = 0.05 * (hi - lo);
         let mut chart = ChartBuilder::on(area)
-            .caption(env, (FAMILY, 20))
+            .caption(caption, (FAMILY, 20))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(70)
-            .build_cartesian_2d(0.0..xmax, (lo - pad)..(hi + pad))
+            .build_cartesian_2d(xmin..xmax, (lo - pad)..(hi + pad))
             .map_err(|x| e(&x))?;
+        let steps = |x: &f64| if *x >= 1000.0 { format!("{:.0}k", x / 1000.0) } else { format!("{x:.0}") };
+        let plain = |x: &f64| format!("{x:.2}");
         chart
             .configure_mesh()
-            .x_desc("env steps")
-            .y_desc(metric.axis())
+            .x_desc(&fig.x_desc)
+            .y_desc(&fig.y_desc)
             .label_style((FAMILY, 14))
             .axis_desc_style((FAMILY, 15))
-            .x_label_formatter(&|x| if *x >= 1000.0 { format!("{:.0}k", x / 1000.0) } else { format!("{x:.0}") })
+            .x_label_formatter(if fig.x_steps { &steps } else { &plain })
             .draw()
             .map_err(|x| e(&x))?;
-        for (i, (label, c)) in lines.iter().enumerate() {
+        for (i, line) in lines.iter().enumerate() {
             let color = COLORS[i % COLORS.len()];
-            let upper = c.points.iter().map(|p| (p.step as f64, p.mean + p.std));
-            let lower = c.points.iter().rev().map(|p| (p.step as f64, p.mean - p.std));
+            let upper = line.points.iter().map(|p| (p.0, p.3));
+            let lower = line.points.iter().rev().map(|p| (p.0, p.2));
             let band: Vec<(f64, f64)> = upper.chain(lower).collect();
             chart.draw_series(std::iter::once(Polygon::new(band, color.mix(0.18)))).map_err(|x| e(&x))?;
-            let line = c.points.iter().map(|p| (p.step as f64, p.mean));
             chart
-                .draw_series(LineSeries::new(line, color.stroke_width(2)))
+                .draw_series(LineSeries::new(line.points.iter().map(|p| (p.0, p.1)), color.stroke_width(2)))
                 .map_err(|x| e(&x))?
-                .label(label)
+                .label(&line.label)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3)));
         }
         chart
@@ -146,6 +164,19 @@ fn draw<DB: DrawingBackend>(
     root.present().map_err(|x| e(&x))
 }
 
+/// Writes `<out>/<stem>.png` and `.svg` of a figure; returns their paths.
+pub fn draw_figure(fig: &Figure, out: &Path, stem: &str) -> Result<Vec<PathBuf>> {
+    font_ready()?;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let cols = fig.panels.len().clamp(1, 2) as u32;
+    let size = (720 * cols, 60 + 480 * fig.panels.len().div_ceil(2).max(1) as u32);
+    let png = out.join(format!("{stem}.png"));
+    let svg = out.join(format!("{stem}.svg"));
+    draw(BitMapBackend::new(&png, size).into_drawing_area(), fig, &png)?;
+    draw(SVGBackend::new(&svg, size).into_drawing_area(), fig, &svg)?;
+    Ok(vec![png, svg])
+}
+
 /// Whether any run has logged the quantity `metric` pictures.
 pub fn has_data(runs: &[RunData], metric: Metric) -> bool {
     runs.iter().any(|r| match metric {
@@ -156,18 +187,19 @@ pub fn has_data(runs: &[RunData], metric: Metric) -> bool {
 
 /// Writes `<out>/<metric>.png` and `.svg` for the runs.
 pub fn plot(runs: &[RunData], out: &Path, metric: Metric) -> Result<PlotSummary> {
-    font_ready()?;
     let panels = curves(runs, metric);
     if panels.iter().all(|(_, l)| l.is_empty()) {
         return Err(Error::Invalid(format!("nothing to plot: no run has logged a {}", metric.axis())));
     }
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let cols = panels.len().min(2) as u32;
-    let size = (720 * cols, 60 + 480 * panels.len().div_ceil(2) as u32);
-    let png = out.join(format!("{}.png", metric.file_stem()));
-    let svg = out.join(format!("{}.svg", metric.file_stem()));
-    draw(BitMapBackend::new(&png, size).into_drawing_area(), &panels, metric, &png)?;
-    draw(SVGBackend::new(&svg, size).into_drawing_area(), &panels, metric, &svg)?;
-    let summary = panels.into_iter().map(|(env, lines)| (env, lines.into_iter().map(|(l, _)| l).collect())).collect();
-    Ok(PlotSummary { files: vec![png, svg], panels: summary })
+    let fig = Figure {
+        title: format!("{} — mean over seeds, band ± 1 std", metric.axis()),
+        x_desc: "env steps".into(),
+        y_desc: metric.axis().into(),
+        x_steps: true,
+        panels,
+    };
+    let files = draw_figure(&fig, out, metric.file_stem())?;
+    let panels =
+        fig.panels.into_iter().map(|(env, lines)| (env, lines.into_iter().map(|l| l.label).collect())).collect();
+    Ok(PlotSummary { files, panels })
 }

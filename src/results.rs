@@ -17,11 +17,18 @@ pub struct RunData {
     pub seed: u64,
     /// (env step, mean deterministic eval return).
     pub evals: Vec<(u64, f64)>,
+    /// The wall time (s) of each of `evals`.
+    pub eval_times: Vec<f64>,
     /// (env step at the episode's end, training-episode return).
     pub episodes: Vec<(u64, f64)>,
     /// Last logged step and its wall time (s).
     pub last_step: u64,
     pub wall_time: f64,
+    /// Where it trained (`machine.toml`), oldest process first; empty for runs from before
+    /// polyak recorded it.
+    pub machines: Vec<crate::rundir::Machine>,
+    /// Why `machine.toml` could not be read, if it could not.
+    pub machine_error: Option<String>,
 }
 
 /// The runs found under some directories, and those that could not be read.
@@ -99,15 +106,22 @@ pub fn read_run(dir: &Path) -> Result<RunData> {
     let name = cfg.algo.name();
     let is_grid_point = |p: &String| p == name || p.strip_prefix(name).is_some_and(|rest| rest.starts_with(','));
     let label = parent.filter(is_grid_point).unwrap_or_else(|| name.to_string());
+    let (machines, machine_error) = match crate::rundir::Machine::read(&run_dir) {
+        Ok(m) => (m, None),
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    };
     let mut run = RunData {
         dir: dir.to_path_buf(),
         env: cfg.env.clone(),
         label,
         seed: cfg.seed,
         evals: Vec::new(),
+        eval_times: Vec::new(),
         episodes: Vec::new(),
         last_step: 0,
         wall_time: 0.0,
+        machines,
+        machine_error,
     };
     for (i, line) in lines.enumerate() {
         let cells: Vec<&str> = line.split(',').collect();
@@ -140,6 +154,7 @@ pub fn read_run(dir: &Path) -> Result<RunData> {
         }
         if let Some(v) = num(c_eval, "eval_mean")? {
             run.evals.push((step, v));
+            run.eval_times.push(run.wall_time);
         }
         if let Some(v) = num(c_ret, "episode_return")? {
             run.episodes.push((step, v));

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 /// ```text
 /// <run>/config.toml                      the resolved config
 /// <run>/metrics.csv                      one row per training episode and per evaluation
+/// <run>/machine.toml                     the machine of each process that trained it
 /// <run>/events.out.tfevents.polyak       the same rows as TensorBoard scalars
 /// <run>/checkpoints/step_<N>.safetensors the agent every checkpoint_every steps
 /// <run>/checkpoints/final.safetensors    the agent at the end
@@ -39,6 +40,9 @@ impl RunDir {
     }
     pub fn metrics(&self) -> PathBuf {
         self.root.join("metrics.csv")
+    }
+    pub fn machine(&self) -> PathBuf {
+        self.root.join("machine.toml")
     }
     pub fn checkpoints(&self) -> PathBuf {
         self.root.join("checkpoints")
@@ -133,6 +137,85 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// The machine a process trained a run on: `machine.toml` holds one per process (the first, then
+/// one per resume), so the wall-clock figures `polyak report` gives name their hardware.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Machine {
+    /// The run's step when this process started.
+    pub from_step: u64,
+    /// The CPU's model name (`/proc/cpuinfo`), or `unknown`.
+    pub cpu: String,
+    /// Logical CPUs this process could use.
+    pub logical_cpus: usize,
+    /// Threads per update.
+    pub threads: usize,
+    /// The SIMD level of the matrix products (`avx512`, `avx2` or `scalar`).
+    pub simd: String,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct MachineFile {
+    process: Vec<Machine>,
+}
+
+impl Machine {
+    /// This process, training with `threads` threads from `from_step`.
+    pub fn here(from_step: u64, threads: usize) -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim()))
+            .unwrap_or("unknown")
+            .to_string();
+        Machine {
+            from_step,
+            cpu,
+            logical_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads,
+            simd: crate::nn::simd().name().to_string(),
+        }
+    }
+
+    /// One line: `AMD EPYC, 2 logical CPUs, 2 threads, avx512`.
+    pub fn describe(&self) -> String {
+        let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+        format!(
+            "{}, {}, {}, {}",
+            self.cpu,
+            plural(self.logical_cpus, "logical CPU"),
+            plural(self.threads, "thread"),
+            self.simd
+        )
+    }
+
+    /// The machines recorded in a run directory, oldest first (none for a run from before
+    /// polyak recorded them). A damaged file is an error naming it.
+    pub fn read(dir: &RunDir) -> Result<Vec<Machine>> {
+        let path = dir.machine();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let file: MachineFile = toml::from_str(&text)
+            .map_err(|e| Error::Invalid(format!("{}: not a polyak machine.toml: {e}", path.display())))?;
+        Ok(file.process)
+    }
+
+    /// Adds this machine to the run's `machine.toml` (atomically). The entries of processes after
+    /// `from_step` belong to a history a resume has rewound, and are dropped with it, like their
+    /// metrics rows. A damaged file is left as it is, and the error says so.
+    pub fn record(&self, dir: &RunDir) -> Result<()> {
+        let mut process = Machine::read(dir)
+            .map_err(|e| Error::Invalid(format!("{e}; left as it is, and this process's machine not recorded")))?;
+        process.retain(|m| m.from_step < self.from_step);
+        process.push(self.clone());
+        let text = toml::to_string(&MachineFile { process }).map_err(|e| Error::Invalid(e.to_string()))?;
+        let head = "# The machine of each process that trained this run (polyak writes this file).\n";
+        crate::fsutil::write_atomic(&dir.machine(), format!("{head}{text}").as_bytes())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,5 +238,23 @@ mod tests {
         assert!(err.contains("4611686018.4 GB") && err.contains("lower buffer_size"), "{err}");
         assert!(check_memory("x", None, "h").unwrap_err().to_string().contains("over 16 EB"));
         check_memory("x", Some(1 << 20), "h").unwrap();
+    }
+
+    #[test]
+    fn machine_records_keep_earlier_processes_and_leave_a_damaged_file_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path());
+        let at = |from_step, threads| Machine { from_step, threads, ..Machine::here(0, 1) };
+        for m in [at(0, 1), at(500, 2), at(900, 1)] {
+            m.record(&run).unwrap();
+        }
+        // A resume from step 700 rewinds the process that started at 900.
+        at(700, 2).record(&run).unwrap();
+        let steps: Vec<(u64, usize)> = Machine::read(&run).unwrap().iter().map(|m| (m.from_step, m.threads)).collect();
+        assert_eq!(steps, [(0, 1), (500, 2), (700, 2)]);
+        std::fs::write(run.machine(), "not [toml").unwrap();
+        let e = at(1000, 1).record(&run).unwrap_err().to_string();
+        assert!(e.contains("machine.toml") && e.contains("left as it is"), "{e}");
+        assert_eq!(std::fs::read_to_string(run.machine()).unwrap(), "not [toml");
     }
 }

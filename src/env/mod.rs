@@ -189,7 +189,39 @@ pub struct EnvSpec {
     /// on the **-v1** MuJoCo envs — older dynamics and observations, so a reference point. "ddpg"
     /// is the paper's re-tuned DDPG ("Our DDPG").
     pub published: &'static [(&'static str, &'static str)],
+    /// How `polyak report` normalises this env's scores to compare them across envs.
+    pub scores: Normalisation,
     kind: Kind,
+}
+
+/// A normalised score is `(score − random) / (reference − random)`: 0 is a uniformly random
+/// policy, 1 the reference. Two kinds of reference:
+/// - **TD3 at 1M steps**, for the five locomotion envs, with the random scores beside them: the
+///   figures TD7 (Fujimoto et al. 2023), MR.Q and SimbaV2 normalise by. They were measured on the
+///   **v4** envs; polyak applies them to v5, whose rewards differ in details, so a normalised v5
+///   score is close to, not the same as, a published v4 one.
+/// - **`reward_threshold`** (the return that counts as solved, above) for the others, with the
+///   mean return of 100 uniformly random episodes in Gymnasium 1.4.0's env
+///   (`scripts/fixtures/random_scores.py`). A normalised score of 1 is then "solved".
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Normalisation {
+    pub random: f64,
+    pub reference: f64,
+    /// Where the reference comes from, as the report names it.
+    pub source: &'static str,
+}
+
+impl Normalisation {
+    pub fn apply(&self, score: f64) -> f64 {
+        (score - self.random) / (self.reference - self.random)
+    }
+}
+
+const TD3_1M: &str = "TD3 at 1M steps (v4 figures, as TD7 uses)";
+const SOLVED: &str = "reward_threshold (solved)";
+
+const fn normalise(random: f64, reference: f64, source: &'static str) -> Normalisation {
+    Normalisation { random, reference, source }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -214,45 +246,60 @@ pub enum MujocoTask {
     Pusher,
 }
 
-const fn spec(id: &'static str, max_episode_steps: usize, reward_threshold: Option<f64>, kind: Kind) -> EnvSpec {
-    EnvSpec { id, max_episode_steps, reward_threshold, published: &[], kind }
+/// An env whose normalised score is 1 at its `reward_threshold` (and 0 at `random`).
+const fn spec(id: &'static str, max_episode_steps: usize, threshold: f64, random: f64, kind: Kind) -> EnvSpec {
+    EnvSpec {
+        id,
+        max_episode_steps,
+        reward_threshold: Some(threshold),
+        published: &[],
+        scores: normalise(random, threshold, SOLVED),
+        kind,
+    }
 }
 
-const fn mujoco(
-    id: &'static str,
-    max_episode_steps: usize,
-    reward_threshold: Option<f64>,
-    task: MujocoTask,
-) -> EnvSpec {
-    spec(id, max_episode_steps, reward_threshold, Kind::Mujoco(task))
+const fn mujoco(id: &'static str, threshold: f64, random: f64, task: MujocoTask) -> EnvSpec {
+    spec(id, 1000, threshold, random, Kind::Mujoco(task))
+}
+
+/// A locomotion env, normalised by TD3 at 1M steps.
+const fn locomotion(id: &'static str, threshold: Option<f64>, random: f64, td3: f64, task: MujocoTask) -> EnvSpec {
+    EnvSpec {
+        id,
+        max_episode_steps: 1000,
+        reward_threshold: threshold,
+        published: &[],
+        scores: normalise(random, td3, TD3_1M),
+        kind: Kind::Mujoco(task),
+    }
 }
 
 /// Every built-in environment.
 pub const SPECS: [EnvSpec; 12] = [
-    spec("Pendulum-v1", 200, Some(-200.0), Kind::Pendulum),
-    spec("MountainCarContinuous-v0", 999, Some(90.0), Kind::MountainCar),
+    spec("Pendulum-v1", 200, -200.0, -1207.555, Kind::Pendulum),
+    spec("MountainCarContinuous-v0", 999, 90.0, -33.252, Kind::MountainCar),
     EnvSpec {
         published: &[("td3", "9636.95 ± 859.07"), ("ddpg", "8577.29")],
-        ..mujoco("HalfCheetah-v5", 1000, Some(4800.0), MujocoTask::HalfCheetah)
+        ..locomotion("HalfCheetah-v5", Some(4800.0), -289.415, 10574.0, MujocoTask::HalfCheetah)
     },
     EnvSpec {
         published: &[("td3", "3564.07 ± 114.74"), ("ddpg", "1860.02")],
-        ..mujoco("Hopper-v5", 1000, Some(3800.0), MujocoTask::Hopper)
+        ..locomotion("Hopper-v5", Some(3800.0), 18.791, 3226.0, MujocoTask::Hopper)
     },
     EnvSpec {
         published: &[("td3", "4682.82 ± 539.64"), ("ddpg", "3098.11")],
-        ..mujoco("Walker2d-v5", 1000, None, MujocoTask::Walker2d)
+        ..locomotion("Walker2d-v5", None, 2.791, 3946.0, MujocoTask::Walker2d)
     },
     EnvSpec {
         published: &[("td3", "4372.44 ± 1000.33"), ("ddpg", "888.77")],
-        ..mujoco("Ant-v5", 1000, Some(6000.0), MujocoTask::Ant)
+        ..locomotion("Ant-v5", Some(6000.0), -70.288, 3942.0, MujocoTask::Ant)
     },
-    mujoco("Humanoid-v5", 1000, None, MujocoTask::Humanoid),
-    mujoco("Swimmer-v5", 1000, Some(360.0), MujocoTask::Swimmer),
-    mujoco("InvertedPendulum-v5", 1000, Some(950.0), MujocoTask::InvertedPendulum),
-    mujoco("InvertedDoublePendulum-v5", 1000, Some(9100.0), MujocoTask::InvertedDoublePendulum),
-    mujoco("Reacher-v5", 50, Some(-3.75), MujocoTask::Reacher),
-    mujoco("Pusher-v5", 100, Some(0.0), MujocoTask::Pusher),
+    locomotion("Humanoid-v5", None, 120.423, 5165.0, MujocoTask::Humanoid),
+    mujoco("Swimmer-v5", 360.0, 0.803, MujocoTask::Swimmer),
+    mujoco("InvertedPendulum-v5", 950.0, 5.230, MujocoTask::InvertedPendulum),
+    mujoco("InvertedDoublePendulum-v5", 9100.0, 49.090, MujocoTask::InvertedDoublePendulum),
+    EnvSpec { max_episode_steps: 50, ..mujoco("Reacher-v5", -3.75, -43.292, MujocoTask::Reacher) },
+    EnvSpec { max_episode_steps: 100, ..mujoco("Pusher-v5", 0.0, -149.223, MujocoTask::Pusher) },
 ];
 
 impl EnvSpec {

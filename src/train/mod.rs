@@ -402,6 +402,12 @@ impl Run {
         pb.set_position(self.step);
         pb.reset_eta();
         pb.set_message(status(self.last_episode_return, self.last_eval.0));
+        // A report's wall-clock figures name the machine they came from. Not knowing it is no
+        // reason to stop training, so a damaged record only gets a warning.
+        let here = crate::rundir::Machine::here(self.step, cfg.common.resolved_threads());
+        if let Err(e) = here.record(&self.dir) {
+            pb.suspend(|| eprintln!("polyak: warning: {e}"));
+        }
         self.start = Instant::now();
         let stop = opts.stop_after.unwrap_or(cfg.total_steps).min(cfg.total_steps);
         let mut interrupted = false;

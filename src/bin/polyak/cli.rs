@@ -125,6 +125,12 @@ pub struct ReportArgs {
     /// Return threshold for "steps to threshold": ENV=VALUE (repeatable).
     #[arg(long = "threshold", value_name = "ENV=VALUE")]
     pub thresholds: Vec<String>,
+    /// Bootstrap resamples behind every confidence interval.
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(100..=10_000_000))]
+    pub reps: u64,
+    /// Seed of the bootstrap: the same runs and seed give the same report.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -245,10 +251,13 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Report(args) => {
             let out = args.out.clone().unwrap_or_else(|| args.dir.clone());
             refuse_file(&out)?;
-            let thresholds = polyak::report::parse_thresholds(&args.thresholds)?;
+            let opts = polyak::report::ReportOptions {
+                thresholds: polyak::report::parse_thresholds(&args.thresholds)?,
+                bootstrap: polyak::stats::Bootstrap { reps: args.reps as usize, seed: args.seed, ..Default::default() },
+            };
             let found = polyak::results::find_runs(std::slice::from_ref(&args.dir))?;
             warn_skipped(&found.skipped);
-            polyak::report::write_report(&found.runs, &out, &thresholds, &found.skipped)?;
+            polyak::report::write_report(&found.runs, &out, &opts, &found.skipped)?;
             say!("wrote {}", out.join("report.md").display());
             Ok(())
         }
