@@ -129,7 +129,12 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure, file: &P
             .y_label_area_size(70)
             .build_cartesian_2d(xmin..xmax, (lo - pad)..(hi + pad))
             .map_err(|x| e(&x))?;
-        let steps = |x: &f64| if *x >= 1000.0 { format!("{:.0}k", x / 1000.0) } else { format!("{x:.0}") };
+        // 1.5k, not 2k: axis ticks fall between thousands on short runs.
+        let steps = |x: &f64| match x / 1000.0 {
+            k if k < 1.0 => format!("{x:.0}"),
+            k if (k - k.round()).abs() < 1e-9 => format!("{k:.0}k"),
+            k => format!("{k:.1}k"),
+        };
         let plain = |x: &f64| format!("{x:.2}");
         chart
             .configure_mesh()

@@ -149,7 +149,7 @@ pub struct Machine {
     pub logical_cpus: usize,
     /// Threads per update.
     pub threads: usize,
-    /// The SIMD level of the matrix products (`avx512`, `avx2` or `scalar`).
+    /// The SIMD level of the matrix products (`AVX-512`, `AVX2` or `scalar`).
     pub simd: String,
 }
 
@@ -176,7 +176,7 @@ impl Machine {
         }
     }
 
-    /// One line: `AMD EPYC, 2 logical CPUs, 2 threads, avx512`.
+    /// One line: `AMD EPYC, 2 logical CPUs, 2 threads, AVX-512`.
     pub fn describe(&self) -> String {
         let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
         format!(
