@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// The algorithms and presets `--algo` accepts — the one list of them. A preset is a name for
-/// switches of an algorithm's settings: the TD3 ablations switch off one trick each and `ddpg`
-/// all three (TD3 paper, Table 2). Adding a preset is one variant and its arms below.
+/// settings of an algorithm: the TD3 ablations switch off one trick each and `ddpg` all three
+/// (TD3 paper, Table 2); `td3-paper` is TD3 with the paper's own settings. Adding a preset is
+/// one variant and its arms below.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Algo {
     Sac,
@@ -20,11 +21,12 @@ pub enum Algo {
     Td3NoTwin,
     Td3NoDelay,
     Td3NoSmoothing,
+    Td3Paper,
 }
 
 impl Algo {
-    pub const ALL: [Algo; 6] =
-        [Algo::Sac, Algo::Td3, Algo::Ddpg, Algo::Td3NoTwin, Algo::Td3NoDelay, Algo::Td3NoSmoothing];
+    pub const ALL: [Algo; 7] =
+        [Algo::Sac, Algo::Td3, Algo::Ddpg, Algo::Td3NoTwin, Algo::Td3NoDelay, Algo::Td3NoSmoothing, Algo::Td3Paper];
 
     /// The name on the command line and in config files.
     pub fn name(self) -> &'static str {
@@ -35,6 +37,7 @@ impl Algo {
             Algo::Td3NoTwin => "td3-no-twin",
             Algo::Td3NoDelay => "td3-no-delay",
             Algo::Td3NoSmoothing => "td3-no-smoothing",
+            Algo::Td3Paper => "td3-paper",
         }
     }
 
@@ -47,6 +50,10 @@ impl Algo {
             Algo::Td3NoTwin => "TD3 without clipped double Q (one critic)",
             Algo::Td3NoDelay => "TD3 with the actor updated every step",
             Algo::Td3NoSmoothing => "TD3 without target policy smoothing",
+            Algo::Td3Paper => {
+                "TD3 with the paper's settings: 400-300 nets, lr 1e-3, batch 100, 1M steps, 10k random steps on \
+                 HalfCheetah/Ant (1k elsewhere); no per-env defaults"
+            }
         }
     }
 
@@ -70,13 +77,49 @@ impl Algo {
     pub fn td3_config(self) -> Td3Config {
         let mut t = Td3Config::default();
         match self {
-            Algo::Sac | Algo::Td3 => {}
+            Algo::Sac | Algo::Td3 | Algo::Td3Paper => {}
             Algo::Ddpg => t = Td3Config::ddpg(),
             Algo::Td3NoTwin => t.twin_critics = false,
             Algo::Td3NoDelay => t.policy_delay = 1,
             Algo::Td3NoSmoothing => t.target_noise = 0.0,
         }
         t
+    }
+}
+
+impl Algo {
+    /// The settings this algorithm gets on `env` (`key=value`, applied over its defaults and
+    /// under a config file and `--set`): the env's tuned defaults ([`crate::env::Tuned`]) for
+    /// its family, or, for `td3-paper`, the TD3 paper's (Fujimoto et al. 2018, section 6.1 and
+    /// appendix C): Adam at 1e-3 for both networks, 400-300 ReLU networks, mini-batches of 100,
+    /// Gaussian exploration noise of 0.1, and on its MuJoCo envs 1M steps with 10,000 random
+    /// steps first on HalfCheetah and Ant and 1,000 on the others. The rest — τ 0.005, γ 0.99,
+    /// policy delay 2, smoothing noise 0.2 clipped at 0.5, 1M replay, an evaluation of 10
+    /// episodes every 5,000 steps — are TD3's defaults here already.
+    pub fn env_settings(self, env: &str) -> Vec<String> {
+        let spec = crate::env::EnvSpec::get(env).ok();
+        if self == Algo::Td3Paper {
+            let mut sets: Vec<String> = [
+                "actor_lr=0.001",
+                "critic_lr=0.001",
+                "hidden=[400, 300]",
+                "batch_size=100",
+                "td3.exploration_noise=0.1",
+            ]
+            .map(String::from)
+            .to_vec();
+            if spec.is_some_and(|s| s.is_mujoco()) {
+                let start = if env.starts_with("HalfCheetah") || env.starts_with("Ant") { 10_000 } else { 1_000 };
+                sets.extend(["total_steps=1000000".to_string(), format!("learning_starts={start}")]);
+            }
+            return sets;
+        }
+        let Some(spec) = spec else { return Vec::new() };
+        let family = match self.family() {
+            Family::Sac => spec.tuned.sac,
+            Family::Td3 => spec.tuned.td3,
+        };
+        spec.tuned.any.iter().chain(family).map(|s| s.to_string()).collect()
     }
 }
 
@@ -112,7 +155,7 @@ pub fn default_checkpoint_every(total_steps: u64) -> u64 {
 /// What each key means, for `help()` in Python and `polyak list`: the one table of key
 /// descriptions (a test checks that every key of the config has one).
 pub const KEY_DOCS: &[(&str, &str)] = &[
-    ("algo", "algorithm or preset (sac, td3, ddpg, td3-no-twin, td3-no-delay, td3-no-smoothing)"),
+    ("algo", "algorithm or preset (sac, td3, ddpg, td3-no-twin, td3-no-delay, td3-no-smoothing, td3-paper)"),
     ("env", "environment id, e.g. \"Pendulum-v1\""),
     ("seed", "fixes every random choice of the run"),
     ("total_steps", "environment steps to train for"),
@@ -245,7 +288,8 @@ impl TrainConfig {
     }
 
     /// Resolves a run's config: defaults → preset of `algo` (or the file's `algo`, else "sac")
-    /// → `file` → `sets` (`key=value`, dotted keys for sections, e.g. `td3.policy_delay=3`).
+    /// → the env's settings for it ([`Algo::env_settings`]) → `file` → `sets` (`key=value`,
+    /// dotted keys for sections, e.g. `td3.policy_delay=3`).
     pub fn resolve(algo: Option<&str>, file: Option<&Path>, sets: &[String]) -> Result<Self> {
         let file_table = match file {
             Some(path) => {
@@ -267,7 +311,12 @@ impl TrainConfig {
         let base = Self::preset(algo);
         let mut merged = toml::Table::try_from(&base).map_err(|e| Error::Invalid(e.to_string()))?;
         let known = merged.clone();
-        for layer in [&file_table, &overrides] {
+        let env = match get_str(&overrides, "env")? {
+            Some(e) => e,
+            None => get_str(&file_table, "env")?.unwrap_or(base.env),
+        };
+        let env_table = parse_sets(&algo.env_settings(&env))?;
+        for layer in [&env_table, &file_table, &overrides] {
             check_known(layer, &known, "")?;
             check_family(layer, algo)?;
             merge(&mut merged, layer);
@@ -278,6 +327,20 @@ impl TrainConfig {
             merged.insert("checkpoint_every".into(), toml::Value::Integer(default_checkpoint_every(steps) as i64));
         }
         let cfg = Self::from_table(merged)?;
+        let from_env =
+            |key: &str| env_table.contains_key(key) && ![&file_table, &overrides].iter().any(|t| t.contains_key(key));
+        if cfg.learning_starts >= cfg.total_steps && from_env("learning_starts") {
+            return Err(Error::config(
+                "learning_starts",
+                format!(
+                    "{}, {env}'s default for {algo}, is not below total_steps ({}): the run would never update its \
+                     networks; train longer, or set fewer random steps (e.g. --set learning_starts={})",
+                    cfg.learning_starts,
+                    cfg.total_steps,
+                    cfg.total_steps / 10
+                ),
+            ));
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -622,6 +685,80 @@ mod tests {
         let td3 = TrainConfig::resolve(Some("td3"), None, &[]).unwrap();
         assert_eq!(td3.td3, Td3Config::default());
         assert_eq!(td3.family(), Family::Td3);
+    }
+
+    #[test]
+    fn each_env_brings_its_defaults_under_a_file_and_set() {
+        let on = |algo: &str, env: &str, more: &[&str]| {
+            let mut all = sets(more);
+            all.push(format!("env=\"{env}\""));
+            TrainConfig::resolve(Some(algo), None, &all).unwrap()
+        };
+        // rl-baselines3-zoo's TD3 on MuJoCo: 10k random steps, 400-300, 1e-3, for the whole family.
+        for algo in ["td3", "ddpg", "td3-no-twin"] {
+            let c = on(algo, "HalfCheetah-v5", &[]);
+            assert_eq!((c.total_steps, c.learning_starts, c.batch_size), (1_000_000, 10_000, 256), "{algo}");
+            assert_eq!((c.common.hidden.clone(), c.common.actor_lr, c.common.critic_lr), (vec![400, 300], 1e-3, 1e-3));
+            assert_eq!(c.td3.exploration_noise, 0.1);
+        }
+        assert_eq!(on("ddpg", "HalfCheetah-v5", &[]).td3, Td3Config::ddpg(), "the preset's switches stay");
+        // SAC there: only the warm-up and length; its own 256-256 and 3e-4.
+        let sac = on("sac", "HalfCheetah-v5", &[]);
+        assert_eq!(
+            (sac.learning_starts, sac.common.hidden.clone(), sac.common.actor_lr),
+            (10_000, vec![256, 256], 3e-4)
+        );
+        assert_eq!(on("sac", "Humanoid-v5", &[]).total_steps, 2_000_000);
+        assert_eq!(
+            (on("sac", "Swimmer-v5", &[]).common.gamma, on("td3", "Swimmer-v5", &[]).common.gamma),
+            (0.999, 0.9999)
+        );
+        // An env the zoo does not tune still gets the MuJoCo protocol.
+        assert_eq!(on("td3", "Reacher-v5", &[]).learning_starts, 10_000);
+        assert_eq!(on("td3", "Reacher-v5", &[]).common.hidden, vec![256, 256]);
+        // Pendulum: the zoo's TD3 and SAC values; none for SAC on MountainCar (see its entry).
+        let td3 = on("td3", "Pendulum-v1", &[]);
+        assert_eq!((td3.common.gamma, td3.buffer_size, td3.learning_starts), (0.98, 200_000, 10_000));
+        assert_eq!(on("sac", "Pendulum-v1", &[]).sac.alpha_lr, 1e-3);
+        let plain = TrainConfig { env: "MountainCarContinuous-v0".into(), ..TrainConfig::preset(Algo::Sac) };
+        assert_eq!(on("sac", "MountainCarContinuous-v0", &[]), plain);
+        // A config file and --set go over the env's defaults.
+        assert_eq!(on("td3", "HalfCheetah-v5", &["learning_starts=5000"]).learning_starts, 5000);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "env = \"Hopper-v5\"\nhidden = [64, 64]\n").unwrap();
+        let c = TrainConfig::resolve(Some("td3"), Some(&path), &[]).unwrap();
+        assert_eq!((c.common.hidden, c.learning_starts, c.common.actor_lr), (vec![64, 64], 10_000, 1e-3));
+        // A short run below the env's warm-up is told where the warm-up came from.
+        let err = TrainConfig::resolve(Some("td3"), None, &sets(&["total_steps=5000"])).unwrap_err().to_string();
+        assert!(err.contains("10000, Pendulum-v1's default for td3, is not below total_steps (5000)"), "{err}");
+        assert!(err.contains("--set learning_starts=500"), "{err}");
+        // Every env's defaults are valid settings for every algorithm.
+        for spec in crate::env::SPECS {
+            for algo in Algo::ALL {
+                on(algo.name(), spec.id, &[]);
+            }
+        }
+    }
+
+    #[test]
+    fn td3_paper_takes_the_papers_settings_and_no_env_defaults() {
+        let on =
+            |env: &str| TrainConfig::resolve(Some("td3-paper"), None, &sets(&[&format!("env=\"{env}\"")])).unwrap();
+        for (env, start) in
+            [("HalfCheetah-v5", 10_000), ("Ant-v5", 10_000), ("Hopper-v5", 1_000), ("Walker2d-v5", 1_000)]
+        {
+            let c = on(env);
+            assert_eq!((c.total_steps, c.learning_starts, c.batch_size), (1_000_000, start, 100), "{env}");
+            assert_eq!((c.common.hidden.clone(), c.common.actor_lr, c.common.critic_lr), (vec![400, 300], 1e-3, 1e-3));
+            assert_eq!((c.common.gamma, c.common.tau, c.buffer_size), (0.99, 0.005, 1_000_000));
+            assert_eq!(c.td3, Td3Config::default());
+            assert_eq!((c.eval_every, c.eval_episodes), (5000, 10));
+        }
+        // Not the zoo's Swimmer γ, nor Pendulum's; Pendulum keeps the general length.
+        assert_eq!(on("Swimmer-v5").common.gamma, 0.99);
+        let pendulum = on("Pendulum-v1");
+        assert_eq!((pendulum.common.gamma, pendulum.total_steps, pendulum.batch_size), (0.99, 20_000, 100));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The MuJoCo v5 envs against trajectories recorded from Gymnasium 1.4.0 on the same MuJoCo build
+//! The MuJoCo v5 and v4 envs against trajectories recorded from Gymnasium 1.4.0 on the same MuJoCo build
 //! (`scripts/fixtures/mujoco.sh`): observations, rewards, every reward term, termination
 //! and truncation must agree bit for bit. Compiled only when polyak links MuJoCo
 //! (`scripts/setup/mujoco.sh`).
@@ -24,7 +24,8 @@ fn bitwise_diff(what: &str, ours: &[f64], theirs: &[f64]) -> Option<String> {
 fn check(name: &str) {
     let text = std::fs::read_to_string(format!("fixtures/mujoco/{name}.txt")).unwrap();
     let spec = EnvSpec::get(name).unwrap();
-    let mut env = TimeLimit::new(MujocoEnv::new(spec.mujoco_task().unwrap()).unwrap(), spec.max_episode_steps);
+    let (task, version) = (spec.mujoco_task().unwrap(), spec.mujoco_version().unwrap());
+    let mut env = TimeLimit::new(MujocoEnv::versioned(task, version).unwrap(), spec.max_episode_steps);
     let (mut steps, mut resets, mut ends) = (0, 0, 0);
     for (n, line) in text.lines().enumerate() {
         let at = format!("{name} line {}", n + 1);

@@ -131,9 +131,9 @@ class SAC(Algorithm):
 
 class TD3(Algorithm):
     """TD3 (Fujimoto et al. 2018); ``preset=`` switches one trick off (td3-no-twin, td3-no-delay,
-    td3-no-smoothing) or all three (ddpg)."""
+    td3-no-smoothing) or all three (ddpg), or takes the paper's own settings (td3-paper)."""
 
-    _presets = ("td3", "td3-no-twin", "td3-no-delay", "td3-no-smoothing", "ddpg")
+    _presets = ("td3", "td3-no-twin", "td3-no-delay", "td3-no-smoothing", "ddpg", "td3-paper")
 
 
 class DDPG(Algorithm):
@@ -168,7 +168,13 @@ def load(
 
 def _document(cls: type[Algorithm]) -> None:
     """Appends every hyperparameter, its default and meaning to the class docstring."""
-    lines = [cls.__doc__ or "", "", "Hyperparameters (keyword arguments; defaults of the first preset):"]
+    lines = [
+        cls.__doc__ or "",
+        "",
+        "Hyperparameters (keyword arguments; defaults of the first preset, under each built-in env's",
+        "own defaults, e.g. 10,000 random steps first on MuJoCo envs: `polyak list` shows them, and",
+        "model.config the resolved values):",
+    ]
     for key, default, meaning in _polyak.hyperparameters(cls._presets[0]):
         name = key.rsplit(".", 1)[-1]
         if name in ("algo", "env", "seed", "total_steps"):

@@ -70,7 +70,8 @@ class PolyakEnv(gym.Env[Obs, Action]):
 
 
 class PolyakMujocoEnv(PolyakEnv):
-    """A MuJoCo v5 env, with the state accessors of Gymnasium's ``MujocoEnv``."""
+    """A MuJoCo env (v5, or a v4 locomotion env), with the state accessors of Gymnasium's
+    ``MujocoEnv``."""
 
     def set_state(self, qpos: NDArray[np.float64], qvel: NDArray[np.float64]) -> None:
         """Sets qpos and qvel, then ``mj_forward`` (Gymnasium's ``MujocoEnv.set_state``)."""
@@ -113,7 +114,7 @@ class PolyakClassicEnv(PolyakEnv):
 def _create(env_id: str, render_mode: str | None = None) -> PolyakEnv:
     """The env class for an id (Gymnasium's registry calls this)."""
     bare = _bare_id(env_id)
-    if bare.endswith("-v5"):
+    if bare.endswith(("-v5", "-v4")):
         return PolyakMujocoEnv(bare, render_mode)
     return PolyakClassicEnv(bare, render_mode)
 

@@ -53,6 +53,10 @@ def polyak_rate(binary: str, algo: str, threads: int) -> tuple[float, float]:
     episodes), and the share of its run spent inside gradient updates (its own clock)."""
     out = tempfile.mkdtemp() + "/run"
     sets = [f"learning_starts={WARMUP}", "eval_every=0", "checkpoint_every=0", f"threads={threads}"]
+    # 256-256 as on the SB3 side; with SB3_NETS=defaults, each library's own (polyak's per-env
+    # defaults on HalfCheetah-v5: 400-300 for TD3 and DDPG, as SB3's).
+    if os.environ.get("SB3_NETS") != "defaults":
+        sets.append("hidden=[256, 256]")
     args = [binary, "train", "-q", "--algo", algo, "--env", ENV, "--steps", str(END), "--out", out]
     done = subprocess.run(
         args + [x for s in sets for x in ("--set", s)], check=True, capture_output=True, text=True

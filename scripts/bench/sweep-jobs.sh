@@ -17,7 +17,7 @@ for r in $(seq "$ROUNDS"); do
     out="$WORK/r$r-j$jobs"
     start=$(date +%s.%N)
     "$BIN" sweep --algos sac --env HalfCheetah-v5 --seeds 2 --steps "$STEPS" --jobs "$jobs" --out "$out" \
-      --set learning_starts=1000 --set eval_every=0 --set checkpoint_every=0 --set threads=1 >/dev/null 2>&1
+      --set learning_starts=1000 --set "hidden=[256, 256]" --set eval_every=0 --set checkpoint_every=0 --set threads=1 >/dev/null 2>&1
     secs=$(python3 -c "print(round($(date +%s.%N) - $start, 1))")
     echo "round $r, --jobs $jobs: $secs s"
     if [ "$jobs" = 1 ]; then one+=("$secs"); else two+=("$secs"); fi

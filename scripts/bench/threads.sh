@@ -19,7 +19,8 @@ for r in range(rounds):
     for algo in ("sac", "td3", "ddpg"):
         for threads in (1, 2):
             out = f"{work}/{algo}-{threads}-{r}"
-            sets = ["learning_starts=1000", "eval_every=0", "checkpoint_every=0", f"threads={threads}"]
+            sets = ["learning_starts=1000", "hidden=[256, 256]", "eval_every=0", "checkpoint_every=0"]
+            sets.append(f"threads={threads}")
             cmd = [binary, "train", "-q", "--algo", algo, "--env", "HalfCheetah-v5", "--steps", str(END)]
             cmd += ["--out", out] + [x for s in sets for x in ("--set", s)]
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)

@@ -76,7 +76,12 @@ def polyak_run(binary: str, algo: str, seed: int, max_steps: int) -> Outcome:
     """One `polyak train` run, stopped once an evaluation in its metrics.csv reaches the
     threshold."""
     out = tempfile.mkdtemp() + "/run"
+    # Pinned, not left to HalfCheetah-v5's defaults (400-300 and 1e-3 for TD3): the same settings
+    # as the SB3 side.
     sets = [
+        "hidden=[256, 256]",
+        "actor_lr=0.0003",
+        "critic_lr=0.0003",
         f"learning_starts={WARMUP}",
         f"eval_every={EVAL_EVERY}",
         f"eval_episodes={EVAL_EPISODES}",

@@ -9,7 +9,7 @@ old=$1 new=$2 rounds=${3:-2}
 steady() { # binary algo -> env-steps/s between steps 2000 and 4000
   local d
   d=$(mktemp -d)
-  "$1" train -q --algo "$2" --env HalfCheetah-v5 --steps 5000 --out "$d/r" --set learning_starts=1000 \
+  "$1" train -q --algo "$2" --env HalfCheetah-v5 --steps 5000 --out "$d/r" --set learning_starts=1000 --set "hidden=[256, 256]" \
     --set eval_every=0 --set eval_episodes=1 --set checkpoint_every=0 >/dev/null
   awk -F, 'NR==1 {for (i=1;i<=NF;i++) c[$i]=i} NR>1 && $c["episode_return"]!="" {w[$c["step"]]=$c["wall_time"]}
            END {printf "%.1f", 2000/(w[4000]-w[2000])}' "$d/r/metrics.csv"

@@ -64,8 +64,8 @@ impl GymEnv {
         let task = match spec.kind {
             Kind::Pendulum => Task::Pendulum(Pendulum::new()),
             Kind::MountainCar => Task::MountainCar(MountainCarContinuous::new()),
-            Kind::Mujoco(task) => {
-                let mut env = super::mujoco::MujocoEnv::new(task).map_err(|e| match e {
+            Kind::Mujoco(task, version) => {
+                let mut env = super::mujoco::MujocoEnv::versioned(task, version).map_err(|e| match e {
                     Error::Env(why) => Error::Env(format!("{id}: {why}")),
                     other => other,
                 })?;

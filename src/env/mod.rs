@@ -191,8 +191,37 @@ pub struct EnvSpec {
     pub published: &'static [(&'static str, &'static str)],
     /// How `polyak report` normalises this env's scores to compare them across envs.
     pub scores: Normalisation,
+    /// Training defaults for this env ([`Tuned`]).
+    pub tuned: Tuned,
     kind: Kind,
 }
+
+/// An env's training defaults, as `key=value` settings (what `--set` takes). They apply over an
+/// algorithm's own defaults and under a config file and `--set`, so that `polyak train --algo td3
+/// --env HalfCheetah-v5` runs what the literature runs:
+/// - every MuJoCo env: 1M steps with 10,000 uniformly random steps first (the TD3 paper's
+///   protocol, and rl-baselines3-zoo's);
+/// - rl-baselines3-zoo 2.9.2's tuned values (`hyperparams/{sac,td3,ddpg}.yml`) where it has an
+///   entry for the env. Its MuJoCo entries are for v4; polyak applies them to v5. Its TD3 and
+///   DDPG entries are the same, so `td3` holds for the whole TD3 family (TD3, DDPG and the
+///   ablations). `td3-paper` sets its own values instead ([`crate::config::Algo`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Tuned {
+    /// For every algorithm.
+    pub any: &'static [&'static str],
+    /// For SAC.
+    pub sac: &'static [&'static str],
+    /// For the TD3 family.
+    pub td3: &'static [&'static str],
+}
+
+const UNTUNED: Tuned = Tuned { any: &[], sac: &[], td3: &[] };
+/// The literature's MuJoCo protocol.
+const MUJOCO_RUN: &[&str] = &["total_steps=1000000", "learning_starts=10000"];
+/// rl-baselines3-zoo's TD3/DDPG on the MuJoCo locomotion envs.
+const ZOO_TD3_MUJOCO: &[&str] =
+    &["actor_lr=0.001", "critic_lr=0.001", "batch_size=256", "hidden=[400, 300]", "td3.exploration_noise=0.1"];
+const MUJOCO_ZOO: Tuned = Tuned { any: MUJOCO_RUN, sac: &[], td3: ZOO_TD3_MUJOCO };
 
 /// A normalised score is `(score − random) / (reference − random)`: 0 is a uniformly random
 /// policy, 1 the reference. Two kinds of reference:
@@ -228,7 +257,17 @@ const fn normalise(random: f64, reference: f64, source: &'static str) -> Normali
 enum Kind {
     Pendulum,
     MountainCar,
-    Mujoco(MujocoTask),
+    Mujoco(MujocoTask, MujocoVersion),
+}
+
+/// Which of Gymnasium's versions of a MuJoCo task: v5 (the current one) or v4, which most
+/// published results use. v4 differs in a few rewards (no contact cost; the survival bonus paid
+/// on the terminal step too), observations (Ant without contact forces, Humanoid with the world
+/// body's entries), Walker2d's model and the info keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MujocoVersion {
+    V4,
+    V5,
 }
 
 /// Gymnasium's MuJoCo v5 tasks (implemented in `env::mujoco`, which needs the MuJoCo library).
@@ -254,12 +293,14 @@ const fn spec(id: &'static str, max_episode_steps: usize, threshold: f64, random
         reward_threshold: Some(threshold),
         published: &[],
         scores: normalise(random, threshold, SOLVED),
+        tuned: UNTUNED,
         kind,
     }
 }
 
 const fn mujoco(id: &'static str, threshold: f64, random: f64, task: MujocoTask) -> EnvSpec {
-    spec(id, 1000, threshold, random, Kind::Mujoco(task))
+    let kind = Kind::Mujoco(task, MujocoVersion::V5);
+    EnvSpec { tuned: Tuned { any: MUJOCO_RUN, ..UNTUNED }, ..spec(id, 1000, threshold, random, kind) }
 }
 
 /// A locomotion env, normalised by TD3 at 1M steps.
@@ -270,36 +311,107 @@ const fn locomotion(id: &'static str, threshold: Option<f64>, random: f64, td3: 
         reward_threshold: threshold,
         published: &[],
         scores: normalise(random, td3, TD3_1M),
-        kind: Kind::Mujoco(task),
+        tuned: MUJOCO_ZOO,
+        kind: Kind::Mujoco(task, MujocoVersion::V5),
     }
 }
 
+/// The v4 version of a locomotion env ([`MujocoVersion`]).
+const fn v4(v5: EnvSpec, id: &'static str) -> EnvSpec {
+    let Kind::Mujoco(task, _) = v5.kind else { panic!("v4 exists only for MuJoCo envs") };
+    EnvSpec { id, kind: Kind::Mujoco(task, MujocoVersion::V4), ..v5 }
+}
+
+const HALF_CHEETAH: EnvSpec = EnvSpec {
+    published: &[("td3", "9636.95 ± 859.07"), ("ddpg", "8577.29")],
+    ..locomotion("HalfCheetah-v5", Some(4800.0), -289.415, 10574.0, MujocoTask::HalfCheetah)
+};
+const HOPPER: EnvSpec = EnvSpec {
+    published: &[("td3", "3564.07 ± 114.74"), ("ddpg", "1860.02")],
+    ..locomotion("Hopper-v5", Some(3800.0), 18.791, 3226.0, MujocoTask::Hopper)
+};
+const WALKER2D: EnvSpec = EnvSpec {
+    published: &[("td3", "4682.82 ± 539.64"), ("ddpg", "3098.11")],
+    ..locomotion("Walker2d-v5", None, 2.791, 3946.0, MujocoTask::Walker2d)
+};
+const ANT: EnvSpec = EnvSpec {
+    published: &[("td3", "4372.44 ± 1000.33"), ("ddpg", "888.77")],
+    ..locomotion("Ant-v5", Some(6000.0), -70.288, 3942.0, MujocoTask::Ant)
+};
+const HUMANOID: EnvSpec = EnvSpec {
+    tuned: Tuned { any: &["total_steps=2000000", "learning_starts=10000"], ..MUJOCO_ZOO },
+    ..locomotion("Humanoid-v5", None, 120.423, 5165.0, MujocoTask::Humanoid)
+};
+
 /// Every built-in environment.
-pub const SPECS: [EnvSpec; 12] = [
-    spec("Pendulum-v1", 200, -200.0, -1207.555, Kind::Pendulum),
-    spec("MountainCarContinuous-v0", 999, 90.0, -33.252, Kind::MountainCar),
+pub const SPECS: [EnvSpec; 17] = [
     EnvSpec {
-        published: &[("td3", "9636.95 ± 859.07"), ("ddpg", "8577.29")],
-        ..locomotion("HalfCheetah-v5", Some(4800.0), -289.415, 10574.0, MujocoTask::HalfCheetah)
+        tuned: Tuned {
+            any: &[],
+            sac: &["actor_lr=0.001", "critic_lr=0.001", "sac.alpha_lr=0.001"],
+            td3: &[
+                "gamma=0.98",
+                "buffer_size=200000",
+                "learning_starts=10000",
+                "actor_lr=0.001",
+                "critic_lr=0.001",
+                "hidden=[400, 300]",
+                "td3.exploration_noise=0.1",
+            ],
+        },
+        ..spec("Pendulum-v1", 200, -200.0, -1207.555, Kind::Pendulum)
     },
     EnvSpec {
-        published: &[("td3", "3564.07 ± 114.74"), ("ddpg", "1860.02")],
-        ..locomotion("Hopper-v5", Some(3800.0), 18.791, 3226.0, MujocoTask::Hopper)
+        // The zoo's TD3/DDPG explore with Ornstein–Uhlenbeck noise of σ 0.5, polyak's with
+        // Gaussian noise of that σ. Its SAC entry is left out: it is tuned around gSDE
+        // (state-dependent exploration), which polyak does not have, and without it those values
+        // (50k steps, batch 512, α fixed at 0.1, γ 0.9999, 64-64 networks, …) ended at the
+        // do-nothing optimum here (final evaluation −0.00 after 50k steps, seed 0).
+        tuned: Tuned {
+            any: &[],
+            sac: &[],
+            td3: &[
+                "total_steps=300000",
+                "actor_lr=0.001",
+                "critic_lr=0.001",
+                "batch_size=256",
+                "hidden=[400, 300]",
+                "td3.exploration_noise=0.5",
+            ],
+        },
+        ..spec("MountainCarContinuous-v0", 999, 90.0, -33.252, Kind::MountainCar)
     },
+    HALF_CHEETAH,
+    HOPPER,
+    WALKER2D,
+    ANT,
+    HUMANOID,
     EnvSpec {
-        published: &[("td3", "4682.82 ± 539.64"), ("ddpg", "3098.11")],
-        ..locomotion("Walker2d-v5", None, 2.791, 3946.0, MujocoTask::Walker2d)
+        tuned: Tuned {
+            any: MUJOCO_RUN,
+            sac: &["gamma=0.999"],
+            td3: &[
+                "actor_lr=0.001",
+                "critic_lr=0.001",
+                "batch_size=256",
+                "hidden=[400, 300]",
+                "td3.exploration_noise=0.1",
+                "gamma=0.9999",
+            ],
+        },
+        ..mujoco("Swimmer-v5", 360.0, 0.803, MujocoTask::Swimmer)
     },
-    EnvSpec {
-        published: &[("td3", "4372.44 ± 1000.33"), ("ddpg", "888.77")],
-        ..locomotion("Ant-v5", Some(6000.0), -70.288, 3942.0, MujocoTask::Ant)
-    },
-    locomotion("Humanoid-v5", None, 120.423, 5165.0, MujocoTask::Humanoid),
-    mujoco("Swimmer-v5", 360.0, 0.803, MujocoTask::Swimmer),
     mujoco("InvertedPendulum-v5", 950.0, 5.230, MujocoTask::InvertedPendulum),
     mujoco("InvertedDoublePendulum-v5", 9100.0, 49.090, MujocoTask::InvertedDoublePendulum),
     EnvSpec { max_episode_steps: 50, ..mujoco("Reacher-v5", -3.75, -43.292, MujocoTask::Reacher) },
     EnvSpec { max_episode_steps: 100, ..mujoco("Pusher-v5", 0.0, -149.223, MujocoTask::Pusher) },
+    // Gymnasium 1.4.0's v4 classes: same ids' thresholds and time limits, same TD3-at-1M scores
+    // (measured on v4), same per-env defaults.
+    v4(HALF_CHEETAH, "HalfCheetah-v4"),
+    v4(HOPPER, "Hopper-v4"),
+    v4(WALKER2D, "Walker2d-v4"),
+    v4(ANT, "Ant-v4"),
+    v4(HUMANOID, "Humanoid-v4"),
 ];
 
 impl EnvSpec {
@@ -318,10 +430,23 @@ impl EnvSpec {
         })
     }
 
+    /// Whether it runs on MuJoCo.
+    pub fn is_mujoco(&self) -> bool {
+        matches!(self.kind, Kind::Mujoco(..))
+    }
+
     /// The MuJoCo task behind a MuJoCo env.
     pub fn mujoco_task(&self) -> Option<MujocoTask> {
         match self.kind {
-            Kind::Mujoco(t) => Some(t),
+            Kind::Mujoco(t, _) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Which version of its MuJoCo task it is.
+    pub fn mujoco_version(&self) -> Option<MujocoVersion> {
+        match self.kind {
+            Kind::Mujoco(_, v) => Some(v),
             _ => None,
         }
     }
@@ -337,7 +462,7 @@ impl EnvSpec {
         Ok(match self.kind {
             Kind::Pendulum => Box::new(TimeLimit::new(Pendulum::new(), limit)),
             Kind::MountainCar => Box::new(TimeLimit::new(MountainCarContinuous::new(), limit)),
-            Kind::Mujoco(task) => make_mujoco(self.id, task, limit)?,
+            Kind::Mujoco(task, version) => make_mujoco(self.id, task, version, limit)?,
         })
     }
 }
@@ -361,8 +486,8 @@ pub fn make(id: &str) -> Result<Box<dyn Env>> {
     EnvSpec::get(id)?.make()
 }
 
-fn make_mujoco(id: &str, task: MujocoTask, limit: usize) -> Result<Box<dyn Env>> {
-    let env = mujoco::MujocoEnv::new(task).map_err(|e| match e {
+fn make_mujoco(id: &str, task: MujocoTask, version: MujocoVersion, limit: usize) -> Result<Box<dyn Env>> {
+    let env = mujoco::MujocoEnv::versioned(task, version).map_err(|e| match e {
         Error::Env(why) => Error::Env(format!("{id}: {why}")),
         other => other,
     })?;

@@ -141,7 +141,7 @@ pub struct InspectArgs {
 
 #[derive(clap::Args, Debug, Default)]
 pub struct TrainArgs {
-    /// Algorithm or preset: sac, td3, ddpg, td3-no-twin, td3-no-delay, td3-no-smoothing.
+    /// Algorithm or preset: sac, td3, ddpg, td3-no-twin, td3-no-delay, td3-no-smoothing, td3-paper.
     #[arg(long)]
     pub algo: Option<String>,
     /// Environment id (see `polyak list`).
@@ -173,6 +173,9 @@ pub struct TrainArgs {
     /// No progress bar or log lines.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Print the resolved config (every value, per-env defaults applied) and exit.
+    #[arg(long, conflicts_with = "resume")]
+    pub print_config: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -218,6 +221,18 @@ pub fn run(cli: Cli) -> Result<()> {
                 say!("  {:<18} {}", a.name(), a.describe());
             }
             say!("environments: {}", polyak::env::available().join(", "));
+            say!("per-env defaults (over each algorithm's own; a config file and --set go over them):");
+            for spec in polyak::env::SPECS {
+                let t = spec.tuned;
+                let line = |sets: &[&str]| if sets.is_empty() { "-".to_string() } else { sets.join(" ") };
+                say!("  {}", spec.id);
+                for (who, sets) in [("every algorithm", t.any), ("sac", t.sac), ("td3, ddpg, ablations", t.td3)] {
+                    if !sets.is_empty() {
+                        say!("    {who:<21} {}", line(sets));
+                    }
+                }
+            }
+            say!("  (td3-paper sets its own; `polyak train --algo A --env E --print-config` shows a resolved config)");
             if !polyak::env::mujoco_available() {
                 say!("(the -v5 MuJoCo envs need the MuJoCo library: run scripts/setup/mujoco.sh)");
             }
@@ -298,11 +313,22 @@ fn run_train(args: TrainArgs) -> Result<()> {
         Some(run_dir) => (resume(&run_dir, &sets, &opts)?, run_dir),
         None => {
             let cfg = TrainConfig::resolve(args.algo.as_deref(), args.config.as_deref(), &sets)?;
+            if args.print_config {
+                print!("{}", cfg.to_toml());
+                return Ok(());
+            }
             polyak::env::make(&cfg.env)?; // fail on an unknown env before creating anything
             let run_dir = args.out.unwrap_or_else(|| polyak::rundir::default_run_dir(&cfg));
             if !args.quiet {
                 let (a, e, n, s, d) = (&cfg.algo, &cfg.env, cfg.total_steps, cfg.seed, run_dir.display());
                 eprintln!("polyak: {a} on {e} for {n} steps, seed {s} → {d}");
+                let env_sets = cfg.algo.env_settings(e);
+                if !env_sets.is_empty() {
+                    eprintln!(
+                        "polyak: {e}'s defaults for {a}: {} (a config file or --set overrides them)",
+                        env_sets.join(" ")
+                    );
+                }
             }
             (train(&cfg, &run_dir, &opts)?, run_dir)
         }

@@ -1,7 +1,7 @@
-//! Gymnasium's MuJoCo v5 environments on the official MuJoCo C library, reproducing Gymnasium
-//! 1.4.0's observations, rewards (term by term, in its float32/float64 arithmetic and NumPy's
-//! summation order), terminations, reset noise and time limits, with every keyword argument at
-//! its v5 default.
+//! Gymnasium's MuJoCo v5 environments, and the v4 versions of its five locomotion tasks, on the
+//! official MuJoCo C library, reproducing Gymnasium 1.4.0's observations, rewards (term by term,
+//! in its float32/float64 arithmetic and NumPy's summation order), terminations, reset noise and
+//! time limits, with every keyword argument at its default.
 //!
 //! The library is loaded at run time ([`library`] says from where); models are Gymnasium's own
 //! MJCF files, from the Gymnasium package installed beside it (or `POLYAK_MUJOCO_ASSETS`). Reset noise has Gymnasium's distributions and scales but
@@ -27,12 +27,15 @@ use std::path::PathBuf;
 /// The tasks (listed, with their ids and time limits, in [`super::SPECS`]); here their model
 /// files, frame skips and dynamics.
 pub use super::MujocoTask as Task;
+pub use super::MujocoVersion as Version;
 
 impl Task {
-    fn xml(self) -> &'static str {
+    fn xml(self, version: Version) -> &'static str {
         match self {
             Task::HalfCheetah => "half_cheetah.xml",
             Task::Hopper => "hopper.xml",
+            // v5 gave both feet the same friction (walker2d_v5.xml); v4 keeps the old model.
+            Task::Walker2d if version == Version::V4 => "walker2d.xml",
             Task::Walker2d => "walker2d_v5.xml",
             Task::Ant => "ant.xml",
             Task::Humanoid => "humanoid.xml",
@@ -58,9 +61,10 @@ pub fn assets_dir() -> Option<PathBuf> {
     installation().map(|i| i.assets)
 }
 
-/// One Gymnasium v5 MuJoCo environment (without its time limit; [`super::make`] adds it).
+/// One Gymnasium MuJoCo environment (without its time limit; [`super::make`] adds it).
 pub struct MujocoEnv {
     task: Task,
+    version: Version,
     sim: Sim,
     pub(crate) init_qpos: Vec<f64>,
     init_qvel: Vec<f64>,
@@ -75,9 +79,19 @@ pub struct MujocoEnv {
 }
 
 impl MujocoEnv {
+    /// The v5 version of a task.
     pub fn new(task: Task) -> crate::Result<Self> {
+        Self::versioned(task, Version::V5)
+    }
+
+    /// A task at a version (v4 exists for HalfCheetah, Hopper, Walker2d, Ant and Humanoid).
+    pub fn versioned(task: Task, version: Version) -> crate::Result<Self> {
+        let locomotion = matches!(task, Task::HalfCheetah | Task::Hopper | Task::Walker2d | Task::Ant | Task::Humanoid);
+        if version == Version::V4 && !locomotion {
+            return Err(crate::Error::env(format!("polyak has no v4 version of {task:?}")));
+        }
         library::api()?;
-        let path = assets_dir().unwrap_or_default().join(task.xml());
+        let path = assets_dir().unwrap_or_default().join(task.xml(version));
         if !path.exists() {
             return Err(crate::Error::env(format!(
                 "{} not found: install Gymnasium's MuJoCo models with scripts/setup/mujoco.sh (or set \
@@ -97,6 +111,7 @@ impl MujocoEnv {
         let high = range.iter().skip(1).step_by(2).map(|&v| v as f32).collect();
         let mut env = MujocoEnv {
             task,
+            version,
             init_qpos: sim.qpos().to_vec(),
             init_qvel: sim.qvel().to_vec(),
             dt: sim.timestep() * task.frame_skip() as f64,
@@ -114,6 +129,14 @@ impl MujocoEnv {
 
     pub fn task(&self) -> Task {
         self.task
+    }
+
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    fn v4(&self) -> bool {
+        self.version == Version::V4
     }
 
     /// Computes `np.linalg.norm` as a NumPy whose dot product fuses (`true`) or rounds each
@@ -162,7 +185,12 @@ impl MujocoEnv {
             Task::HalfCheetah => [&qpos[1..], qvel].concat(),
             Task::Hopper | Task::Walker2d => [&qpos[1..], &clip(qvel, -10.0, 10.0)[..]].concat(),
             Task::Swimmer => [&qpos[2..], qvel].concat(),
+            // v4: no contact forces in Ant's observation, the world body's entries in Humanoid's.
+            Task::Ant if self.v4() => [&qpos[2..], qvel].concat(),
             Task::Ant => [&qpos[2..], qvel, &clip(&s.cfrc_ext()[6..], -1.0, 1.0)].concat(),
+            Task::Humanoid if self.v4() => {
+                [&qpos[2..], qvel, s.cinert(), s.cvel(), s.qfrc_actuator(), s.cfrc_ext()].concat()
+            }
             Task::Humanoid => {
                 [&qpos[2..], qvel, &s.cinert()[10..], &s.cvel()[6..], &s.qfrc_actuator()[6..], &s.cfrc_ext()[6..]]
                     .concat()
@@ -212,6 +240,9 @@ impl MujocoEnv {
     /// Gymnasium's `_get_reset_info()`: what `reset` returns beside the observation.
     pub fn reset_info(&self) -> Vec<(&'static str, f64)> {
         let q = self.sim.qpos();
+        if self.v4() {
+            return Vec::new(); // v4 keeps MujocoEnv's empty reset info
+        }
         match self.task {
             Task::HalfCheetah => vec![("x_position", q[0])],
             Task::Hopper | Task::Walker2d => {
@@ -228,7 +259,7 @@ impl MujocoEnv {
     /// after a reset.
     pub fn array_info(&self) -> Vec<(&'static str, Vec<f64>)> {
         match self.task {
-            Task::Humanoid => {
+            Task::Humanoid if !self.v4() => {
                 vec![
                     ("tendon_length", self.sim.ten_length().to_vec()),
                     ("tendon_velocity", self.sim.ten_velocity().to_vec()),
@@ -322,18 +353,29 @@ impl MujocoEnv {
     fn outcome(&self, action: &[f32], before: [f64; 2]) -> tasks::Outcome {
         let after = self.xy();
         let v = [(after[0] - before[0]) / self.dt, (after[1] - before[1]) / self.dt];
-        let a = tasks::After { env: self, sim: &self.sim, action, vx: v[0], vy: v[1] };
-        match self.task {
-            Task::HalfCheetah => tasks::half_cheetah(&a),
-            Task::Hopper => tasks::hopper(&a),
-            Task::Walker2d => tasks::walker2d(&a),
-            Task::Swimmer => tasks::swimmer(&a),
-            Task::Ant => tasks::ant(&a),
-            Task::Humanoid => tasks::humanoid(&a),
-            Task::InvertedPendulum => tasks::inverted_pendulum(&a),
-            Task::InvertedDoublePendulum => tasks::inverted_double_pendulum(&a),
-            Task::Reacher => tasks::reacher(&a),
-            Task::Pusher => tasks::pusher(&a),
+        let a = tasks::After { env: self, sim: &self.sim, action, vx: v[0], vy: v[1], xy: after };
+        match (self.task, self.version) {
+            (Task::HalfCheetah, Version::V4) => tasks::half_cheetah_v4(&a),
+            (Task::Hopper, Version::V4) => tasks::hopper_v4(&a),
+            (Task::Walker2d, Version::V4) => tasks::walker2d_v4(&a),
+            (Task::Ant, Version::V4) => tasks::ant_v4(&a),
+            (Task::Humanoid, Version::V4) => tasks::humanoid_v4(&a),
+            (task, _) => self.outcome_v5(task, &a),
+        }
+    }
+
+    fn outcome_v5(&self, task: Task, a: &tasks::After) -> tasks::Outcome {
+        match task {
+            Task::HalfCheetah => tasks::half_cheetah(a),
+            Task::Hopper => tasks::hopper(a),
+            Task::Walker2d => tasks::walker2d(a),
+            Task::Swimmer => tasks::swimmer(a),
+            Task::Ant => tasks::ant(a),
+            Task::Humanoid => tasks::humanoid(a),
+            Task::InvertedPendulum => tasks::inverted_pendulum(a),
+            Task::InvertedDoublePendulum => tasks::inverted_double_pendulum(a),
+            Task::Reacher => tasks::reacher(a),
+            Task::Pusher => tasks::pusher(a),
         }
     }
 }
@@ -355,6 +397,15 @@ impl Env for MujocoEnv {
     }
 
     fn reward_terms(&self) -> &'static [&'static str] {
+        if self.v4() {
+            // v4's info names; Hopper and Walker2d report no terms.
+            return match self.task {
+                Task::HalfCheetah => &["reward_run", "reward_ctrl"],
+                Task::Ant => &["reward_forward", "reward_ctrl", "reward_survive"],
+                Task::Humanoid => &["reward_linvel", "reward_quadctrl", "reward_alive"],
+                _ => &[],
+            };
+        }
         match self.task {
             Task::HalfCheetah | Task::Swimmer => &["reward_forward", "reward_ctrl"],
             Task::Hopper | Task::Walker2d => &["reward_forward", "reward_ctrl", "reward_survive"],

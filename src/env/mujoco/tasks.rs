@@ -1,5 +1,6 @@
 //! Each task's reward, termination and reward terms after a step, as Gymnasium 1.4.0's v5 class
-//! computes them (`step` / `_get_rew` / `terminated`), one function per task. The arithmetic
+//! (and, for the locomotion tasks, its v4 class) computes them (`step` / `_get_rew` /
+//! `terminated`), one function per task and version. The arithmetic
 //! follows Gymnasium's to the bit: float32 control costs for float32 actions (NumPy's NEP 50),
 //! NumPy's pairwise sums, and the order of every addition.
 
@@ -17,6 +18,8 @@ pub struct After<'a> {
     /// Velocity of the tracked position (x, and y for planar tasks) over the step.
     pub vx: f64,
     pub vy: f64,
+    /// The tracked position after the step (x, and y for planar tasks).
+    pub xy: [f64; 2],
 }
 
 impl After<'_> {
@@ -166,4 +169,70 @@ pub fn pusher(a: &After) -> Outcome {
     let ctrl = (-sum_of_squares_f32(a.action) * 0.1f32) as f64;
     let info = vec![("reward_dist", dist), ("reward_ctrl", ctrl), ("reward_near", near)];
     ((dist + ctrl) + near, false, info)
+}
+
+/// v4's survival bonus: paid on every step, the terminal one included (`float(is_healthy or
+/// terminate_when_unhealthy)` with termination on); v5 pays it only while healthy.
+const V4_SURVIVE: f64 = 1.0;
+
+/// v4's position info of Ant and Humanoid: the tracked position itself (torso, centre of mass),
+/// where v5 reports `qpos`; and the forward reward again, as `forward_reward`.
+fn planar_v4(a: &After, forward: f64) -> Vec<(&'static str, f64)> {
+    vec![
+        ("x_position", a.xy[0]),
+        ("y_position", a.xy[1]),
+        ("distance_from_origin", a.env.norm(&a.xy)),
+        ("x_velocity", a.vx),
+        ("y_velocity", a.vy),
+        ("forward_reward", forward),
+    ]
+}
+
+/// HalfCheetah-v4: v5's reward, with the forward term named `reward_run`.
+pub fn half_cheetah_v4(a: &After) -> Outcome {
+    let ctrl = a.ctrl_cost(0.1);
+    let info =
+        vec![("x_position", a.sim.qpos()[0]), ("x_velocity", a.vx), ("reward_run", a.vx), ("reward_ctrl", -ctrl)];
+    (a.vx - ctrl, false, info)
+}
+
+/// Hopper-v4: as v5, but the survival bonus is paid on the terminal step too.
+pub fn hopper_v4(a: &After) -> Outcome {
+    let (_, terminated, _) = hopper(a);
+    hopping_v4(a, terminated)
+}
+
+/// Walker2d-v4: as v5 (on the v4 model), with v4's survival bonus.
+pub fn walker2d_v4(a: &After) -> Outcome {
+    let (_, terminated, _) = walker2d(a);
+    hopping_v4(a, terminated)
+}
+
+fn hopping_v4(a: &After, terminated: bool) -> Outcome {
+    let ctrl = a.ctrl_cost(0.001);
+    let info = vec![("x_position", a.sim.qpos()[0]), ("x_velocity", a.vx)];
+    ((a.vx + V4_SURVIVE) - ctrl, terminated, info)
+}
+
+/// Ant-v4: forward velocity + 1 (always) − 0.5·|a|²; no contact cost (`use_contact_forces` is
+/// off by default).
+pub fn ant_v4(a: &After) -> Outcome {
+    let (qpos, qvel) = (a.sim.qpos(), a.sim.qvel());
+    let healthy = qpos.iter().chain(qvel).all(|v| v.is_finite()) && 0.2 <= qpos[2] && qpos[2] <= 1.0;
+    let ctrl = a.ctrl_cost(0.5);
+    let mut info = vec![("reward_forward", a.vx), ("reward_ctrl", -ctrl), ("reward_survive", V4_SURVIVE)];
+    info.extend(planar_v4(a, a.vx));
+    ((a.vx + V4_SURVIVE) - ctrl, !healthy, info)
+}
+
+/// Humanoid-v4: 1.25·(centre-of-mass velocity) + 5 (always) − 0.1·|ctrl|²; no contact cost.
+pub fn humanoid_v4(a: &After) -> Outcome {
+    let z = a.sim.qpos()[2];
+    let healthy = 1.0 < z && z < 2.0;
+    let survive = 5.0 * V4_SURVIVE;
+    let forward = 1.25 * a.vx;
+    let ctrl = 0.1 * sum_of_squares(a.sim.ctrl());
+    let mut info = vec![("reward_linvel", forward), ("reward_quadctrl", -ctrl), ("reward_alive", survive)];
+    info.extend(planar_v4(a, forward));
+    ((forward + survive) - ctrl, !healthy, info)
 }
