@@ -55,6 +55,8 @@ pub fn default_threshold(env: &str) -> Option<f64> {
 /// the label).
 pub fn published(env: &str, label: &str) -> Option<&'static str> {
     let algo = label.split(',').next().unwrap_or(label);
+    // `td3-paper` is the paper's TD3, settings and all.
+    let algo = if algo == crate::config::Algo::Td3Paper.name() { "td3" } else { algo };
     EnvSpec::get(env).ok()?.published(algo)
 }
 
@@ -465,4 +467,17 @@ pub fn parse_thresholds(args: &[String]) -> Result<BTreeMap<String, f64>> {
             Ok((env.to_string(), v))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn published_figures_follow_the_algorithm_part_of_the_label() {
+        assert_eq!(published("HalfCheetah-v5", "td3"), Some("9636.95 ± 859.07"));
+        assert_eq!(published("HalfCheetah-v4", "td3-paper"), Some("9636.95 ± 859.07"));
+        assert_eq!(published("Hopper-v5", "ddpg,ddpg.tau=0.01"), Some("1860.02"));
+        assert_eq!((published("Hopper-v5", "sac"), published("Pendulum-v1", "td3")), (None, None));
+    }
 }
