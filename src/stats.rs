@@ -90,9 +90,6 @@ pub fn aggregates(scores: &[Vec<f64>], gamma: f64) -> [f64; 4] {
     [iqm(scores), mean_of_tasks(scores), median_of_tasks(scores), optimality_gap(scores, gamma)]
 }
 
-/// Names of [`aggregates`]' figures, in order.
-pub const AGGREGATES: [&str; 4] = ["IQM", "mean", "median", "optimality gap"];
-
 fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len() as f64
 }

@@ -51,17 +51,25 @@ pub fn half_cheetah(a: &After) -> Outcome {
 
 /// Hopper-v5: healthy while the state is bounded, z > 0.7 and |angle| < 0.2.
 pub fn hopper(a: &After) -> Outcome {
+    hopping(a, hopper_healthy(a))
+}
+
+fn hopper_healthy(a: &After) -> bool {
     let (qpos, qvel) = (a.sim.qpos(), a.sim.qvel());
     let (z, angle) = (qpos[1], qpos[2]);
     let state_ok = qpos[2..].iter().chain(qvel).all(|&v| -100.0 < v && v < 100.0);
-    hopping(a, state_ok && 0.7 < z && -0.2 < angle && angle < 0.2)
+    state_ok && 0.7 < z && -0.2 < angle && angle < 0.2
 }
 
 /// Walker2d-v5: healthy while 0.8 < z < 2 and |angle| < 1.
 pub fn walker2d(a: &After) -> Outcome {
+    hopping(a, walker2d_healthy(a))
+}
+
+fn walker2d_healthy(a: &After) -> bool {
     let qpos = a.sim.qpos();
     let (z, angle) = (qpos[1], qpos[2]);
-    hopping(a, 0.8 < z && z < 2.0 && -1.0 < angle && angle < 1.0)
+    0.8 < z && z < 2.0 && -1.0 < angle && angle < 1.0
 }
 
 /// Hopper's and Walker2d's shared reward: forward velocity + 1 while healthy − 0.001·|a|².
@@ -198,20 +206,18 @@ pub fn half_cheetah_v4(a: &After) -> Outcome {
 
 /// Hopper-v4: as v5, but the survival bonus is paid on the terminal step too.
 pub fn hopper_v4(a: &After) -> Outcome {
-    let (_, terminated, _) = hopper(a);
-    hopping_v4(a, terminated)
+    hopping_v4(a, hopper_healthy(a))
 }
 
 /// Walker2d-v4: as v5 (on the v4 model), with v4's survival bonus.
 pub fn walker2d_v4(a: &After) -> Outcome {
-    let (_, terminated, _) = walker2d(a);
-    hopping_v4(a, terminated)
+    hopping_v4(a, walker2d_healthy(a))
 }
 
-fn hopping_v4(a: &After, terminated: bool) -> Outcome {
+fn hopping_v4(a: &After, healthy: bool) -> Outcome {
     let ctrl = a.ctrl_cost(0.001);
     let info = vec![("x_position", a.sim.qpos()[0]), ("x_velocity", a.vx)];
-    ((a.vx + V4_SURVIVE) - ctrl, terminated, info)
+    ((a.vx + V4_SURVIVE) - ctrl, !healthy, info)
 }
 
 /// Ant-v4: forward velocity + 1 (always) − 0.5·|a|²; no contact cost (`use_contact_forces` is
