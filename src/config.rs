@@ -65,6 +65,15 @@ impl Algo {
         })
     }
 
+    /// The algorithm whose published figures stand beside this one's (`td3-paper` is the paper's
+    /// TD3, settings and all).
+    pub fn published_as(self) -> &'static str {
+        match self {
+            Algo::Td3Paper => Algo::Td3.name(),
+            a => a.name(),
+        }
+    }
+
     /// Which update it runs.
     pub fn family(self) -> Family {
         match self {

@@ -54,10 +54,8 @@ pub fn default_threshold(env: &str) -> Option<f64> {
 /// The published figure to show beside a row (the spec's `published`, by the algorithm part of
 /// the label).
 pub fn published(env: &str, label: &str) -> Option<&'static str> {
-    let algo = label.split(',').next().unwrap_or(label);
-    // `td3-paper` is the paper's TD3, settings and all.
-    let algo = if algo == crate::config::Algo::Td3Paper.name() { "td3" } else { algo };
-    EnvSpec::get(env).ok()?.published(algo)
+    let algo = crate::config::Algo::from_name(label.split(',').next().unwrap_or(label)).ok()?;
+    EnvSpec::get(env).ok()?.published(algo.published_as())
 }
 
 /// A run's score: the mean of its last [`LAST_EVALS`] evaluations; `None` before its first.
