@@ -153,7 +153,8 @@ impl<'de> Deserialize<'de> for Algo {
 
 /// Settings a resumed run may change: how long it goes on, how it is evaluated, checkpointed and
 /// parallelised — none changes what the run computed so far or how it learns.
-pub const RESUME_CHANGEABLE: [&str; 5] = ["total_steps", "eval_every", "eval_episodes", "checkpoint_every", "threads"];
+pub const RESUME_CHANGEABLE: [&str; 6] =
+    ["total_steps", "eval_every", "eval_episodes", "checkpoint_every", "video_every", "threads"];
 
 /// The checkpoint interval when the config does not set one: a tenth of the run, at most 50k
 /// steps (at SAC's ≈ 150 steps/s, ≈ 6 minutes of training to redo after a crash).
@@ -183,6 +184,10 @@ pub const KEY_DOCS: &[(&str, &str)] = &[
     (
         "checkpoint_every",
         "checkpoint every this many env steps (0 = only at the end); unset: a tenth of total_steps, at most 50,000",
+    ),
+    (
+        "video_every",
+        "record one deterministic episode as <run>/videos/step_<N>.gif every this many env steps (0 = off)",
     ),
     ("td3.twin_critics", "clipped double Q: two critics, the target takes their minimum (off = one critic)"),
     ("td3.policy_delay", "critic updates per actor and target update, d (1 = no delay)"),
@@ -259,6 +264,10 @@ pub struct TrainConfig {
     /// Unset, it is a tenth of `total_steps`, at most 50,000 ([`default_checkpoint_every`]), so a
     /// run can be resumed from any moment with at most a tenth of it to redo.
     pub checkpoint_every: u64,
+    /// Every this many env steps, one deterministic episode (always from the same reset seed)
+    /// is drawn into `<run>/videos/step_<N>.gif` (0 = off). Needs an env that can draw itself
+    /// (MuJoCo envs: a headless OpenGL, see [`crate::render::gl`]).
+    pub video_every: u64,
     /// TD3/DDPG switches.
     pub td3: Td3Config,
     /// SAC settings.
@@ -280,6 +289,7 @@ impl Default for TrainConfig {
             eval_every: 5_000,
             eval_episodes: 10,
             checkpoint_every: default_checkpoint_every(20_000),
+            video_every: 0,
             td3: Td3Config::default(),
             sac: SacConfig::default(),
         }
@@ -473,6 +483,7 @@ impl TrainConfig {
             ("learning_starts", self.learning_starts),
             ("eval_every", self.eval_every),
             ("checkpoint_every", self.checkpoint_every),
+            ("video_every", self.video_every),
             ("batch_size", self.batch_size as u64),
             ("buffer_size", self.buffer_size as u64),
             ("eval_episodes", self.eval_episodes as u64),

@@ -35,6 +35,7 @@ pub mod error;
 pub mod metrics;
 pub mod parallel;
 pub mod plot;
+pub mod render;
 pub mod replay;
 pub mod report;
 pub mod results;
@@ -45,6 +46,7 @@ pub mod sweep;
 pub mod tensorboard;
 pub mod train;
 
+mod dl;
 mod fsutil;
 mod nn;
 

@@ -3,15 +3,11 @@
 //! seeds (population std of the seeds that logged that step).
 
 use crate::error::{Error, Result};
+use crate::render::{font_ready, FONT_FAMILY as FAMILY};
 use crate::results::{binned_episodes, curve, group, Curve, RunData};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
-
-/// Bundled so pictures look the same everywhere and need no system fonts (DejaVu Sans; its
-/// licence is `assets/DejaVuSans.LICENSE`).
-static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
-const FAMILY: &str = "polyak-sans";
 
 const COLORS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
@@ -55,12 +51,6 @@ impl Metric {
 pub struct PlotSummary {
     pub files: Vec<PathBuf>,
     pub panels: Vec<(String, Vec<String>)>,
-}
-
-fn font_ready() -> Result<()> {
-    static ONCE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let ok = *ONCE.get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
-    ok.then_some(()).ok_or_else(|| Error::Invalid("the bundled font could not be loaded".into()))
 }
 
 /// One line of a picture with its shaded band: (x, value, band's low, band's high).

@@ -56,6 +56,13 @@ impl RunDir {
     pub fn step_agent(&self, step: u64) -> PathBuf {
         self.checkpoints().join(format!("step_{step:09}.safetensors"))
     }
+    /// Videos of the agent: training's `video_every` ones, and `polyak render`'s default place.
+    pub fn videos(&self) -> PathBuf {
+        self.root.join("videos")
+    }
+    pub fn step_video(&self, step: u64) -> PathBuf {
+        self.videos().join(format!("step_{step:09}.gif"))
+    }
     pub fn replay_dir(&self) -> PathBuf {
         self.checkpoints().join("replay")
     }

@@ -4,7 +4,9 @@
 # time_to_threshold.py). Two runs at a time, one thread each. Needs MuJoCo (scripts/setup/mujoco.sh).
 # Long: each SB3 run takes about half an hour per 100k steps on a 2-core machine. Usage:
 #   scripts/bench/time-to-threshold.sh [seeds=2] [max_steps=150000] [sb3_seeds=seeds]
-#   (SB3_PYTHON=/venv/bin/python reuses a venv)
+#   (SB3_PYTHON=/venv/bin/python reuses a venv; SETTINGS=zoo runs each library's tuned
+#   HalfCheetah settings instead of the pinned 256-256 ones; seeds=0 runs only SB3's side, e.g. to
+#   stand beside a `polyak sweep` made with the same settings)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SEEDS=${1:-2}

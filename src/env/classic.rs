@@ -7,6 +7,7 @@
 
 use super::snapshot::{SnapshotReader, SnapshotWriter};
 use super::{BoxSpace, Env, Step};
+use crate::render::{Canvas, Frame, View};
 use crate::rng::Rng;
 use std::f64::consts::PI;
 
@@ -22,6 +23,9 @@ fn f32r(x: f64) -> f64 {
 pub struct Pendulum {
     theta: f64,
     theta_dot: f64,
+    /// The last torque applied (`None` after a reset), drawn as an arrow; it does not change
+    /// the dynamics, so snapshots leave it out.
+    last_u: Option<f64>,
     rng: Rng,
     obs_space: BoxSpace,
     act_space: BoxSpace,
@@ -36,6 +40,7 @@ impl Pendulum {
         Pendulum {
             theta: 0.0,
             theta_dot: 0.0,
+            last_u: None,
             rng: Rng::new(0),
             obs_space: BoxSpace::new(vec![-1.0, -1.0, -8.0], vec![1.0, 1.0, 8.0]),
             act_space: BoxSpace::new(vec![-2.0], vec![2.0]),
@@ -46,6 +51,7 @@ impl Pendulum {
     pub fn reset_to(&mut self, theta: f64, theta_dot: f64) -> Vec<f32> {
         self.theta = theta;
         self.theta_dot = theta_dot;
+        self.last_u = None;
         self.obs()
     }
 
@@ -80,6 +86,7 @@ impl Env for Pendulum {
 
     fn step(&mut self, action: &[f32]) -> Step {
         let u = action[0].clamp(-Self::MAX_TORQUE, Self::MAX_TORQUE) as f64; // float32
+        self.last_u = Some(u);
         let (th, thdot) = (self.theta, self.theta_dot);
         // `0.001 * u**2` stays float32 in NumPy; the rest is float64.
         let torque_cost = f32r(f32r(u * u) * f32r(0.001));
@@ -93,6 +100,15 @@ impl Env for Pendulum {
 
     fn snapshot(&self) -> Option<Vec<u8>> {
         Some(SnapshotWriter::default().f64(self.theta).f64(self.theta_dot).rng(&self.rng).finish())
+    }
+
+    fn render(&mut self, view: &View) -> crate::Result<Frame> {
+        let size = view.size((Self::SCREEN, Self::SCREEN))?;
+        Ok(self.draw().resized(size.0, size.1))
+    }
+
+    fn render_fps(&self) -> f64 {
+        30.0
     }
 
     fn restore(&mut self, snapshot: &[u8]) -> crate::Result<()> {
@@ -203,6 +219,15 @@ impl Env for MountainCarContinuous {
         }
     }
 
+    fn render(&mut self, view: &View) -> crate::Result<Frame> {
+        let size = view.size((Self::SCREEN_WIDTH, Self::SCREEN_HEIGHT))?;
+        Ok(self.draw().resized(size.0, size.1))
+    }
+
+    fn render_fps(&self) -> f64 {
+        30.0
+    }
+
     fn snapshot(&self) -> Option<Vec<u8>> {
         let w = SnapshotWriter::default().f64(self.position).f64(self.velocity);
         Some(w.u64(self.state_is_f32 as u64).rng(&self.rng).finish())
@@ -225,6 +250,120 @@ impl Env for MountainCarContinuous {
 
     fn action_space(&self) -> &BoxSpace {
         &self.act_space
+    }
+}
+
+/// pygame's `Vector2.rotate_rad`.
+fn rotate((x, y): (f64, f64), angle: f64) -> (f64, f64) {
+    let (sin, cos) = angle.sin_cos();
+    (x * cos - y * sin, x * sin + y * cos)
+}
+
+impl Pendulum {
+    const SCREEN: usize = 500;
+
+    /// Gymnasium's picture (`PendulumEnv.render`), step by step: the rod and its two round
+    /// ends in (204, 77, 77), an arrow for the last torque (Gymnasium blits its
+    /// `clockwise.png`; here a drawn arc of the same size and direction), the black axle, then
+    /// the flip that makes y point up.
+    pub fn draw(&self) -> Frame {
+        const ROD: [u8; 3] = [204, 77, 77];
+        let dim = Self::SCREEN;
+        let mut c = Canvas::new(dim, dim, [255; 3]);
+        let scale = dim as f64 / (2.2 * 2.0);
+        let offset = (dim / 2) as f64;
+        let (rod_length, rod_width) = (scale, 0.2 * scale);
+        let (l, r, t, b) = (0.0, rod_length, rod_width / 2.0, -rod_width / 2.0);
+        let angle = self.theta + PI / 2.0;
+        let corners = [(l, b), (l, t), (r, t), (r, b)].map(|p| {
+            let (x, y) = rotate(p, angle);
+            (x + offset, y + offset)
+        });
+        c.polygon(&corners, ROD);
+        let radius = (rod_width / 2.0) as i64;
+        c.circle(offset as i64, offset as i64, radius, ROD);
+        let end = rotate((rod_length, 0.0), angle);
+        c.circle((end.0 + offset) as i64, (end.1 + offset) as i64, radius, ROD);
+        if let Some(u) = self.last_u {
+            for piece in torque_arrow(offset, scale * u.abs() / 2.0, u > 0.0) {
+                c.polygon(&piece, [0; 3]);
+            }
+        }
+        c.circle(offset as i64, offset as i64, (0.05 * scale) as i64, [0; 3]);
+        c.into_flipped()
+    }
+}
+
+/// Gymnasium's `clockwise.png` drawn as shapes, in a `size` × `size` square around (`centre`,
+/// `centre`): a thin arc of radius 0.46·size from the top, 265° round, with a head pointing on —
+/// clockwise for u ≤ 0, and mirrored (counter-clockwise) for u > 0, as Gymnasium flips the
+/// image. The canvas's y points up once it is flipped, so angles are the usual ones.
+fn torque_arrow(centre: f64, size: f64, positive: bool) -> Vec<Vec<(f64, f64)>> {
+    let (radius, width, head_len, head_half) = (0.46 * size, (0.035 * size).max(1.5), 0.14 * size, 0.07 * size);
+    // The counter-clockwise arrow; the clockwise one is its mirror image in x.
+    let at = |x: f64, y: f64| (if positive { centre + x } else { centre - x }, centre + y);
+    let polar = |deg: f64, r: f64| {
+        let (s, c) = deg.to_radians().sin_cos();
+        at(c * r, s * r)
+    };
+    let (start, end, steps) = (90.0, 355.0, 64);
+    let degs: Vec<f64> = (0..=steps).map(|i| start + (end - start) * i as f64 / steps as f64).collect();
+    let mut arc: Vec<(f64, f64)> = degs.iter().map(|&d| polar(d, radius + width / 2.0)).collect();
+    arc.extend(degs.iter().rev().map(|&d| polar(d, radius - width / 2.0)));
+    // The head: its base across the arc's end, its tip along the direction of turning.
+    let (s, c) = f64::to_radians(end).sin_cos();
+    let (bx, by) = (c * radius, s * radius);
+    let head = vec![
+        at(bx + c * head_half, by + s * head_half),
+        at(bx - s * head_len, by + c * head_len),
+        at(bx - c * head_half, by - s * head_half),
+    ];
+    vec![arc, head]
+}
+
+impl MountainCarContinuous {
+    const SCREEN_WIDTH: usize = 600;
+    const SCREEN_HEIGHT: usize = 400;
+
+    fn height(x: f64) -> f64 {
+        (3.0 * x).sin() * 0.45 + 0.55
+    }
+
+    /// Gymnasium's picture (`Continuous_MountainCarEnv.render`): the hill as a black line, the
+    /// car (black, tilted with the slope) with two grey wheels, the goal's flag pole and yellow
+    /// flag, then the flip that makes y point up.
+    pub fn draw(&self) -> Frame {
+        let (w, h) = (Self::SCREEN_WIDTH, Self::SCREEN_HEIGHT);
+        let mut c = Canvas::new(w, h, [255; 3]);
+        let (min, max) = (Self::MIN_POSITION, Self::MAX_POSITION);
+        let scale = w as f64 / (max - min);
+        let (car_width, car_height, clearance) = (40.0, 20.0, 10.0);
+        let pos = self.position;
+        let hill: Vec<(f64, f64)> = (0..100)
+            .map(|i| {
+                let x = min + (max - min) * i as f64 / 99.0;
+                ((x - min) * scale, Self::height(x) * scale)
+            })
+            .collect();
+        c.polyline(&hill, [0; 3]);
+        let tilt = (3.0 * pos).cos();
+        let (l, r, t, b) = (-car_width / 2.0, car_width / 2.0, car_height, 0.0);
+        let at = |p: (f64, f64)| {
+            let (x, y) = rotate(p, tilt);
+            (x + (pos - min) * scale, y + clearance + Self::height(pos) * scale)
+        };
+        c.polygon(&[(l, b), (l, t), (r, t), (r, b)].map(at), [0; 3]);
+        for wheel in [(car_width / 4.0, 0.0), (-car_width / 4.0, 0.0)] {
+            let (x, y) = at(wheel);
+            c.circle(x as i64, y as i64, (car_height / 2.5) as i64, [128; 3]);
+        }
+        let flag_x = ((Self::GOAL_POSITION - min) * scale) as i64;
+        let flag_y1 = (Self::height(Self::GOAL_POSITION) * scale) as i64;
+        let flag_y2 = flag_y1 + 50;
+        c.vline(flag_x, flag_y1, flag_y2, [0; 3]);
+        let (fx, fy) = (flag_x as f64, flag_y2 as f64);
+        c.polygon(&[(fx, fy), (fx, fy - 10.0), (fx + 25.0, fy - 5.0)], [204, 204, 0]);
+        c.into_flipped()
     }
 }
 

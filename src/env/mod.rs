@@ -11,6 +11,7 @@ pub mod snapshot;
 pub use classic::{MountainCarContinuous, Pendulum};
 
 use crate::error::{Error, Result};
+use crate::render::{Frame, View};
 use snapshot::{SnapshotReader, SnapshotWriter};
 
 /// A box-shaped space: one `[low, high]` interval per dimension (infinite bounds allowed).
@@ -78,6 +79,16 @@ pub trait Env: Send {
     fn restore(&mut self, _snapshot: &[u8]) -> Result<()> {
         Err(Error::env("this environment does not support snapshots"))
     }
+    /// The current state as a picture: Gymnasium's `render()` with `render_mode="rgb_array"`
+    /// (see [`crate::render`]). An env that cannot draw itself says so (the default).
+    fn render(&mut self, _view: &View) -> Result<Frame> {
+        Err(Error::env("this environment cannot draw itself"))
+    }
+    /// Frames per second that show the env in real time (Gymnasium's
+    /// `metadata["render_fps"]`).
+    fn render_fps(&self) -> f64 {
+        30.0
+    }
 }
 
 impl<E: Env + ?Sized> Env for Box<E> {
@@ -104,6 +115,12 @@ impl<E: Env + ?Sized> Env for Box<E> {
     }
     fn restore(&mut self, snapshot: &[u8]) -> Result<()> {
         (**self).restore(snapshot)
+    }
+    fn render(&mut self, view: &View) -> Result<Frame> {
+        (**self).render(view)
+    }
+    fn render_fps(&self) -> f64 {
+        (**self).render_fps()
     }
 }
 
@@ -169,6 +186,12 @@ impl<E: Env> Env for TimeLimit<E> {
         self.env.restore(inner)?;
         self.elapsed = usize::try_from(elapsed).map_err(|_| Error::env("time-limit counter overflows"))?;
         Ok(())
+    }
+    fn render(&mut self, view: &View) -> Result<Frame> {
+        self.env.render(view)
+    }
+    fn render_fps(&self) -> f64 {
+        self.env.render_fps()
     }
 }
 

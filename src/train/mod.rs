@@ -19,6 +19,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub mod state;
+mod video;
+
+pub use video::{record, render_run, resolve_checkpoint, RecordOptions, Recording, RenderOptions};
 
 /// Independent random streams of a run, so that e.g. the evaluation schedule never shifts the
 /// training noise.
@@ -408,6 +411,9 @@ impl Run {
         if let Err(e) = here.record(&self.dir) {
             pb.suspend(|| eprintln!("polyak: warning: {e}"));
         }
+        if cfg.video_every > 0 {
+            video::check_can_render(self.eval_env.as_mut())?;
+        }
         self.start = Instant::now();
         let stop = opts.stop_after.unwrap_or(cfg.total_steps).min(cfg.total_steps);
         let mut interrupted = false;
@@ -493,6 +499,9 @@ impl Run {
                 log_line(&pb, opts.quiet, format!("step {step:>8}  eval {mean:9.2} ± {std:.2}"));
                 pb.set_message(status(self.last_episode_return, mean));
             }
+            if cfg.video_every > 0 && step.is_multiple_of(cfg.video_every) {
+                self.record_video(step, &pb, opts.quiet);
+            }
             let periodic = cfg.checkpoint_every > 0 && step.is_multiple_of(cfg.checkpoint_every);
             if step == cfg.total_steps {
                 self.checkpoint(&self.dir.final_agent())?;
@@ -522,6 +531,30 @@ impl Run {
 
     fn wall_time(&self) -> f64 {
         self.wall_before + self.start.elapsed().as_secs_f64()
+    }
+
+    /// `video_every`: one deterministic episode into `videos/step_<N>.gif`, on the evaluation
+    /// env (evaluations reseed every episode, so this changes no result). A video already there
+    /// (from before a resume) is kept; a failed one costs a warning, never the run.
+    fn record_video(&mut self, step: u64, pb: &ProgressBar, quiet: bool) {
+        let path = self.dir.step_video(step);
+        if path.exists() {
+            return;
+        }
+        let clock = Instant::now();
+        let options = RecordOptions {
+            seeds: vec![video::training_video_seed()],
+            view: crate::render::View::default(),
+            fps: None,
+            max_steps: None,
+            title: Some(format!("{} · {} · step {step}", self.cfg.algo.name(), self.cfg.env)),
+        };
+        let recorded = record(self.agent.as_mut(), self.eval_env.as_mut(), &path, &options);
+        self.eval_time += clock.elapsed();
+        match recorded {
+            Ok(r) => log_line(pb, quiet, format!("step {step:>8}  video {} ({} frames)", r.path.display(), r.frames)),
+            Err(e) => pb.suspend(|| eprintln!("polyak: warning: no video at step {step}: {e}")),
+        }
     }
 
     fn write_row(&mut self, row: &mut Row) -> Result<()> {
@@ -603,7 +636,8 @@ pub fn eval_seeds(seed: u64, episodes: usize) -> Vec<u64> {
     (0..episodes).map(|_| seeds.next_u64()).collect()
 }
 
-/// Reloads a run's checkpoint and evaluates it deterministically.
+/// Reloads a run's checkpoint (a file, or a name [`resolve_checkpoint`] finds in the run) and
+/// evaluates it deterministically.
 pub fn evaluate_run(
     run_dir: &Path,
     checkpoint: Option<&Path>,
@@ -616,9 +650,10 @@ pub fn evaluate_run(
         (episodes as u64).checked_mul(8),
         "evaluate fewer episodes",
     )?;
+    let checkpoint = checkpoint.map(|c| resolve_checkpoint(run_dir, c)).transpose()?;
     let mut env = make(&cfg.env)?;
     let (obs_dim, act_dim) = (env.observation_space().dim(), env.action_space().dim());
-    let (_, mut agent, _) = load_agent(run_dir, checkpoint, obs_dim, act_dim)?;
+    let (_, mut agent, _) = load_agent(run_dir, checkpoint.as_deref(), obs_dim, act_dim)?;
     Ok(evaluate(agent.as_mut(), env.as_mut(), episodes, &mut Rng::stream(seed, stream::EVAL)))
 }
 

@@ -48,6 +48,9 @@ pub enum Command {
     Train(TrainArgs),
     /// Evaluate a run's checkpoint with deterministic actions.
     Eval(EvalArgs),
+    /// Video of a run's agent: deterministic episodes as a GIF (or an MP4 through ffmpeg),
+    /// drawn by MuJoCo's own renderer (MuJoCo envs) or as Gymnasium draws the classic envs.
+    Render(RenderArgs),
     /// List the available algorithms/presets and environments.
     List,
     /// Measure gradient updates/s and env steps/s.
@@ -186,12 +189,54 @@ pub struct EvalArgs {
     /// Episodes to evaluate.
     #[arg(long, default_value_t = 10)]
     pub episodes: usize,
-    /// Checkpoint file (default: the run's final, else its latest).
+    /// Checkpoint: a file, or a name in the run's checkpoints/ (`final`, `step_000050000`, or a
+    /// step such as `50000`). Default: the run's final, else its latest.
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
     /// Seed of the evaluation episodes' resets.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RenderArgs {
+    /// Run directory written by `polyak train`.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Checkpoint: a file, or a name in the run's checkpoints/ (`final`, `step_000050000`, or a
+    /// step such as `50000`). Default: the run's final, else its latest.
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Episodes, one after the other (the episodes of `polyak eval --seed S`).
+    #[arg(long, default_value_t = 1)]
+    pub episodes: usize,
+    /// The video: FILE.gif, or FILE.mp4 (needs the ffmpeg program). Default:
+    /// RUN/videos/<checkpoint>.gif. An existing file is never replaced.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Frame width in pixels (default: Gymnasium's, 480 for MuJoCo envs).
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// Frame height in pixels (default: Gymnasium's).
+    #[arg(long)]
+    pub height: Option<usize>,
+    /// MuJoCo camera: a name of the model's (e.g. `track`), an id, `free` (Gymnasium 1.4.0's
+    /// default view, which does not follow the agent) or `default` (`track` where the model
+    /// has it, else `free`).
+    #[arg(long, default_value = "default")]
+    pub camera: String,
+    /// Frames per second (default: the env's real time, 1 / (timestep × frame skip)).
+    #[arg(long)]
+    pub fps: Option<f64>,
+    /// Seed of the episodes' resets.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// End each episode's video after this many steps.
+    #[arg(long)]
+    pub max_steps: Option<usize>,
+    /// No caption (algorithm, env, step, return) in the frames.
+    #[arg(long)]
+    pub no_caption: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -215,6 +260,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command.unwrap_or(Command::Train(TrainArgs::default())) {
         Command::Train(args) => run_train(args),
         Command::Eval(args) => run_eval(args),
+        Command::Render(args) => run_render(args),
         Command::List => {
             say!("algorithms and presets (--algo):");
             for a in Algo::ALL {
@@ -385,6 +431,41 @@ fn run_eval(args: EvalArgs) -> Result<()> {
     let list: Vec<String> = returns.iter().map(|r| format!("{r:.2}")).collect();
     say!("eval over {} episodes: {mean:.2} ± {std:.2}", returns.len());
     say!("returns: {}", list.join(" "));
+    Ok(())
+}
+
+fn run_render(args: RenderArgs) -> Result<()> {
+    use polyak::train::{render_run, RenderOptions};
+    if args.episodes == 0 {
+        return Err(Error::flag("--episodes", "expected at least 1"));
+    }
+    if args.max_steps == Some(0) {
+        return Err(Error::flag("--max-steps", "expected at least 1"));
+    }
+    let options = RenderOptions {
+        checkpoint: args.checkpoint,
+        out: args.out,
+        episodes: args.episodes,
+        seed: args.seed,
+        view: polyak::render::View { width: args.width, height: args.height, camera: args.camera.parse()? },
+        fps: args.fps,
+        max_steps: args.max_steps,
+        caption: !args.no_caption,
+    };
+    let r = render_run(&args.run, &options)?;
+    for (i, ((ret, len), done)) in r.returns.iter().zip(&r.lengths).zip(&r.complete).enumerate() {
+        let cut = if *done { "" } else { " (cut by --max-steps)" };
+        say!("episode {}: return {ret:.2} over {len} steps{cut}", i + 1);
+    }
+    say!(
+        "wrote {}: {} frames at {:.4} fps; {:.1} frames/s drawn ({:.1} s drawing, {:.1} s in all)",
+        r.path.display(),
+        r.frames,
+        r.fps,
+        r.frames as f64 / r.draw_seconds.max(1e-9),
+        r.draw_seconds,
+        r.seconds
+    );
     Ok(())
 }
 

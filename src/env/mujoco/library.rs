@@ -13,7 +13,7 @@
 
 use super::sys;
 use crate::error::{Error, Result};
-use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::ffi::{c_char, c_int, c_void};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
@@ -36,6 +36,29 @@ pub(super) struct Api {
     pub mj_stateSize: unsafe extern "C" fn(*const sys::mjModel, c_int) -> c_int,
     pub mj_getState: unsafe extern "C" fn(*const sys::mjModel, *const sys::mjData, *mut f64, c_int),
     pub mj_setState: unsafe extern "C" fn(*const sys::mjModel, *mut sys::mjData, *const f64, c_int),
+    pub mj_id2name: unsafe extern "C" fn(*const sys::mjModel, c_int, c_int) -> *const c_char,
+    // The renderer's (`render.rs`).
+    pub mjv_defaultScene: unsafe extern "C" fn(*mut sys::mjvScene),
+    pub mjv_makeScene: unsafe extern "C" fn(*const sys::mjModel, *mut sys::mjvScene, c_int),
+    pub mjv_freeScene: unsafe extern "C" fn(*mut sys::mjvScene),
+    pub mjv_defaultCamera: unsafe extern "C" fn(*mut sys::mjvCamera),
+    pub mjv_defaultOption: unsafe extern "C" fn(*mut sys::mjvOption),
+    pub mjv_defaultPerturb: unsafe extern "C" fn(*mut sys::mjvPerturb),
+    pub mjv_updateScene: unsafe extern "C" fn(
+        *const sys::mjModel,
+        *mut sys::mjData,
+        *const sys::mjvOption,
+        *const sys::mjvPerturb,
+        *mut sys::mjvCamera,
+        c_int,
+        *mut sys::mjvScene,
+    ),
+    pub mjr_defaultContext: unsafe extern "C" fn(*mut sys::mjrContext),
+    pub mjr_makeContext: unsafe extern "C" fn(*const sys::mjModel, *mut sys::mjrContext, c_int),
+    pub mjr_freeContext: unsafe extern "C" fn(*mut sys::mjrContext),
+    pub mjr_setBuffer: unsafe extern "C" fn(c_int, *mut sys::mjrContext),
+    pub mjr_render: unsafe extern "C" fn(sys::mjrRect, *mut sys::mjvScene, *const sys::mjrContext),
+    pub mjr_readPixels: unsafe extern "C" fn(*mut u8, *mut f32, sys::mjrRect, *const sys::mjrContext),
     pub mju_user_error: *mut Handler,
     pub mju_user_warning: *mut Handler,
 }
@@ -108,16 +131,6 @@ const HOW_TO_INSTALL: &str = "run scripts/setup/mujoco.sh (the pinned MuJoCo 4.0
     1.4.0 from PyPI, into .mujoco/), or set POLYAK_MUJOCO_DIR to a directory laid out the same way; \
     the Python package finds the `mujoco-core` and `gymnasium` packages it depends on";
 
-fn symbol(handle: *mut c_void, name: &str) -> std::result::Result<*mut c_void, String> {
-    let c = CString::new(name).map_err(|e| e.to_string())?;
-    // SAFETY: a valid handle from dlopen and a NUL-terminated name.
-    let p = unsafe { libc::dlsym(handle, c.as_ptr()) };
-    if p.is_null() {
-        return Err(format!("libmujoco has no symbol `{name}`"));
-    }
-    Ok(p)
-}
-
 // Each transmute's target is the type of the `Api` field it initialises.
 #[allow(clippy::missing_transmute_annotations)]
 fn load() -> std::result::Result<Api, String> {
@@ -128,20 +141,13 @@ fn load() -> std::result::Result<Api, String> {
     if !path.exists() {
         return Err(format!("{} does not exist: {HOW_TO_INSTALL}", path.display()));
     }
-    let c_path = CString::new(path.to_string_lossy().as_bytes()).map_err(|e| e.to_string())?;
-    // SAFETY: a NUL-terminated path; the handle is kept for the life of the process.
-    let handle = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
-    if handle.is_null() {
-        // SAFETY: dlerror returns NULL or a NUL-terminated message.
-        let why = unsafe { libc::dlerror() };
-        let why = if why.is_null() { "unknown".into() } else { unsafe { CStr::from_ptr(why) }.to_string_lossy() };
-        return Err(format!("cannot load {}: {why}", path.display()));
-    }
+    let handle = crate::dl::open(&path.to_string_lossy(), false)
+        .map_err(|why| format!("cannot load {}: {why}", path.display()))?;
     macro_rules! resolve {
         ($($name:ident),*) => {
             // SAFETY: each symbol is the function of that name in mujoco.h, of the type the
             // field declares (the bindings in sys.rs are generated from the same headers).
-            unsafe { Api { $($name: std::mem::transmute::<*mut c_void, _>(symbol(handle, stringify!($name))?)),* } }
+            unsafe { Api { $($name: std::mem::transmute::<*mut c_void, _>(crate::dl::symbol(handle, "libmujoco", stringify!($name))?)),* } }
         };
     }
     let api = resolve!(
@@ -158,6 +164,20 @@ fn load() -> std::result::Result<Api, String> {
         mj_stateSize,
         mj_getState,
         mj_setState,
+        mj_id2name,
+        mjv_defaultScene,
+        mjv_makeScene,
+        mjv_freeScene,
+        mjv_defaultCamera,
+        mjv_defaultOption,
+        mjv_defaultPerturb,
+        mjv_updateScene,
+        mjr_defaultContext,
+        mjr_makeContext,
+        mjr_freeContext,
+        mjr_setBuffer,
+        mjr_render,
+        mjr_readPixels,
         mju_user_error,
         mju_user_warning
     );

@@ -10,16 +10,19 @@
 
 mod library;
 mod numpy;
+mod render;
 mod sim;
 #[allow(clippy::all)]
 mod sys;
 mod tasks;
 
 pub use library::{available, find_library, installation, use_installation, Installation};
+pub use render::{CameraConfig, DEFAULT_SIZE as DEFAULT_RENDER_SIZE};
 pub use sim::Sim;
 
 use super::snapshot::{SnapshotReader, SnapshotWriter};
 use super::{BoxSpace, Env, Step};
+use crate::render::{Frame, View};
 use crate::rng::Rng;
 use numpy::{norm_with, pairwise_sum};
 use std::path::PathBuf;
@@ -65,6 +68,9 @@ pub fn assets_dir() -> Option<PathBuf> {
 pub struct MujocoEnv {
     task: Task,
     version: Version,
+    /// MuJoCo's renderer, made by the first `render` (as Gymnasium's viewer); declared before
+    /// `sim` so that it is dropped before the model it draws.
+    renderer: Option<render::Renderer>,
     sim: Sim,
     pub(crate) init_qpos: Vec<f64>,
     init_qvel: Vec<f64>,
@@ -120,6 +126,7 @@ impl MujocoEnv {
             obs_space: BoxSpace::new(Vec::new(), Vec::new()),
             act_space: BoxSpace::new(low, high),
             fused_dot: false,
+            renderer: None,
             sim,
         };
         let dim = env.observation().len();
@@ -429,6 +436,22 @@ impl Env for MujocoEnv {
         self.sim.restore(sim)?;
         self.rng = rng;
         Ok(())
+    }
+
+    fn render(&mut self, view: &View) -> crate::Result<Frame> {
+        if self.renderer.as_ref().is_none_or(|r| r.view != *view) {
+            self.renderer = None;
+            self.renderer = Some(render::Renderer::new(&mut self.sim, self.task, view)?);
+        }
+        match self.renderer.as_mut() {
+            Some(r) => r.frame(&mut self.sim),
+            None => Err(crate::Error::env("the renderer could not be made")),
+        }
+    }
+
+    /// Real time: one frame per env step of `dt` = timestep × frame skip seconds.
+    fn render_fps(&self) -> f64 {
+        1.0 / self.dt
     }
 
     fn observation_space(&self) -> &BoxSpace {

@@ -51,7 +51,7 @@ fn init() -> Result<&'static Api> {
     Ok(api)
 }
 
-fn take_error() -> Result<()> {
+pub(super) fn take_error() -> Result<()> {
     match LAST_ERROR.lock().ok().and_then(|mut e| e.take()) {
         Some(msg) => Err(Error::env(format!("MuJoCo error: {msg}"))),
         None => Ok(()),
@@ -205,6 +205,40 @@ impl Sim {
         // SAFETY: valid model and NUL-terminated name.
         let id = unsafe { (self.api.mj_name2id)(self.m.as_ptr(), sys::mjtObj::mjOBJ_BODY as i32, c.as_ptr()) };
         usize::try_from(id).map_err(|_| Error::env(format!("the model has no body `{name}`")))
+    }
+
+    /// The library, and raw pointers to the model and data, for MuJoCo's renderer.
+    pub(super) fn api(&self) -> &'static Api {
+        self.api
+    }
+
+    pub(super) fn raw(&mut self) -> (*mut sys::mjModel, *mut sys::mjData) {
+        (self.m.as_ptr(), self.d.as_ptr())
+    }
+
+    /// Grows (never shrinks) the model's offscreen framebuffer to hold a `width` × `height`
+    /// frame, as Gymnasium's `MujocoEnv` does on loading a model.
+    pub(super) fn grow_offscreen(&mut self, width: usize, height: usize) {
+        // SAFETY: &mut self: no other borrow of the model exists.
+        let global = unsafe { &mut self.m.as_mut().vis.global };
+        global.offwidth = global.offwidth.max(width as i32);
+        global.offheight = global.offheight.max(height as i32);
+    }
+
+    /// The model's camera names, by id (an unnamed camera has an empty name).
+    pub fn camera_names(&self) -> Vec<String> {
+        (0..self.model().ncam.max(0) as i32)
+            .map(|i| {
+                // SAFETY: valid model, an id in range; MuJoCo returns NULL or a NUL-terminated
+                // name that lives as long as the model.
+                let p = unsafe { (self.api.mj_id2name)(self.m.as_ptr(), sys::mjtObj::mjOBJ_CAMERA as i32, i) };
+                if p.is_null() {
+                    String::new()
+                } else {
+                    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+                }
+            })
+            .collect()
     }
 
     /// Gymnasium's `set_state`: write qpos and qvel (and, for models without activations,

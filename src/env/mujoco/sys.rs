@@ -1110,6 +1110,273 @@ pub struct mjData_ {
     pub signature: u64,
 }
 pub type mjData = mjData_;
+#[repr(u32)]
+#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
+pub enum mjtCatBit_ {
+    mjCAT_STATIC = 1,
+    mjCAT_DYNAMIC = 2,
+    mjCAT_DECOR = 4,
+    mjCAT_ALL = 7,
+}
+pub use self::mjtCatBit_ as mjtCatBit;
+#[repr(u32)]
+#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
+pub enum mjtCamera_ {
+    mjCAMERA_FREE = 0,
+    mjCAMERA_TRACKING = 1,
+    mjCAMERA_FIXED = 2,
+    mjCAMERA_USER = 3,
+}
+pub use self::mjtCamera_ as mjtCamera;
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct mjvPerturb_ {
+    pub select: ::std::os::raw::c_int,
+    pub flexselect: ::std::os::raw::c_int,
+    pub skinselect: ::std::os::raw::c_int,
+    pub active: ::std::os::raw::c_int,
+    pub active2: ::std::os::raw::c_int,
+    pub refpos: [mjtNum; 3usize],
+    pub refquat: [mjtNum; 4usize],
+    pub refselpos: [mjtNum; 3usize],
+    pub localpos: [mjtNum; 3usize],
+    pub localmass: mjtNum,
+    pub scale: mjtNum,
+}
+pub type mjvPerturb = mjvPerturb_;
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct mjvCamera_ {
+    pub type_: ::std::os::raw::c_int,
+    pub fixedcamid: ::std::os::raw::c_int,
+    pub trackbodyid: ::std::os::raw::c_int,
+    pub lookat: [mjtNum; 3usize],
+    pub distance: mjtNum,
+    pub azimuth: mjtNum,
+    pub elevation: mjtNum,
+    pub orthographic: ::std::os::raw::c_int,
+}
+pub type mjvCamera = mjvCamera_;
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct mjvGLCamera_ {
+    pub pos: [f32; 3usize],
+    pub forward: [f32; 3usize],
+    pub up: [f32; 3usize],
+    pub frustum_center: f32,
+    pub frustum_width: f32,
+    pub frustum_bottom: f32,
+    pub frustum_top: f32,
+    pub frustum_near: f32,
+    pub frustum_far: f32,
+    pub orthographic: ::std::os::raw::c_int,
+}
+pub type mjvGLCamera = mjvGLCamera_;
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct mjvGeom_ {
+    pub type_: ::std::os::raw::c_int,
+    pub dataid: ::std::os::raw::c_int,
+    pub objtype: ::std::os::raw::c_int,
+    pub objid: ::std::os::raw::c_int,
+    pub category: ::std::os::raw::c_int,
+    pub matid: ::std::os::raw::c_int,
+    pub texid: ::std::os::raw::c_int,
+    pub texuniform: ::std::os::raw::c_int,
+    pub texcoord: ::std::os::raw::c_int,
+    pub segid: ::std::os::raw::c_int,
+    pub size: [f32; 3usize],
+    pub pos: [f32; 3usize],
+    pub mat: [f32; 9usize],
+    pub rgba: [f32; 4usize],
+    pub emission: f32,
+    pub specular: f32,
+    pub shininess: f32,
+    pub reflectance: f32,
+    pub texrepeat: [f32; 2usize],
+    pub castshadow: mjtByte,
+    pub label: [::std::os::raw::c_char; 100usize],
+    pub camdist: f32,
+    pub modelrbound: f32,
+    pub transparent: mjtByte,
+}
+pub type mjvGeom = mjvGeom_;
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct mjvLight_ {
+    pub id: ::std::os::raw::c_int,
+    pub pos: [f32; 3usize],
+    pub dir: [f32; 3usize],
+    pub type_: ::std::os::raw::c_int,
+    pub texid: ::std::os::raw::c_int,
+    pub attenuation: [f32; 3usize],
+    pub cutoff: f32,
+    pub exponent: f32,
+    pub ambient: [f32; 3usize],
+    pub diffuse: [f32; 3usize],
+    pub specular: [f32; 3usize],
+    pub headlight: mjtByte,
+    pub castshadow: mjtByte,
+    pub bulbradius: f32,
+    pub intensity: f32,
+    pub range: f32,
+    pub softness: f32,
+}
+pub type mjvLight = mjvLight_;
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct mjvOption_ {
+    pub label: ::std::os::raw::c_int,
+    pub frame: ::std::os::raw::c_int,
+    pub geomgroup: [mjtByte; 6usize],
+    pub sitegroup: [mjtByte; 6usize],
+    pub jointgroup: [mjtByte; 6usize],
+    pub tendongroup: [mjtByte; 6usize],
+    pub actuatorgroup: [mjtByte; 6usize],
+    pub flexgroup: [mjtByte; 6usize],
+    pub skingroup: [mjtByte; 6usize],
+    pub flags: [mjtByte; 31usize],
+    pub bvh_depth: ::std::os::raw::c_int,
+    pub flex_layer: ::std::os::raw::c_int,
+}
+pub type mjvOption = mjvOption_;
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct mjvScene_ {
+    pub maxgeom: ::std::os::raw::c_int,
+    pub ngeom: ::std::os::raw::c_int,
+    pub geoms: *mut mjvGeom,
+    pub geomorder: *mut ::std::os::raw::c_int,
+    pub nflex: ::std::os::raw::c_int,
+    pub flexedgeadr: *mut ::std::os::raw::c_int,
+    pub flexedgenum: *mut ::std::os::raw::c_int,
+    pub flexvertadr: *mut ::std::os::raw::c_int,
+    pub flexvertnum: *mut ::std::os::raw::c_int,
+    pub flexfaceadr: *mut ::std::os::raw::c_int,
+    pub flexfacenum: *mut ::std::os::raw::c_int,
+    pub flexfaceused: *mut ::std::os::raw::c_int,
+    pub flexedge: *mut ::std::os::raw::c_int,
+    pub flexvert: *mut f32,
+    pub flexface: *mut f32,
+    pub flexnormal: *mut f32,
+    pub flextexcoord: *mut f32,
+    pub flexvertopt: mjtByte,
+    pub flexedgeopt: mjtByte,
+    pub flexfaceopt: mjtByte,
+    pub flexskinopt: mjtByte,
+    pub nskin: ::std::os::raw::c_int,
+    pub skinfacenum: *mut ::std::os::raw::c_int,
+    pub skinvertadr: *mut ::std::os::raw::c_int,
+    pub skinvertnum: *mut ::std::os::raw::c_int,
+    pub skinvert: *mut f32,
+    pub skinnormal: *mut f32,
+    pub nlight: ::std::os::raw::c_int,
+    pub lights: [mjvLight; 100usize],
+    pub camera: [mjvGLCamera; 2usize],
+    pub enabletransform: mjtByte,
+    pub translate: [f32; 3usize],
+    pub rotate: [f32; 4usize],
+    pub scale: f32,
+    pub stereo: ::std::os::raw::c_int,
+    pub flags: [mjtByte; 12usize],
+    pub framewidth: ::std::os::raw::c_int,
+    pub framergb: [f32; 3usize],
+    pub status: ::std::os::raw::c_int,
+}
+pub type mjvScene = mjvScene_;
+#[repr(u32)]
+#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
+pub enum mjtFramebuffer_ {
+    mjFB_WINDOW = 0,
+    mjFB_OFFSCREEN = 1,
+}
+pub use self::mjtFramebuffer_ as mjtFramebuffer;
+#[repr(u32)]
+#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
+pub enum mjtFontScale_ {
+    mjFONTSCALE_50 = 50,
+    mjFONTSCALE_100 = 100,
+    mjFONTSCALE_150 = 150,
+    mjFONTSCALE_200 = 200,
+    mjFONTSCALE_250 = 250,
+    mjFONTSCALE_300 = 300,
+}
+pub use self::mjtFontScale_ as mjtFontScale;
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct mjrRect_ {
+    pub left: ::std::os::raw::c_int,
+    pub bottom: ::std::os::raw::c_int,
+    pub width: ::std::os::raw::c_int,
+    pub height: ::std::os::raw::c_int,
+}
+pub type mjrRect = mjrRect_;
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct mjrContext_ {
+    pub lineWidth: f32,
+    pub shadowClip: f32,
+    pub shadowScale: f32,
+    pub fogStart: f32,
+    pub fogEnd: f32,
+    pub fogRGBA: [f32; 4usize],
+    pub shadowSize: ::std::os::raw::c_int,
+    pub offWidth: ::std::os::raw::c_int,
+    pub offHeight: ::std::os::raw::c_int,
+    pub offSamples: ::std::os::raw::c_int,
+    pub fontScale: ::std::os::raw::c_int,
+    pub auxWidth: [::std::os::raw::c_int; 10usize],
+    pub auxHeight: [::std::os::raw::c_int; 10usize],
+    pub auxSamples: [::std::os::raw::c_int; 10usize],
+    pub offFBO: ::std::os::raw::c_uint,
+    pub offFBO_r: ::std::os::raw::c_uint,
+    pub offColor: ::std::os::raw::c_uint,
+    pub offColor_r: ::std::os::raw::c_uint,
+    pub offDepthStencil: ::std::os::raw::c_uint,
+    pub offDepthStencil_r: ::std::os::raw::c_uint,
+    pub shadowFBO: ::std::os::raw::c_uint,
+    pub shadowTex: ::std::os::raw::c_uint,
+    pub auxFBO: [::std::os::raw::c_uint; 10usize],
+    pub auxFBO_r: [::std::os::raw::c_uint; 10usize],
+    pub auxColor: [::std::os::raw::c_uint; 10usize],
+    pub auxColor_r: [::std::os::raw::c_uint; 10usize],
+    pub mat_texid: [::std::os::raw::c_int; 10000usize],
+    pub mat_texuniform: [::std::os::raw::c_int; 1000usize],
+    pub mat_texrepeat: [f32; 2000usize],
+    pub ntexture: ::std::os::raw::c_int,
+    pub textureType: [::std::os::raw::c_int; 1000usize],
+    pub texture: [::std::os::raw::c_uint; 1000usize],
+    pub basePlane: ::std::os::raw::c_uint,
+    pub baseMesh: ::std::os::raw::c_uint,
+    pub baseHField: ::std::os::raw::c_uint,
+    pub baseBuiltin: ::std::os::raw::c_uint,
+    pub baseFontNormal: ::std::os::raw::c_uint,
+    pub baseFontShadow: ::std::os::raw::c_uint,
+    pub baseFontBig: ::std::os::raw::c_uint,
+    pub rangePlane: ::std::os::raw::c_int,
+    pub rangeMesh: ::std::os::raw::c_int,
+    pub rangeHField: ::std::os::raw::c_int,
+    pub rangeBuiltin: ::std::os::raw::c_int,
+    pub rangeFont: ::std::os::raw::c_int,
+    pub nskin: ::std::os::raw::c_int,
+    pub skinvertVBO: *mut ::std::os::raw::c_uint,
+    pub skinnormalVBO: *mut ::std::os::raw::c_uint,
+    pub skintexcoordVBO: *mut ::std::os::raw::c_uint,
+    pub skinfaceVBO: *mut ::std::os::raw::c_uint,
+    pub charWidth: [::std::os::raw::c_int; 127usize],
+    pub charWidthBig: [::std::os::raw::c_int; 127usize],
+    pub charHeight: ::std::os::raw::c_int,
+    pub charHeightBig: ::std::os::raw::c_int,
+    pub glInitialized: ::std::os::raw::c_int,
+    pub windowAvailable: ::std::os::raw::c_int,
+    pub windowSamples: ::std::os::raw::c_int,
+    pub windowStereo: ::std::os::raw::c_int,
+    pub windowDoublebuffer: ::std::os::raw::c_int,
+    pub currentBuffer: ::std::os::raw::c_int,
+    pub readPixelFormat: ::std::os::raw::c_int,
+    pub readDepthMap: ::std::os::raw::c_int,
+}
+pub type mjrContext = mjrContext_;
 unsafe extern "C" {
     pub static mut mju_user_error: ::std::option::Option<unsafe extern "C" fn(arg1: *const ::std::os::raw::c_char)>;
 }
@@ -1162,5 +1429,64 @@ unsafe extern "C" {
     ) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
+    pub fn mj_id2name(
+        m: *const mjModel,
+        type_: ::std::os::raw::c_int,
+        id: ::std::os::raw::c_int,
+    ) -> *const ::std::os::raw::c_char;
+}
+unsafe extern "C" {
     pub fn mj_version() -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn mjv_defaultCamera(cam: *mut mjvCamera);
+}
+unsafe extern "C" {
+    pub fn mjv_defaultPerturb(pert: *mut mjvPerturb);
+}
+unsafe extern "C" {
+    pub fn mjv_defaultOption(opt: *mut mjvOption);
+}
+unsafe extern "C" {
+    pub fn mjv_defaultScene(scn: *mut mjvScene);
+}
+unsafe extern "C" {
+    pub fn mjv_makeScene(m: *const mjModel, scn: *mut mjvScene, maxgeom: ::std::os::raw::c_int);
+}
+unsafe extern "C" {
+    pub fn mjv_freeScene(scn: *mut mjvScene);
+}
+unsafe extern "C" {
+    pub fn mjv_updateScene(
+        m: *const mjModel,
+        d: *mut mjData,
+        opt: *const mjvOption,
+        pert: *const mjvPerturb,
+        cam: *mut mjvCamera,
+        catmask: ::std::os::raw::c_int,
+        scn: *mut mjvScene,
+    );
+}
+unsafe extern "C" {
+    pub fn mjr_defaultContext(con: *mut mjrContext);
+}
+unsafe extern "C" {
+    pub fn mjr_makeContext(m: *const mjModel, con: *mut mjrContext, fontscale: ::std::os::raw::c_int);
+}
+unsafe extern "C" {
+    pub fn mjr_freeContext(con: *mut mjrContext);
+}
+unsafe extern "C" {
+    pub fn mjr_setBuffer(framebuffer: ::std::os::raw::c_int, con: *mut mjrContext);
+}
+unsafe extern "C" {
+    pub fn mjr_readPixels(
+        rgb: *mut ::std::os::raw::c_uchar,
+        depth: *mut f32,
+        viewport: mjrRect,
+        con: *const mjrContext,
+    );
+}
+unsafe extern "C" {
+    pub fn mjr_render(viewport: mjrRect, scn: *mut mjvScene, con: *const mjrContext);
 }
