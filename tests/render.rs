@@ -256,6 +256,12 @@ fn render_writes_the_episodes_polyak_eval_plays() {
     assert!(eval_step.status.success(), "{}", String::from_utf8_lossy(&eval_step.stderr));
     let bad = polyak(&["render", "--run", &run, "--out", "x.avi"], &[]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains(".gif or an .mp4"));
+    // Without ffmpeg, MP4 is a clear error naming the Debian package, and leaves nothing.
+    let mp4 = dir.path().join("p.mp4").to_string_lossy().into_owned();
+    let no_ffmpeg = polyak(&["render", "--run", &run, "--out", &mp4], &[("PATH", "/nonexistent")]);
+    let err = String::from_utf8_lossy(&no_ffmpeg.stderr).into_owned();
+    assert!(!no_ffmpeg.status.success() && err.contains("apt-get install ffmpeg"), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "only the run and p.gif");
 }
 
 #[cfg(mujoco)]
