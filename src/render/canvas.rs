@@ -102,8 +102,7 @@ impl Canvas {
     /// (`pygame.transform.flip(surf, False, True)`) so that y points up.
     pub fn into_flipped(self) -> Frame {
         let Frame { width, height, rgb } = self.frame;
-        let rows: Vec<u8> = rgb.chunks_exact(3 * width).rev().flatten().copied().collect();
-        Frame { width, height, rgb: rows }
+        Frame::from_bottom_up(width, height, &rgb)
     }
 }
 

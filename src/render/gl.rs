@@ -107,11 +107,6 @@ struct Egl {
     display: usize,
 }
 
-// SAFETY: function pointers and a display handle of a library that is never unloaded; EGL
-// displays may be used from any thread.
-unsafe impl Send for Egl {}
-unsafe impl Sync for Egl {}
-
 #[allow(clippy::missing_transmute_annotations)]
 fn load_egl() -> std::result::Result<Egl, String> {
     let h = load_library("POLYAK_LIBEGL", &["libEGL.so.1", "libEGL.so"])?;
@@ -180,10 +175,6 @@ struct Osmesa {
     OSMesaMakeCurrent: unsafe extern "C" fn(Context, *mut c_void, c_uint, c_int, c_int) -> u8,
     OSMesaDestroyContext: unsafe extern "C" fn(Context),
 }
-
-// SAFETY: function pointers of a library that is never unloaded.
-unsafe impl Send for Osmesa {}
-unsafe impl Sync for Osmesa {}
 
 const OSMESA_RGBA: c_uint = 0x1908;
 const GL_UNSIGNED_BYTE: c_uint = 0x1401;

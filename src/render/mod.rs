@@ -45,6 +45,12 @@ impl Frame {
         Frame { width, height, rgb: rgb.repeat(width * height) }
     }
 
+    /// A frame from rows stored bottom to top (OpenGL's order, and a canvas drawn with y up).
+    pub fn from_bottom_up(width: usize, height: usize, rgb: &[u8]) -> Frame {
+        let rows: Vec<u8> = rgb.chunks_exact(3 * width).rev().flatten().copied().collect();
+        Frame { width, height, rgb: rows }
+    }
+
     /// The colour at column `x`, row `y` (row 0 at the top).
     pub fn pixel(&self, x: usize, y: usize) -> [u8; 3] {
         let i = 3 * (y * self.width + x);

@@ -202,8 +202,7 @@ impl Renderer {
         })?;
         super::sim::take_error()?;
         // OpenGL's rows run bottom to top.
-        let rows: Vec<u8> = self.rgb.chunks_exact(3 * w).rev().flatten().copied().collect();
-        Ok(Frame { width: w, height: h, rgb: rows })
+        Ok(Frame::from_bottom_up(w, h, &self.rgb))
     }
 }
 
