@@ -5,6 +5,8 @@ use polyak::bench::updates_per_second_on;
 use polyak::config::Algo;
 
 fn main() -> polyak::Result<()> {
+    // POLYAK_SIMD picks the kernels, as for the CLI.
+    polyak::use_simd_from_env().map_err(polyak::Error::Invalid)?;
     let mut args = std::env::args().skip(1);
     let algo = Algo::from_name(args.next().as_deref().unwrap_or("sac"))?;
     let updates = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);

@@ -199,6 +199,32 @@ pub fn matmul(
     matmul_rows(out, a, a_layout, b, b_layout, m, k, n, 0..m, start);
 }
 
+/// [`matmul`], then [`relu`] on every output: a hidden layer's forward pass. The ReLU is applied
+/// as the kernels store their tiles, so the output is written once.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_relu(
+    out: &mut [f32],
+    a: &[f32],
+    a_layout: Layout,
+    b: &[f32],
+    b_layout: Layout,
+    m: usize,
+    k: usize,
+    n: usize,
+    start: Start,
+) {
+    product_rows(out, a, a_layout, b, b_layout, m, k, n, 0..m, start, true);
+}
+
+/// max(x, 0), with NaN and −0 mapping to +0: the one ReLU, in the kernels' stores and here.
+pub fn relu(x: f32) -> f32 {
+    if x > 0.0 {
+        x
+    } else {
+        0.0
+    }
+}
+
 /// Rows `rows` of the product [`matmul`] defines, into `out`, which holds just those rows
 /// (`rows.len() × n`). Every element is the same chain as in the whole product, so threads that
 /// share out the rows of one product compute exactly its bits.
@@ -214,6 +240,24 @@ pub fn matmul_rows(
     n: usize,
     rows: Range<usize>,
     start: Start,
+) {
+    product_rows(out, a, a_layout, b, b_layout, m, k, n, rows, start, false);
+}
+
+/// [`matmul_rows`], with [`relu`] applied to every output when `relu` is set.
+#[allow(clippy::too_many_arguments)]
+fn product_rows(
+    out: &mut [f32],
+    a: &[f32],
+    a_layout: Layout,
+    b: &[f32],
+    b_layout: Layout,
+    m: usize,
+    k: usize,
+    n: usize,
+    rows: Range<usize>,
+    start: Start,
+    relu: bool,
 ) {
     assert!(rows.start <= rows.end && rows.end <= m, "matmul: rows {rows:?} of {m}");
     let (r0, m_part) = (rows.start, rows.len());
@@ -240,6 +284,9 @@ pub fn matmul_rows(
                 Start::Old => {}
                 Start::Row(row) => out_row.copy_from_slice(&row[..n]),
             }
+            if relu {
+                out_row.iter_mut().for_each(|v| *v = self::relu(*v));
+            }
         }
         return;
     }
@@ -252,7 +299,7 @@ pub fn matmul_rows(
         Layout::AsIs => View { ptr: b.as_ptr(), rs: n, cs: 1 },
         Layout::Transposed => View { ptr: b.as_ptr(), rs: 1, cs: k },
     };
-    let c = Out { ptr: out.as_mut_ptr(), rs: n, cs: 1 };
+    let c = Out { ptr: out.as_mut_ptr(), rs: n, cs: 1, relu };
     let m = m_part;
     // Lanes run along the output's columns. A narrow output (a critic's 1-wide or an actor's last
     // layer) puts its rows in the lanes instead: when A is stored transposed that is the product
@@ -265,13 +312,17 @@ pub fn matmul_rows(
     // whole call.
     unsafe {
         if n < NARROW && m > n {
-            let c_t = Out { ptr: c.ptr, rs: c.cs, cs: c.rs };
+            let c_t = Out { ptr: c.ptr, rs: c.cs, cs: c.rs, relu };
             match (a_layout, level) {
                 #[cfg(target_arch = "x86_64")]
                 (Layout::AsIs, Simd::Avx512) => x86::narrow_avx512(m, k, n, a_view.ptr, b_view, c.ptr, init),
                 #[cfg(target_arch = "x86_64")]
                 (Layout::AsIs, Simd::Avx2) => x86::narrow_avx2(m, k, n, a_view.ptr, b_view, c.ptr, init),
-                _ => product(level, n, k, m, b_view.transposed(), a_view.transposed(), c_t, init.transposed()),
+                _ => return product(level, n, k, m, b_view.transposed(), a_view.transposed(), c_t, init.transposed()),
+            }
+            // The narrow kernels store plain chains.
+            if relu {
+                out[..m * n].iter_mut().for_each(|v| *v = self::relu(*v));
             }
         } else {
             product(level, m, k, n, a_view, b_view, c, init);
@@ -350,12 +401,13 @@ impl View {
     }
 }
 
-/// The output, strided the same way.
+/// The output, strided the same way; with `relu`, [`relu`] is applied as it is stored.
 #[derive(Clone, Copy)]
 struct Out {
     ptr: *mut f32,
     rs: usize,
     cs: usize,
+    relu: bool,
 }
 
 /// A register tile: `rows` (≤ MR) output rows × NR columns, accumulated in registers over all of
@@ -363,11 +415,12 @@ struct Out {
 trait Kernel {
     const MR: usize;
     const NR: usize;
-    /// `C[rows × NR] = init + A[rows × k] · B[k × NR]`, each element one fma chain over p = 0..k
-    /// in order. A is read through its strides; row p of B starts at `b + p·b_rs` and row r of C
-    /// at `c + r·c_rs`, each NR contiguous values, of which B has only the first `cols` (≤ NR):
-    /// the rest read as zero, with masked loads (no copy of a ragged last panel). A `Row` start
-    /// is read likewise, its first `cols` values.
+    /// `C[rows × cols] = init + A[rows × k] · B[k × cols]` (`cols` ≤ NR), each element one fma
+    /// chain over p = 0..k in order. A is read through its strides; row p of B starts at
+    /// `b + p·b_rs` and row r of C at `c + r·c_rs`, each `cols` contiguous values: nothing past
+    /// them is read or written (masked loads and stores, so a ragged last panel needs no copy).
+    /// A `Row` start is read likewise, its first `cols` values. With `relu`, each value is
+    /// stored as [`relu`] of its chain.
     ///
     /// # Safety
     /// The CPU supports the kernel's instructions; the pointers cover what they describe.
@@ -382,6 +435,7 @@ trait Kernel {
         c: *mut f32,
         c_rs: usize,
         init: Init,
+        relu: bool,
     );
 
     /// Copies columns `j0..j0 + cols` of B (k rows) into `dst`, row p at `dst + p·NR`: the panel
@@ -408,7 +462,7 @@ unsafe fn pack_columns(k: usize, b: View, j0: usize, js: Range<usize>, nr: usize
 
 /// Column panels of NR outputs, each panel over every row tile. A panel of B is read in place
 /// when its rows are contiguous, otherwise copied (zero-padded) into a thread's scratch; a tile
-/// of C likewise, through a small buffer only at the edges.
+/// of C is written in place when its rows are contiguous, otherwise through a small buffer.
 unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Out, init: Init) {
     thread_local! {
         static PANEL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
@@ -431,8 +485,8 @@ unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Ou
                 let a_rows = View { ptr: a.ptr.add(i0 * a.rs), ..a };
                 let corner = c.ptr.add(i0 * c.rs + j0 * c.cs);
                 let init = init.at(i0, j0);
-                if c.cs == 1 && cols == K::NR {
-                    K::tile(rows, k, a_rows, bp, b_rs, cols, corner, c.rs, init);
+                if c.cs == 1 {
+                    K::tile(rows, k, a_rows, bp, b_rs, cols, corner, c.rs, init, c.relu);
                     continue;
                 }
                 if let Init::Load = init {
@@ -442,7 +496,7 @@ unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Ou
                         }
                     }
                 }
-                K::tile(rows, k, a_rows, bp, b_rs, cols, edge.as_mut_ptr(), K::NR, init);
+                K::tile(rows, k, a_rows, bp, b_rs, cols, edge.as_mut_ptr(), K::NR, init, c.relu);
                 for r in 0..rows {
                     for j in 0..cols {
                         *corner.add(r * c.rs + j * c.cs) = edge[r * K::NR + j];
@@ -470,6 +524,7 @@ impl Kernel for Scalar {
         c: *mut f32,
         c_rs: usize,
         init: Init,
+        relu: bool,
     ) {
         for r in 0..rows {
             for j in 0..cols {
@@ -477,7 +532,7 @@ impl Kernel for Scalar {
                 for p in 0..k {
                     acc = (*a.ptr.add(r * a.rs + p * a.cs)).mul_add(*b.add(p * b_rs + j), acc);
                 }
-                *c.add(r * c_rs + j) = acc;
+                *c.add(r * c_rs + j) = if relu { self::relu(acc) } else { acc };
             }
         }
     }
@@ -488,13 +543,15 @@ mod x86 {
     use super::{Init, Kernel, View};
     use std::arch::x86_64::*;
 
-    /// One SIMD kernel: `$mr` rows × `$nv` vectors of `$lanes` lanes held in registers. The row
-    /// count is a const parameter so the compiler unrolls the rows and keeps every accumulator
-    /// in a register; `tile` dispatches the edge rows to their exact count.
+    /// One SIMD kernel: up to `$mr` rows × `$nv` vectors of `$lanes` lanes held in registers.
+    /// Rows and vectors are const parameters so the compiler unrolls both and keeps every
+    /// accumulator in a register; `tile` dispatches an edge tile to its exact row count and to
+    /// as many vectors as its columns fill (only the last one masked when they do not fill it).
     macro_rules! simd_kernel {
         ($name:ident, $features:literal, $mr:literal, $nv:literal, $lanes:literal,
-         $vec:ty, $load:ident, $load_first:ident, $store:ident, $splat:ident, $fma:ident, $columns:ident,
-         [$($r:literal)*]) => {
+         $vec:ty, $load:ident, $load_first:ident, $store:ident, $store_first:ident, $splat:ident, $fma:ident,
+         $max:ident, $columns:ident,
+         [$($r:literal)*], [$($v:literal)*]) => {
             pub struct $name;
 
             impl $name {
@@ -517,9 +574,9 @@ mod x86 {
                     super::pack_columns(k, b, j0, whole_cols..cols, nr, dst);
                 }
 
-                #[target_feature(enable = $features)]
+                /// An edge tile of `R` rows: to the vectors its `cols` columns fill.
                 #[allow(clippy::too_many_arguments)]
-                unsafe fn rows<const R: usize, const RAGGED: bool>(
+                unsafe fn vectors<const R: usize>(
                     k: usize,
                     a: View,
                     b: *const f32,
@@ -528,21 +585,46 @@ mod x86 {
                     c: *mut f32,
                     c_rs: usize,
                     init: Init,
+                    relu: bool,
                 ) {
-                    // The first `cols` of the NR values at p (all NR unless RAGGED), zeros after.
+                    let ragged = cols % $lanes != 0;
+                    match (cols.div_ceil($lanes), ragged) {
+                        $(($v, false) => Self::rows::<R, $v, false>(k, a, b, b_rs, cols, c, c_rs, init, relu),
+                          ($v, true) => Self::rows::<R, $v, true>(k, a, b, b_rs, cols, c, c_rs, init, relu),)*
+                        _ => unreachable!("a tile has 1 to {} columns", $nv * $lanes),
+                    }
+                }
+
+                #[target_feature(enable = $features)]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn rows<const R: usize, const V: usize, const RAGGED: bool>(
+                    k: usize,
+                    a: View,
+                    b: *const f32,
+                    b_rs: usize,
+                    cols: usize,
+                    c: *mut f32,
+                    c_rs: usize,
+                    init: Init,
+                    relu: bool,
+                ) {
+                    // The values at p of vector v: all `lanes`, but for the last vector of a
+                    // RAGGED tile only its first columns (zeros after, nothing past them read),
+                    // and likewise when storing.
+                    let last = |v: usize| RAGGED && v + 1 == V;
                     let load_cols = |p: *const f32, v: usize| {
-                        if RAGGED {
-                            $load_first(p.add(v * $lanes), cols.saturating_sub(v * $lanes).min($lanes))
+                        if last(v) {
+                            $load_first(p.add(v * $lanes), cols - v * $lanes)
                         } else {
                             $load(p.add(v * $lanes))
                         }
                     };
-                    let mut acc: [[$vec; $nv]; R] = [[std::mem::zeroed(); $nv]; R];
+                    let mut acc: [[$vec; V]; R] = [[std::mem::zeroed(); V]; R];
                     for r in 0..R {
-                        for v in 0..$nv {
+                        for v in 0..V {
                             acc[r][v] = match init {
                                 Init::Zero => $splat(0.0),
-                                Init::Load => $load(c.add(r * c_rs + v * $lanes)),
+                                Init::Load => load_cols(c.add(r * c_rs), v),
                                 Init::Row(p) => load_cols(p, v),
                                 Init::Col(p) => $splat(*p.add(r)),
                             };
@@ -550,21 +632,34 @@ mod x86 {
                     }
                     for p in 0..k {
                         let bp = b.add(p * b_rs);
-                        let mut bv: [$vec; $nv] = [std::mem::zeroed(); $nv];
-                        for v in 0..$nv {
+                        let mut bv: [$vec; V] = [std::mem::zeroed(); V];
+                        for v in 0..V {
                             bv[v] = load_cols(bp, v);
                         }
                         let ap = a.ptr.add(p * a.cs);
                         for r in 0..R {
                             let x = $splat(*ap.add(r * a.rs));
-                            for v in 0..$nv {
+                            for v in 0..V {
                                 acc[r][v] = $fma(x, bv[v], acc[r][v]);
                             }
                         }
                     }
+                    if relu {
+                        // max(x, 0) returns its second operand for NaN and ±0: `relu` exactly.
+                        for r in 0..R {
+                            for v in 0..V {
+                                acc[r][v] = $max(acc[r][v], $splat(0.0));
+                            }
+                        }
+                    }
                     for r in 0..R {
-                        for v in 0..$nv {
-                            $store(c.add(r * c_rs + v * $lanes), acc[r][v]);
+                        for v in 0..V {
+                            let p = c.add(r * c_rs + v * $lanes);
+                            if last(v) {
+                                $store_first(p, cols - v * $lanes, acc[r][v]);
+                            } else {
+                                $store(p, acc[r][v]);
+                            }
                         }
                     }
                 }
@@ -584,17 +679,12 @@ mod x86 {
                     c: *mut f32,
                     c_rs: usize,
                     init: Init,
+                    relu: bool,
                 ) {
-                    if cols == Self::NR {
-                        match rows {
-                            $($r => Self::rows::<{ $r }, false>(k, a, b, b_rs, cols, c, c_rs, init),)*
-                            _ => unreachable!("a tile has 1 to {} rows", $mr),
-                        }
-                    } else {
-                        match rows {
-                            $($r => Self::rows::<{ $r }, true>(k, a, b, b_rs, cols, c, c_rs, init),)*
-                            _ => unreachable!("a tile has 1 to {} rows", $mr),
-                        }
+                    match (rows, cols == Self::NR) {
+                        $(($r, true) => Self::rows::<{ $r }, $nv, false>(k, a, b, b_rs, cols, c, c_rs, init, relu),
+                          ($r, false) => Self::vectors::<{ $r }>(k, a, b, b_rs, cols, c, c_rs, init, relu),)*
+                        _ => unreachable!("a tile has 1 to {} rows", $mr),
                     }
                 }
 
@@ -647,6 +737,19 @@ mod x86 {
     #[target_feature(enable = "avx512f,avx2,fma")]
     unsafe fn load16_first(p: *const f32, n: usize) -> __m512 {
         _mm512_maskz_loadu_ps(((1u32 << n) - 1) as u16, p)
+    }
+
+    /// Stores the first `n` (≤ 8) lanes of `v` at `p`; nothing past them is touched.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn store8_first(p: *mut f32, n: usize, v: __m256) {
+        let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        _mm256_maskstore_ps(p, mask, v)
+    }
+
+    /// Stores the first `n` (≤ 16) lanes of `v` at `p`; nothing past them is touched.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn store16_first(p: *mut f32, n: usize, v: __m512) {
+        _mm512_mask_storeu_ps(p, ((1u32 << n) - 1) as u16, v)
     }
 
     /// The 8 columns of an 8×8 block of rows (row stride in elements).
@@ -825,26 +928,32 @@ mod x86 {
         _mm256_loadu_ps,
         load8_first,
         _mm256_storeu_ps,
+        store8_first,
         _mm256_set1_ps,
         _mm256_fmadd_ps,
+        _mm256_max_ps,
         columns8,
-        [1 2 3 4 5 6]
+        [1 2 3 4 5 6],
+        [1 2]
     );
-    // AVX-512: 12 rows × 2 vectors = 24 of the 32 zmm registers.
+    // AVX-512: 4 rows × 6 vectors = 24 of the 32 zmm registers.
     simd_kernel!(
         Avx512,
         "avx512f,avx2,fma",
-        12,
-        2,
+        4,
+        6,
         16,
         __m512,
         _mm512_loadu_ps,
         load16_first,
         _mm512_storeu_ps,
+        store16_first,
         _mm512_set1_ps,
         _mm512_fmadd_ps,
+        _mm512_max_ps,
         columns16,
-        [1 2 3 4 5 6 7 8 9 10 11 12]
+        [1 2 3 4],
+        [1 2 3 4 5 6]
     );
 }
 
@@ -901,8 +1010,13 @@ mod tests {
     fn every_level_computes_the_defined_chain_bit_for_bit() {
         let levels: Vec<Simd> = Simd::ALL.into_iter().filter(|s| s.available()).collect();
         // Edges of every tile size, narrow outputs (transposed, from A as is and transposed),
-        // k = 1 and polyak's own shapes.
+        // k = 1 and polyak's own shapes; edge panels that fill 1 to 5 vectors of 16, whole or
+        // ragged (the AVX-512 kernel's panels are 96 wide).
         let shapes = [
+            (9, 19, 400),
+            (6, 40, 300),
+            (5, 12, 176),
+            (11, 9, 100),
             (1, 1, 1),
             (1, 17, 256),
             (3, 7, 2),
@@ -940,9 +1054,29 @@ mod tests {
                             }
                             let same = parts.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits());
                             assert!(same, "{m}×{k}×{n} {al:?}/{bl:?} in row parts, from {start:?}, {level:?}");
+                            // A hidden layer's product: ReLU of the same chains.
+                            let mut hidden = c0.clone();
+                            matmul_relu(&mut hidden, aa, al, bb, bl, m, k, n, start);
+                            let same = hidden.iter().zip(&want).all(|(x, y)| x.to_bits() == relu(*y).to_bits());
+                            assert!(same, "{m}×{k}×{n} {al:?}/{bl:?} with ReLU, from {start:?}, {level:?}");
                         }
                     }
                 }
+            }
+        }
+        // ReLU maps NaN and −0 to +0 at every level, in the tile kernels and the narrow ones:
+        // chains that end at −0 (negative × 0 from a −0 bias) and at NaN (row 0).
+        for &(m, n) in &[(20, 40), (20, 3)] {
+            let mut a = vec![-1.5f32; m * 3];
+            a[1] = f32::NAN;
+            let (b, bias) = (vec![0.0f32; 3 * n], vec![-0.0f32; n]);
+            for &level in &levels {
+                use_simd(level).unwrap();
+                let mut out = vec![1.0; m * n];
+                matmul(&mut out, &a, Layout::AsIs, &b, Layout::AsIs, m, 3, n, Start::Row(&bias));
+                assert!(out[n..].iter().all(|v| v.to_bits() == (-0.0f32).to_bits()) && out[0].is_nan());
+                matmul_relu(&mut out, &a, Layout::AsIs, &b, Layout::AsIs, m, 3, n, Start::Row(&bias));
+                assert!(out.iter().all(|v| v.to_bits() == 0), "{m}×3×{n} ReLU at {level:?}: {out:?}");
             }
         }
         use_simd(Simd::best()).unwrap();

@@ -5,7 +5,7 @@
 //! then `b`), so the optimiser, Polyak averaging and checkpoints are single loops over a slice,
 //! and gradients have the same layout. Batches are row-major `batch × features`.
 
-use super::linalg::{matmul, matmul_rows, Layout, Start};
+use super::linalg::{matmul, matmul_relu, matmul_rows, Layout, Start};
 use super::Adam;
 use crate::parallel::{share, Pool};
 use crate::rng::Rng;
@@ -95,13 +95,13 @@ impl Mlp {
             let input: &[f32] = if l == 0 { x } else { &before[l - 1] };
             let out = &mut rest[0];
             out.resize(batch * o, 0.0);
-            // Every output's chain starts from its bias.
+            // Every output's chain starts from its bias; hidden layers store ReLU of it.
             let bias = Start::Row(&self.params[br]);
-            matmul(out, input, Layout::AsIs, &self.params[wr], Layout::AsIs, batch, i, o, bias);
-            if l + 1 < self.n_layers() {
-                for v in out.iter_mut() {
-                    *v = v.max(0.0);
-                }
+            let (w, relu) = (&self.params[wr], l + 1 < self.n_layers());
+            if relu {
+                matmul_relu(out, input, Layout::AsIs, w, Layout::AsIs, batch, i, o, bias);
+            } else {
+                matmul(out, input, Layout::AsIs, w, Layout::AsIs, batch, i, o, bias);
             }
         }
         cache.output()
