@@ -196,24 +196,7 @@ pub fn matmul(
     n: usize,
     start: Start,
 ) {
-    matmul_rows(out, a, a_layout, b, b_layout, m, k, n, 0..m, start);
-}
-
-/// [`matmul`], then [`relu`] on every output: a hidden layer's forward pass. The ReLU is applied
-/// as the kernels store their tiles, so the output is written once.
-#[allow(clippy::too_many_arguments)]
-pub fn matmul_relu(
-    out: &mut [f32],
-    a: &[f32],
-    a_layout: Layout,
-    b: &[f32],
-    b_layout: Layout,
-    m: usize,
-    k: usize,
-    n: usize,
-    start: Start,
-) {
-    product_rows(out, a, a_layout, b, b_layout, m, k, n, 0..m, start, true);
+    matmul_rows(out, a, a_layout, b, b_layout, m, k, n, 0..m, start, false);
 }
 
 /// max(x, 0), with NaN and −0 mapping to +0: the one ReLU, in the kernels' stores and here.
@@ -226,27 +209,12 @@ pub fn relu(x: f32) -> f32 {
 }
 
 /// Rows `rows` of the product [`matmul`] defines, into `out`, which holds just those rows
-/// (`rows.len() × n`). Every element is the same chain as in the whole product, so threads that
-/// share out the rows of one product compute exactly its bits.
+/// (`rows.len() × n`); with `relu`, [`relu`] of each (a hidden layer's forward pass: the kernels
+/// apply it as they store their tiles, so the output is written once). Every element is the same
+/// chain as in the whole product, so threads that share out the rows of one product compute
+/// exactly its bits.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_rows(
-    out: &mut [f32],
-    a: &[f32],
-    a_layout: Layout,
-    b: &[f32],
-    b_layout: Layout,
-    m: usize,
-    k: usize,
-    n: usize,
-    rows: Range<usize>,
-    start: Start,
-) {
-    product_rows(out, a, a_layout, b, b_layout, m, k, n, rows, start, false);
-}
-
-/// [`matmul_rows`], with [`relu`] applied to every output when `relu` is set.
-#[allow(clippy::too_many_arguments)]
-fn product_rows(
     out: &mut [f32],
     a: &[f32],
     a_layout: Layout,
@@ -1068,13 +1036,13 @@ mod tests {
                             let mut parts = c0.clone();
                             for r in [0..m / 3, m / 3..m - m / 4, m - m / 4..m] {
                                 let part = &mut parts[r.start * n..r.end * n];
-                                matmul_rows(part, aa, al, bb, bl, m, k, n, r.clone(), start);
+                                matmul_rows(part, aa, al, bb, bl, m, k, n, r.clone(), start, false);
                             }
                             let same = parts.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits());
                             assert!(same, "{m}×{k}×{n} {al:?}/{bl:?} in row parts, from {start:?}, {level:?}");
                             // A hidden layer's product: ReLU of the same chains.
                             let mut hidden = c0.clone();
-                            matmul_relu(&mut hidden, aa, al, bb, bl, m, k, n, start);
+                            matmul_rows(&mut hidden, aa, al, bb, bl, m, k, n, 0..m, start, true);
                             let same = hidden.iter().zip(&want).all(|(x, y)| x.to_bits() == relu(*y).to_bits());
                             assert!(same, "{m}×{k}×{n} {al:?}/{bl:?} with ReLU, from {start:?}, {level:?}");
                         }
@@ -1093,7 +1061,7 @@ mod tests {
                 let mut out = vec![1.0; m * n];
                 matmul(&mut out, &a, Layout::AsIs, &b, Layout::AsIs, m, 3, n, Start::Row(&bias));
                 assert!(out[n..].iter().all(|v| v.to_bits() == (-0.0f32).to_bits()) && out[0].is_nan());
-                matmul_relu(&mut out, &a, Layout::AsIs, &b, Layout::AsIs, m, 3, n, Start::Row(&bias));
+                matmul_rows(&mut out, &a, Layout::AsIs, &b, Layout::AsIs, m, 3, n, 0..m, Start::Row(&bias), true);
                 assert!(out.iter().all(|v| v.to_bits() == 0), "{m}×3×{n} ReLU at {level:?}: {out:?}");
             }
         }

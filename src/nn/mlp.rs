@@ -5,7 +5,7 @@
 //! then `b`), so the optimiser, Polyak averaging and checkpoints are single loops over a slice,
 //! and gradients have the same layout. Batches are row-major `batch × features`.
 
-use super::linalg::{matmul, matmul_relu, matmul_rows, Layout, Start};
+use super::linalg::{matmul, matmul_rows, Layout, Start};
 use super::Adam;
 use crate::parallel::{share, Pool};
 use crate::rng::Rng;
@@ -98,11 +98,7 @@ impl Mlp {
             // Every output's chain starts from its bias; hidden layers store ReLU of it.
             let bias = Start::Row(&self.params[br]);
             let (w, relu) = (&self.params[wr], l + 1 < self.n_layers());
-            if relu {
-                matmul_relu(out, input, Layout::AsIs, w, Layout::AsIs, batch, i, o, bias);
-            } else {
-                matmul(out, input, Layout::AsIs, w, Layout::AsIs, batch, i, o, bias);
-            }
+            matmul_rows(out, input, Layout::AsIs, w, Layout::AsIs, batch, i, o, 0..batch, bias, relu);
         }
         cache.output()
     }
@@ -292,7 +288,8 @@ fn part_gradient(sizes: &[usize], blocks: &[(&[f32], &MlpCache)], part: &Part, o
             let input: &[f32] = if l == 0 { x } else { &cache.outs[l - 1] };
             let (delta, batch) = (&cache.deltas[l], cache.batch);
             let start = if b == 0 { Start::Zero } else { Start::Old };
-            matmul_rows(out, input, Layout::Transposed, delta, Layout::AsIs, i, batch, o, range.clone(), start);
+            let (at, bt) = (Layout::Transposed, Layout::AsIs);
+            matmul_rows(out, input, at, delta, bt, i, batch, o, range.clone(), start, false);
         }
     }
 }
