@@ -560,7 +560,7 @@ mod x86 {
                     super::pack_columns(k, b, j0, whole_cols..cols, nr, dst);
                 }
 
-                /// An edge tile of `R` rows: to the vectors its `cols` columns fill.
+                /// A tile of `R` rows: to the vectors its `cols` columns fill.
                 #[allow(clippy::too_many_arguments)]
                 unsafe fn vectors<const R: usize>(
                     k: usize,
@@ -667,9 +667,8 @@ mod x86 {
                     init: Init,
                     relu: bool,
                 ) {
-                    match (rows, cols == Self::NR) {
-                        $(($r, true) => Self::rows::<{ $r }, $nv, false>(k, a, b, b_rs, cols, c, c_rs, init, relu),
-                          ($r, false) => Self::vectors::<{ $r }>(k, a, b, b_rs, cols, c, c_rs, init, relu),)*
+                    match rows {
+                        $($r => Self::vectors::<{ $r }>(k, a, b, b_rs, cols, c, c_rs, init, relu),)*
                         _ => unreachable!("a tile has 1 to {} rows", $mr),
                     }
                 }
