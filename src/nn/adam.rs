@@ -2,6 +2,8 @@
 //! (`eps` added after the bias-corrected square root), so learning rates tuned in
 //! Stable-Baselines3/CleanRL transfer unchanged.
 
+use super::elementwise::per_simd_level;
+
 /// Optimiser state for one network.
 #[derive(Clone, Debug)]
 pub struct Adam {
@@ -60,7 +62,14 @@ pub struct AdamStep {
 impl AdamStep {
     /// The step on matching slices of the parameters, their gradient and the two moments.
     pub fn apply(&self, params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32]) {
-        let AdamStep { beta1: b1, beta2: b2, eps, step_size, inv_sqrt_bias2 } = *self;
+        adam_update(*self, params, grads, m, v);
+    }
+}
+
+per_simd_level! {
+    /// [`AdamStep::apply`], compiled for each SIMD level (see `elementwise`).
+    fn adam_update(step: AdamStep, params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32]) {
+        let AdamStep { beta1: b1, beta2: b2, eps, step_size, inv_sqrt_bias2 } = step;
         for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(m).zip(v) {
             *m = b1 * *m + (1.0 - b1) * g;
             *v = b2 * *v + (1.0 - b2) * g * g;

@@ -5,6 +5,7 @@
 //! then `b`), so the optimiser, Polyak averaging and checkpoints are single loops over a slice,
 //! and gradients have the same layout. Batches are row-major `batch × features`.
 
+use super::elementwise::{add_rows, polyak_average, relu_mask};
 use super::linalg::{matmul, matmul_rows, Layout, Start};
 use super::Adam;
 use crate::parallel::{share, Pool};
@@ -207,9 +208,7 @@ impl Mlp {
                 part_gradient(sizes, blocks, &item.part, item.grad);
                 step.apply(item.params, item.grad, item.m, item.v);
                 if let Some(target) = item.target.as_deref_mut() {
-                    for (t, &o) in target.iter_mut().zip(item.params.iter()) {
-                        *t += tau * (o - *t);
-                    }
+                    polyak_average(target, item.params, tau);
                 }
             }
         });
@@ -276,11 +275,7 @@ fn part_gradient(sizes: &[usize], blocks: &[(&[f32], &MlpCache)], part: &Part, o
         // ∂L/∂b = Σ_rows δ, row by row in batch order
         out.fill(0.0);
         for (_, cache) in blocks {
-            for row in cache.deltas[l].chunks_exact(o) {
-                for (g, d) in out.iter_mut().zip(&row[range.clone()]) {
-                    *g += d;
-                }
-            }
+            add_rows(out, &cache.deltas[l], o, range.start);
         }
     } else {
         // ∂L/∂W = inputᵀ · δ, the chain over the batch continued from block to block
@@ -291,14 +286,6 @@ fn part_gradient(sizes: &[usize], blocks: &[(&[f32], &MlpCache)], part: &Part, o
             let (at, bt) = (Layout::Transposed, Layout::AsIs);
             matmul_rows(out, input, at, delta, bt, i, batch, o, range.clone(), start, false);
         }
-    }
-}
-
-/// δ ⊙ relu'(h). Written as a select, not a conditional store, so it compiles to vector blends
-/// (the branchy form cost ≈ 15% of a SAC update).
-fn relu_mask(delta: &mut [f32], activation: &[f32]) {
-    for (d, &h) in delta.iter_mut().zip(activation) {
-        *d = if h > 0.0 { *d } else { 0.0 };
     }
 }
 

@@ -6,6 +6,7 @@
 //! "Engine"). Parameters are flat `f32` vectors; see [`Mlp`].
 
 mod adam;
+mod elementwise;
 #[cfg(test)]
 pub(crate) mod gradcheck;
 mod linalg;

@@ -1,0 +1,126 @@
+//! Elementwise loops over parameter- and batch-sized vectors (Adam, Polyak averaging, the
+//! backward ReLU mask, bias gradients), compiled once per SIMD level and run at the level the
+//! matrix products use (`linalg::simd`, which `POLYAK_SIMD` picks).
+//!
+//! Without this they ran as the baseline x86-64 build compiles them, 4 lanes of SSE with a
+//! 4-lane square root and division per Adam step. The arithmetic of each element is the same
+//! IEEE operations at every width (Rust never fuses a multiply and an add, and a vector square
+//! root or division is correctly rounded lane by lane), so every level gives the scalar loop's
+//! bits; `tests` checks that at each level this CPU has.
+
+/// Defines `fn name(args) body` three times: as written, and compiled for AVX2 and for
+/// AVX-512F (the body inlined into each, so the compiler vectorises it to that width), and
+/// calls the one for the level in use. The body is plain Rust over slices.
+macro_rules! per_simd_level {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $(#[$doc])*
+        $vis fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            fn body($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2")]
+            unsafe fn avx2($($arg: $ty),*) {
+                body($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f")]
+            unsafe fn avx512($($arg: $ty),*) {
+                body($($arg),*)
+            }
+            match $crate::nn::linalg::simd() {
+                // SAFETY: `simd()` only ever holds a level this CPU has.
+                #[cfg(target_arch = "x86_64")]
+                $crate::nn::linalg::Simd::Avx2 => unsafe { avx2($($arg),*) },
+                #[cfg(target_arch = "x86_64")]
+                $crate::nn::linalg::Simd::Avx512 => unsafe { avx512($($arg),*) },
+                _ => body($($arg),*),
+            }
+        }
+    };
+}
+pub(crate) use per_simd_level;
+
+per_simd_level! {
+    /// δ ⊙ relu'(h): each δ kept where its activation is positive, else +0. Written as a
+    /// select, not a conditional store, so it compiles to vector blends.
+    pub fn relu_mask(delta: &mut [f32], activation: &[f32]) {
+        for (d, &h) in delta.iter_mut().zip(activation) {
+            *d = if h > 0.0 { *d } else { 0.0 };
+        }
+    }
+}
+
+per_simd_level! {
+    /// `sums[j] += rows[r·width + from + j]` for each row r in order: columns `from..` of a
+    /// bias gradient, each one chain of additions in batch order.
+    pub fn add_rows(sums: &mut [f32], rows: &[f32], width: usize, from: usize) {
+        let n = sums.len();
+        for row in rows.chunks_exact(width) {
+            for (s, &x) in sums.iter_mut().zip(&row[from..from + n]) {
+                *s += x;
+            }
+        }
+    }
+}
+
+per_simd_level! {
+    /// Polyak averaging, `θ' ← θ' + τ·(θ − θ')`.
+    pub fn polyak_average(target: &mut [f32], online: &[f32], tau: f32) {
+        for (t, &o) in target.iter_mut().zip(online) {
+            *t += tau * (o - *t);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::linalg::{use_simd, Simd};
+    use crate::nn::Adam;
+    use crate::rng::Rng;
+
+    /// Values with the cases a loop could treat differently: ±0, NaN, infinities, subnormals.
+    fn values(len: usize, seed: u64) -> Vec<f32> {
+        let mut rng = Rng::new(seed);
+        let special = [0.0, -0.0, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e-40, -1e-40, f32::MAX];
+        (0..len)
+            .map(|i| if i % 17 == 3 { special[i / 17 % special.len()] } else { (rng.normal() * 2.0) as f32 })
+            .collect()
+    }
+
+    /// Every level this CPU has computes the scalar loops' bits (Adam's step too, defined with
+    /// this module's macro in `adam`), on lengths that leave remainders after whole vectors of
+    /// 8 and 16.
+    #[test]
+    fn every_level_gives_the_scalar_bits() {
+        let run = |level: Simd| {
+            use_simd(level).unwrap();
+            let mut out = Vec::new();
+            for len in [1, 7, 16, 37, 300] {
+                let (a, b) = (values(len, 1), values(len, 2));
+                let mut d = a.clone();
+                relu_mask(&mut d, &b);
+                let mut t = a.clone();
+                polyak_average(&mut t, &b, 0.005);
+                let rows = values(len * 5, 3);
+                let mut sums = values(len - len / 3, 4);
+                add_rows(&mut sums, &rows, len, len / 3);
+                let mut adam = Adam::new(len, 3e-4);
+                adam.m = values(len, 5);
+                adam.v = values(len, 6).iter().map(|v| v * v).collect();
+                adam.t = 7;
+                let mut p = a.clone();
+                adam.step(&mut p, &b);
+                out.push([d, t, sums, p, adam.m, adam.v].concat());
+            }
+            out.concat().iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
+        };
+        let want = run(Simd::Scalar);
+        // The masks and sums did something (not all NaN or unchanged).
+        assert!(want.contains(&0) && want.iter().any(|&b| f32::from_bits(b).is_normal()));
+        for level in Simd::ALL.into_iter().filter(|l| l.available()) {
+            assert_eq!(run(level), want, "{} differs from scalar", level.name());
+        }
+        use_simd(Simd::best()).unwrap();
+    }
+}
