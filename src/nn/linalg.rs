@@ -399,6 +399,8 @@ struct Out {
 trait Kernel {
     const MR: usize;
     const NR: usize;
+    /// Columns per vector register.
+    const LANES: usize;
     /// `C[rows × cols] = init + A[rows × k] · B[k × cols]` (`cols` ≤ NR), each element one fma
     /// chain over p = 0..k in order. A is read through its strides; row p of B starts at
     /// `b + p·b_rs` and row r of C at `c + r·c_rs`, each `cols` contiguous values: nothing past
@@ -444,17 +446,20 @@ unsafe fn pack_columns(k: usize, b: View, j0: usize, js: Range<usize>, nr: usize
     }
 }
 
-/// Column panels of NR outputs, each panel over every row tile. A panel of B is read in place
-/// when its rows are contiguous, otherwise copied (zero-padded) into a thread's scratch; a tile
-/// of C is written in place when its rows are contiguous, otherwise through a small buffer.
+/// Column panels of up to NR outputs, each panel over every row tile. A panel of B is read in
+/// place when its rows are contiguous, otherwise copied (zero-padded) into a thread's scratch; a
+/// tile of C is written in place when its rows are contiguous, otherwise through a small buffer.
 unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Out, init: Init) {
     thread_local! {
         static PANEL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     }
     PANEL.with_borrow_mut(|panel| {
         let mut edge = [0.0f32; 16 * 32];
-        for j0 in (0..n).step_by(K::NR) {
-            let cols = K::NR.min(n - j0);
+        // Panels as even as whole vectors allow: 300 columns make 80+80+80+60, not 96+96+96+12,
+        // whose last panel would run one vector per row at a fraction of the speed.
+        let width = n.div_ceil(n.div_ceil(K::NR)).next_multiple_of(K::LANES);
+        for j0 in (0..n).step_by(width) {
+            let cols = width.min(n - j0);
             let (bp, b_rs) = if b.cs == 1 {
                 (b.ptr.add(j0), b.rs)
             } else {
@@ -499,6 +504,7 @@ struct Scalar;
 impl Kernel for Scalar {
     const MR: usize = 4;
     const NR: usize = 4;
+    const LANES: usize = 1;
 
     unsafe fn tile(
         rows: usize,
@@ -654,6 +660,7 @@ mod x86 {
             impl Kernel for $name {
                 const MR: usize = $mr;
                 const NR: usize = $nv * $lanes;
+                const LANES: usize = $lanes;
 
                 unsafe fn tile(
                     rows: usize,
@@ -995,9 +1002,12 @@ mod tests {
     fn every_level_computes_the_defined_chain_bit_for_bit() {
         let levels: Vec<Simd> = Simd::ALL.into_iter().filter(|s| s.available()).collect();
         // Edges of every tile size, narrow outputs (transposed, from A as is and transposed),
-        // k = 1 and polyak's own shapes; edge panels that fill 1 to 5 vectors of 16, whole or
-        // ragged (the AVX-512 kernel's panels are 96 wide).
+        // k = 1 and polyak's own shapes; AVX-512 panels (up to 96 wide, split evenly in whole
+        // vectors) of 1 to 6 vectors of 16, whole or ragged: 16, 32, 400 = 5 × 80,
+        // 300 = 3 × 80 + 60, 176 = 96 + 80, 100 = 64 + 36, 40, 29.
         let shapes = [
+            (5, 9, 16),
+            (3, 11, 32),
             (9, 19, 400),
             (6, 40, 300),
             (5, 12, 176),
