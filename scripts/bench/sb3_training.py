@@ -81,6 +81,10 @@ def polyak_updates(binary: str, algo: str, threads: int) -> float:
 def main() -> None:
     rounds, threads, binary = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     results: dict[tuple[str, str], list[float]] = {}
+    import torch
+
+    simd = os.environ.get("POLYAK_SIMD", "the best this CPU has")
+    print(f"polyak's kernels: {simd}; torch's CPU capability: {torch.backends.cpu.get_cpu_capability()}")
 
     def record(r: int, algo: str, who: str, value: float, unit: str) -> None:
         results.setdefault((algo, who), []).append(value)

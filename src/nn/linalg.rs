@@ -401,6 +401,15 @@ trait Kernel {
     const NR: usize;
     /// Columns per vector register.
     const LANES: usize;
+    /// Whether [`tiles`] copies every panel of B, even one whose rows are contiguous, and A
+    /// into slivers of MR rows when A is stored transposed. A kernel with narrow panels wants
+    /// this: a 16-wide AVX2 panel read in place is one cache line from each row of B, a whole
+    /// row (1 KB at 256 columns) apart, and lines that far apart fall into a few of L1's sets
+    /// and evict each other, so every tile reads its panel from L2 again; a transposed A is
+    /// likewise one line per step for 6 values. Copied, the panel (16 KB at k = 256) stays in
+    /// L1 and a sliver is one contiguous stream. AVX-512's 96-wide panels (96 KB) live in L2
+    /// either way, and copying them measured 2–3% slower.
+    const PACK: bool = false;
     /// `C[rows × cols] = init + A[rows × k] · B[k × cols]` (`cols` ≤ NR), each element one fma
     /// chain over p = 0..k in order. A is read through its strides; row p of B starts at
     /// `b + p·b_rs` and row r of C at `c + r·c_rs`, each `cols` contiguous values: nothing past
@@ -433,6 +442,26 @@ trait Kernel {
     unsafe fn pack(k: usize, b: View, j0: usize, cols: usize, dst: *mut f32) {
         pack_columns(k, b, j0, 0..cols, Self::NR, dst);
     }
+
+    /// A (m × k, stored transposed: `rs` = 1) into slivers of MR rows, sliver i0/MR at
+    /// `dst + i0·k`, MR values per p (the last sliver's rows past m left as they are).
+    ///
+    /// # Safety
+    /// `dst` holds m rounded up to MR, times k values.
+    unsafe fn pack_slivers(m: usize, k: usize, a: View, dst: *mut f32) {
+        for i0 in (0..m).step_by(Self::MR) {
+            let out = dst.add(i0 * k);
+            let rows = Self::MR.min(m - i0);
+            for p in 0..k {
+                let src = a.ptr.add(i0 + p * a.cs);
+                if rows == Self::MR {
+                    std::ptr::copy_nonoverlapping(src, out.add(p * Self::MR), Self::MR);
+                } else {
+                    std::ptr::copy_nonoverlapping(src, out.add(p * Self::MR), rows);
+                }
+            }
+        }
+    }
 }
 
 /// Columns `j0 + js` of B into a panel of row stride `nr`, one value at a time, down each column
@@ -447,20 +476,34 @@ unsafe fn pack_columns(k: usize, b: View, j0: usize, js: Range<usize>, nr: usize
 }
 
 /// Column panels of up to NR outputs, each panel over every row tile. A panel of B is read in
-/// place when its rows are contiguous, otherwise copied (zero-padded) into a thread's scratch; a
-/// tile of C is written in place when its rows are contiguous, otherwise through a small buffer.
+/// place when its rows are contiguous (unless the kernel asks for copies, [`Kernel::PACK`]),
+/// otherwise copied into a thread's scratch; a tile of C is written in place when its rows are
+/// contiguous, otherwise through a small buffer. Copies move values, so the chains are the same.
 unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Out, init: Init) {
-    thread_local! {
-        static PANEL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// A thread's copies of B's panel and of A's slivers, kept for the next product.
+    struct Scratch {
+        panel: Vec<f32>,
+        slivers: Vec<f32>,
     }
-    PANEL.with_borrow_mut(|panel| {
+    thread_local! {
+        static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch { panel: Vec::new(), slivers: Vec::new() }) };
+    }
+    SCRATCH.with_borrow_mut(|Scratch { panel, slivers }| {
         let mut edge = [0.0f32; 16 * 32];
+        let pack_a = K::PACK && a.rs == 1;
+        if pack_a {
+            let len = m.next_multiple_of(K::MR) * k;
+            if slivers.len() < len {
+                slivers.resize(len, 0.0);
+            }
+            K::pack_slivers(m, k, a, slivers.as_mut_ptr());
+        }
         // Panels as even as whole vectors allow: 300 columns make 80+80+80+60, not 96+96+96+12,
         // whose last panel would run one vector per row at a fraction of the speed.
         let width = n.div_ceil(n.div_ceil(K::NR)).next_multiple_of(K::LANES);
         for j0 in (0..n).step_by(width) {
             let cols = width.min(n - j0);
-            let (bp, b_rs) = if b.cs == 1 {
+            let (bp, b_rs) = if b.cs == 1 && !K::PACK {
                 (b.ptr.add(j0), b.rs)
             } else {
                 if panel.len() < k * K::NR {
@@ -471,7 +514,11 @@ unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Ou
             };
             for i0 in (0..m).step_by(K::MR) {
                 let rows = K::MR.min(m - i0);
-                let a_rows = View { ptr: a.ptr.add(i0 * a.rs), ..a };
+                let a_rows = if pack_a {
+                    View { ptr: slivers.as_ptr().add(i0 * k), rs: 1, cs: K::MR }
+                } else {
+                    View { ptr: a.ptr.add(i0 * a.rs), ..a }
+                };
                 let corner = c.ptr.add(i0 * c.rs + j0 * c.cs);
                 let init = init.at(i0, j0);
                 if c.cs == 1 {
@@ -496,6 +543,13 @@ unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Ou
             }
         }
     });
+}
+
+/// Columns `j0..j0 + cols` of B stored as is (`cs` = 1) into a panel of row stride `nr`.
+unsafe fn pack_rows(k: usize, b: View, j0: usize, cols: usize, nr: usize, dst: *mut f32) {
+    for p in 0..k {
+        std::ptr::copy_nonoverlapping(b.ptr.add(p * b.rs + j0), dst.add(p * nr), cols);
+    }
 }
 
 /// The reference kernel, one element at a time.
@@ -540,7 +594,7 @@ mod x86 {
     /// accumulator in a register; `tile` dispatches an edge tile to its exact row count and to
     /// as many vectors as its columns fill (only the last one masked when they do not fill it).
     macro_rules! simd_kernel {
-        ($name:ident, $features:literal, $mr:literal, $nv:literal, $lanes:literal,
+        ($name:ident, $features:literal, $pack:literal, $mr:literal, $nv:literal, $lanes:literal,
          $vec:ty, $load:ident, $load_first:ident, $store:ident, $store_first:ident, $splat:ident, $fma:ident,
          $max:ident, $columns:ident,
          [$($r:literal)*], [$($v:literal)*]) => {
@@ -658,6 +712,7 @@ mod x86 {
             }
 
             impl Kernel for $name {
+                const PACK: bool = $pack;
                 const MR: usize = $mr;
                 const NR: usize = $nv * $lanes;
                 const LANES: usize = $lanes;
@@ -681,7 +736,9 @@ mod x86 {
                 }
 
                 unsafe fn pack(k: usize, b: View, j0: usize, cols: usize, dst: *mut f32) {
-                    if b.rs == 1 {
+                    if b.cs == 1 {
+                        super::pack_rows(k, b, j0, cols, Self::NR, dst);
+                    } else if b.rs == 1 {
                         Self::pack_transposed(k, b, j0, cols, dst);
                     } else {
                         super::pack_columns(k, b, j0, 0..cols, Self::NR, dst);
@@ -913,6 +970,7 @@ mod x86 {
     simd_kernel!(
         Avx2,
         "avx2,fma",
+        true,
         6,
         2,
         8,
@@ -932,6 +990,7 @@ mod x86 {
     simd_kernel!(
         Avx512,
         "avx512f,avx2,fma",
+        false,
         4,
         6,
         16,
