@@ -512,7 +512,23 @@ unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Ou
                 K::pack(k, b, j0, cols, panel.as_mut_ptr());
                 (panel.as_ptr(), K::NR)
             };
+            let next = j0 + width;
+            let tiles = m.div_ceil(K::MR);
             for i0 in (0..m).step_by(K::MR) {
+                if K::PACK && b.cs == 1 && next < n {
+                    // This tile's share of the next panel's rows, on their way to L2 while it computes.
+                    let per = k.div_ceil(tiles);
+                    let t = i0 / K::MR;
+                    for p in (t * per).min(k)..((t + 1) * per).min(k) {
+                        let row = b.ptr.add(p * b.rs + next) as *const i8;
+                        #[cfg(target_arch = "x86_64")]
+                        {
+                            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+                            _mm_prefetch::<_MM_HINT_T1>(row);
+                            _mm_prefetch::<_MM_HINT_T1>(row.add(4 * width.min(n - next) - 4));
+                        }
+                    }
+                }
                 let rows = K::MR.min(m - i0);
                 let a_rows = if pack_a {
                     View { ptr: slivers.as_ptr().add(i0 * k), rs: 1, cs: K::MR }
@@ -618,6 +634,17 @@ mod x86 {
                         super::pack_columns(k - whole_k, rest, j0, jb..jb + $lanes, nr, dst.add(whole_k * nr));
                     }
                     super::pack_columns(k, b, j0, whole_cols..cols, nr, dst);
+                }
+
+                /// `Kernel::pack` of a whole panel of B stored as is: each row's vectors copied.
+                #[target_feature(enable = $features)]
+                unsafe fn pack_rows(k: usize, b: View, j0: usize, dst: *mut f32) {
+                    for p in 0..k {
+                        let (src, out) = (b.ptr.add(p * b.rs + j0), dst.add(p * $nv * $lanes));
+                        for v in 0..$nv {
+                            $store(out.add(v * $lanes), $load(src.add(v * $lanes)));
+                        }
+                    }
                 }
 
                 /// A tile of `R` rows: to the vectors its `cols` columns fill.
@@ -736,7 +763,9 @@ mod x86 {
                 }
 
                 unsafe fn pack(k: usize, b: View, j0: usize, cols: usize, dst: *mut f32) {
-                    if b.cs == 1 {
+                    if b.cs == 1 && cols == Self::NR {
+                        Self::pack_rows(k, b, j0, dst);
+                    } else if b.cs == 1 {
                         super::pack_rows(k, b, j0, cols, Self::NR, dst);
                     } else if b.rs == 1 {
                         Self::pack_transposed(k, b, j0, cols, dst);
