@@ -401,8 +401,9 @@ trait Kernel {
     const NR: usize;
     /// Columns per vector register.
     const LANES: usize;
-    /// Whether [`tiles`] copies every panel of B, even one whose rows are contiguous, and A
-    /// into slivers of MR rows when A is stored transposed. A kernel with narrow panels wants
+    /// Whether [`tiles`] copies the panels of B, even ones whose rows are contiguous, and A
+    /// into slivers of MR rows when A is stored transposed (each only when it will be read more
+    /// than once). A kernel with narrow panels wants
     /// this: a 16-wide AVX2 panel read in place is one cache line from each row of B, a whole
     /// row (1 KB at 256 columns) apart, and lines that far apart fall into a few of L1's sets
     /// and evict each other, so every tile reads its panel from L2 again; a transposed A is
@@ -490,7 +491,13 @@ unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Ou
     }
     SCRATCH.with_borrow_mut(|Scratch { panel, slivers }| {
         let mut edge = [0.0f32; 16 * 32];
-        let pack_a = K::PACK && a.rs == 1;
+        // Panels as even as whole vectors allow: 300 columns make 80+80+80+60, not 96+96+96+12,
+        // whose last panel would run one vector per row at a fraction of the speed.
+        let width = n.div_ceil(n.div_ceil(K::NR)).next_multiple_of(K::LANES);
+        // A copy pays when it is read more than once: a panel of B by more than one row tile, A's
+        // slivers by more than one panel. (One row, a single observation acting, copied all of
+        // B for nothing: 3× the time of an AVX2 action.)
+        let (pack_a, pack_b) = (K::PACK && a.rs == 1 && n > width, K::PACK && m > K::MR);
         if pack_a {
             let len = m.next_multiple_of(K::MR) * k;
             if slivers.len() < len {
@@ -498,12 +505,9 @@ unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Ou
             }
             K::pack_slivers(m, k, a, slivers.as_mut_ptr());
         }
-        // Panels as even as whole vectors allow: 300 columns make 80+80+80+60, not 96+96+96+12,
-        // whose last panel would run one vector per row at a fraction of the speed.
-        let width = n.div_ceil(n.div_ceil(K::NR)).next_multiple_of(K::LANES);
         for j0 in (0..n).step_by(width) {
             let cols = width.min(n - j0);
-            let (bp, b_rs) = if b.cs == 1 && !K::PACK {
+            let (bp, b_rs) = if b.cs == 1 && !pack_b {
                 (b.ptr.add(j0), b.rs)
             } else {
                 if panel.len() < k * K::NR {
@@ -515,7 +519,7 @@ unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Ou
             let next = j0 + width;
             let tiles = m.div_ceil(K::MR);
             for i0 in (0..m).step_by(K::MR) {
-                if K::PACK && b.cs == 1 && next < n {
+                if pack_b && b.cs == 1 && next < n {
                     // This tile's share of the next panel's rows, on their way to L2 while it computes.
                     let per = k.div_ceil(tiles);
                     let t = i0 / K::MR;
