@@ -403,13 +403,13 @@ trait Kernel {
     const LANES: usize;
     /// Whether [`tiles`] copies the panels of B, even ones whose rows are contiguous, and A
     /// into slivers of MR rows when A is stored transposed (each only when it will be read more
-    /// than once). A kernel with narrow panels wants
-    /// this: a 16-wide AVX2 panel read in place is one cache line from each row of B, a whole
-    /// row (1 KB at 256 columns) apart, and lines that far apart fall into a few of L1's sets
-    /// and evict each other, so every tile reads its panel from L2 again; a transposed A is
-    /// likewise one line per step for 6 values. Copied, the panel (16 KB at k = 256) stays in
-    /// L1 and a sliver is one contiguous stream. AVX-512's 96-wide panels (96 KB) live in L2
-    /// either way, and copying them measured 2–3% slower.
+    /// than once). A kernel with narrow panels wants this: a 16-wide AVX2 panel read in place
+    /// is one cache line from each row of B, a whole row (1 KB at 256 columns) apart, and lines
+    /// that far apart fall into a few of L1's sets and evict each other, so every tile reads its
+    /// panel from L2 again; a transposed A is likewise one line per step for 6 values. Copied,
+    /// the panel (16 KB at k = 256) stays in L1 and a sliver is one contiguous stream.
+    /// AVX-512's 96-wide panels (96 KB) live in L2 either way, and copying them measured 2–3%
+    /// slower.
     const PACK: bool = false;
     /// `C[rows × cols] = init + A[rows × k] · B[k × cols]` (`cols` ≤ NR), each element one fma
     /// chain over p = 0..k in order. A is read through its strides; row p of B starts at
@@ -455,6 +455,7 @@ trait Kernel {
             let rows = Self::MR.min(m - i0);
             for p in 0..k {
                 let src = a.ptr.add(i0 + p * a.cs);
+                // A count known at compile time copies in a few moves, not a `memmove` call.
                 if rows == Self::MR {
                     std::ptr::copy_nonoverlapping(src, out.add(p * Self::MR), Self::MR);
                 } else {
