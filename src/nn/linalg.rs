@@ -317,6 +317,20 @@ unsafe fn prefetch_for_writing(c: Out, i0: usize, j0: usize, rows: usize, cols: 
     }
 }
 
+/// Asks for columns `j0..j0 + cols` of B's rows `rows` (B stored as is) to be fetched into L2:
+/// the next panel a kernel that copies its panels will copy ([`Kernel::PACK`]).
+unsafe fn prefetch_rows(b: View, rows: Range<usize>, j0: usize, cols: usize) {
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (b, rows, j0, cols);
+    #[cfg(target_arch = "x86_64")]
+    for p in rows {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+        let first = b.ptr.add(p * b.rs + j0);
+        _mm_prefetch::<_MM_HINT_T1>(first as *const i8);
+        _mm_prefetch::<_MM_HINT_T1>(first.add(cols - 1) as *const i8);
+    }
+}
+
 /// Runs the product at `level`.
 #[allow(clippy::too_many_arguments)]
 unsafe fn product(level: Simd, m: usize, k: usize, n: usize, a: View, b: View, c: Out, init: Init) {
@@ -522,17 +536,8 @@ unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Ou
             for i0 in (0..m).step_by(K::MR) {
                 if pack_b && b.cs == 1 && next < n {
                     // This tile's share of the next panel's rows, on their way to L2 while it computes.
-                    let per = k.div_ceil(tiles);
-                    let t = i0 / K::MR;
-                    for p in (t * per).min(k)..((t + 1) * per).min(k) {
-                        let row = b.ptr.add(p * b.rs + next) as *const i8;
-                        #[cfg(target_arch = "x86_64")]
-                        {
-                            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
-                            _mm_prefetch::<_MM_HINT_T1>(row);
-                            _mm_prefetch::<_MM_HINT_T1>(row.add(4 * width.min(n - next) - 4));
-                        }
-                    }
+                    let (per, t) = (k.div_ceil(tiles), i0 / K::MR);
+                    prefetch_rows(b, (t * per).min(k)..((t + 1) * per).min(k), next, width.min(n - next));
                 }
                 let rows = K::MR.min(m - i0);
                 let a_rows = if pack_a {
@@ -564,13 +569,6 @@ unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Ou
             }
         }
     });
-}
-
-/// Columns `j0..j0 + cols` of B stored as is (`cs` = 1) into a panel of row stride `nr`.
-unsafe fn pack_rows(k: usize, b: View, j0: usize, cols: usize, nr: usize, dst: *mut f32) {
-    for p in 0..k {
-        std::ptr::copy_nonoverlapping(b.ptr.add(p * b.rs + j0), dst.add(p * nr), cols);
-    }
 }
 
 /// The reference kernel, one element at a time.
@@ -770,8 +768,6 @@ mod x86 {
                 unsafe fn pack(k: usize, b: View, j0: usize, cols: usize, dst: *mut f32) {
                     if b.cs == 1 && cols == Self::NR {
                         Self::pack_rows(k, b, j0, dst);
-                    } else if b.cs == 1 {
-                        super::pack_rows(k, b, j0, cols, Self::NR, dst);
                     } else if b.rs == 1 {
                         Self::pack_transposed(k, b, j0, cols, dst);
                     } else {
