@@ -14,12 +14,26 @@ use crate::rng::Rng;
 pub(crate) struct Member {
     pub(crate) online: Trainable,
     pub(crate) target: Mlp,
+    /// Its pass over the whole batch when it takes its step on a thread of its own
+    /// ([`Critics::learn_one_per_thread`]).
+    whole: Pass,
 }
 
 pub(crate) struct Critics {
     obs_dim: usize,
     act_dim: usize,
     pub(crate) members: Vec<Member>,
+    whole: Whole,
+}
+
+/// The whole batch's rows for [`Critics::learn_one_per_thread`], reused from update to update.
+#[derive(Default)]
+struct Whole {
+    /// `[s | a]` and `[s' | a']`.
+    input: Vec<f32>,
+    next_input: Vec<f32>,
+    /// The Bellman targets.
+    y: Vec<f32>,
 }
 
 /// A block of rows' scratch for the critics, reused from update to update.
@@ -47,30 +61,59 @@ struct Pass {
     action_grad: Vec<f32>,
 }
 
+impl Pass {
+    /// With Q(s, a) in `cache`: the errors Q − y and the backward pass of their
+    /// mean_b (Q_b − y_b)² over a batch of `batch` rows.
+    fn errors_backward(&mut self, net: &Mlp, y: &[f32], batch: usize) {
+        self.err.clear();
+        self.err.extend(self.cache.output().iter().zip(y).map(|(&q, &y)| q - y));
+        self.d_q.clear();
+        self.d_q.extend(self.err.iter().map(|&e| 2.0 * e / batch as f32));
+        net.backward_deltas(&mut self.cache, &self.d_q);
+    }
+}
+
+/// `out[b] = min(out[b], q[b])`.
+fn take_min(out: &mut [f32], q: &[f32]) {
+    for (o, &v) in out.iter_mut().zip(q) {
+        *o = o.min(v);
+    }
+}
+
+/// Σ e² in f64, in order.
+fn squares<'a>(errors: impl IntoIterator<Item = &'a f32>) -> f64 {
+    errors.into_iter().map(|&e| (e as f64) * (e as f64)).sum::<f64>()
+}
+
 impl Critics {
     pub fn new(n: usize, obs_dim: usize, act_dim: usize, hidden: &[usize], lr: f32, rng: &mut Rng) -> Self {
         let sizes: Vec<usize> = std::iter::once(obs_dim + act_dim).chain(hidden.iter().copied()).chain([1]).collect();
         let members = (0..n)
             .map(|_| {
                 let online = Trainable::new(Mlp::new(&sizes, rng), lr);
-                Member { target: online.net.clone(), online }
+                Member { target: online.net.clone(), online, whole: Pass::default() }
             })
             .collect();
-        Critics { obs_dim, act_dim, members }
+        Critics { obs_dim, act_dim, members, whole: Whole::default() }
     }
 
     pub fn len(&self) -> usize {
         self.members.len()
     }
 
-    /// Writes the block's `[s | a]` rows and makes room for every critic's passes.
-    fn fill_input(&self, s: &mut CriticRows, obs: &[f32], act: &[f32], rows: usize) {
+    /// Writes `rows` rows `[s | a]` into `input`.
+    fn stack(&self, input: &mut Vec<f32>, obs: &[f32], act: &[f32], rows: usize) {
         let (o, a) = (self.obs_dim, self.act_dim);
-        s.input.resize(rows * (o + a), 0.0);
-        for (b, row) in s.input.chunks_exact_mut(o + a).enumerate() {
+        input.resize(rows * (o + a), 0.0);
+        for (b, row) in input.chunks_exact_mut(o + a).enumerate() {
             row[..o].copy_from_slice(&obs[b * o..(b + 1) * o]);
             row[o..].copy_from_slice(&act[b * a..(b + 1) * a]);
         }
+    }
+
+    /// Writes the block's `[s | a]` rows and makes room for every critic's passes.
+    fn fill_input(&self, s: &mut CriticRows, obs: &[f32], act: &[f32], rows: usize) {
+        self.stack(&mut s.input, obs, act, rows);
         s.passes.resize_with(self.len(), Pass::default);
     }
 
@@ -90,9 +133,7 @@ impl Critics {
             if i == 0 {
                 out.copy_from_slice(q);
             } else {
-                for (o, &v) in out.iter_mut().zip(q) {
-                    *o = o.min(v);
-                }
+                take_min(out, q);
             }
         }
     }
@@ -103,12 +144,8 @@ impl Critics {
         let rows = y.len();
         self.fill_input(s, obs, act, rows);
         for (m, pass) in self.members.iter().zip(&mut s.passes) {
-            let q = m.online.net.forward(&s.input, rows, &mut pass.cache);
-            pass.err.clear();
-            pass.err.extend(q.iter().zip(y).map(|(&q, &y)| q - y));
-            pass.d_q.clear();
-            pass.d_q.extend(pass.err.iter().map(|&e| 2.0 * e / batch as f32));
-            m.online.net.backward_deltas(&mut pass.cache, &pass.d_q);
+            m.online.net.forward(&s.input, rows, &mut pass.cache);
+            pass.errors_backward(&m.online.net, y, batch);
         }
     }
 
@@ -122,11 +159,67 @@ impl Critics {
             let passes: Vec<(&[f32], &MlpCache)> = blocks.iter().map(|s| (&s.input[..], &s.passes[i].cache)).collect();
             m.online.learn(&passes, tau.map(|tau| (&mut m.target, tau)), pool);
             // Row by row in batch order, as one pass over the batch would add them.
-            let errors = blocks.iter().flat_map(|s| &s.passes[i].err);
-            loss += errors.map(|&e| (e as f64) * (e as f64)).sum::<f64>();
+            loss += squares(blocks.iter().flat_map(|s| &s.passes[i].err));
         }
         let q1 = blocks.iter().flat_map(|s| s.passes[0].cache.output());
         let mean_q = q1.map(|&q| q as f64).sum::<f64>() / batch as f64;
+        (loss / batch as f64, mean_q)
+    }
+
+    /// Whether [`Critics::learn_one_per_thread`] suits `pool`: one thread per critic. Each
+    /// critic's step then runs start to finish on one core, which writes (Adam, Polyak) only
+    /// what it has itself just read; sharing every critic's rows out among the threads instead
+    /// has each core write parameters both cores have just read (see README, "Speed").
+    pub(crate) fn one_per_thread(&self, pool: &Pool) -> bool {
+        pool.threads() > 1 && pool.threads() == self.len()
+    }
+
+    /// The whole critic step with each critic on its own thread of `pool`, over the whole batch:
+    /// the target critics at (s', a') `next` and the critics at (s, a) `now` (each `[obs, act]`),
+    /// y from min_i Q'_i by `target` (in place), then [`Critics::errors_backward`] and
+    /// [`Critics::learn`]'s step. The same arithmetic as those, so the same bits. Returns (loss,
+    /// mean Q_1) over the batch.
+    pub(crate) fn learn_one_per_thread(
+        &mut self,
+        now: [&[f32]; 2],
+        next: [&[f32]; 2],
+        target: impl FnOnce(&mut [f32]),
+        tau: Option<f32>,
+        pool: &Pool,
+    ) -> (f64, f64) {
+        let batch = now[0].len() / self.obs_dim;
+        let mut whole = std::mem::take(&mut self.whole);
+        self.stack(&mut whole.input, now[0], now[1], batch);
+        self.stack(&mut whole.next_input, next[0], next[1], batch);
+        let Whole { input, next_input, y } = &mut whole;
+        // Each critic's forward passes: the target's at (s', a'), its own at (s, a)
+        let (input, next_input) = (&input[..], &next_input[..]);
+        pool.for_each(&mut self.members, |_, m| {
+            m.target.forward(next_input, batch, &mut m.whole.target_cache);
+            m.online.net.forward(input, batch, &mut m.whole.cache);
+        });
+        // y from the min over the target critics (clipped double Q)
+        y.clear();
+        y.extend_from_slice(self.members[0].whole.target_cache.output());
+        for m in &self.members[1..] {
+            take_min(y, m.whole.target_cache.output());
+        }
+        target(y);
+        // Each critic's error, backward pass and step (and its target's Polyak update)
+        let y = &y[..];
+        let mut losses = vec![0.0f64; self.members.len()];
+        let mut work: Vec<(&mut Member, &mut f64)> = self.members.iter_mut().zip(&mut losses).collect();
+        pool.for_each(&mut work, |_, (m, loss)| {
+            let Member { online, target, whole } = &mut **m;
+            whole.errors_backward(&online.net, y, batch);
+            // This thread alone takes the step: a pool of one.
+            online.learn(&[(input, &whole.cache)], tau.map(|tau| (target, tau)), &Pool::new(1));
+            **loss = squares(&whole.err);
+        });
+        self.whole = whole;
+        let loss = losses.iter().fold(0.0, |sum, l| sum + l);
+        let q1 = self.members[0].whole.cache.output();
+        let mean_q = q1.iter().map(|&q| q as f64).sum::<f64>() / batch as f64;
         (loss / batch as f64, mean_q)
     }
 
@@ -152,9 +245,7 @@ impl Critics {
         q.clear();
         q.extend_from_slice(passes[0].cache.output());
         for pass in &passes[1..] {
-            for (q, &v) in q.iter_mut().zip(pass.cache.output()) {
-                *q = q.min(v);
-            }
+            take_min(q, pass.cache.output());
         }
         // The min routes each sample's gradient to the critic that attains it (the first one on
         // ties, as torch.min does): a 0/1 mask per critic as its ∂L/∂Q.
@@ -188,5 +279,63 @@ impl Critics {
             m.online.visit(&format!("critic{i}"), v);
             v.tensor(&format!("critic{i}_target"), &mut m.target.params);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parallel::share;
+
+    /// Every tensor of the critics, their targets and Adam state, as bits.
+    fn bits(c: &Critics) -> Vec<Vec<u32>> {
+        let as_bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        c.members
+            .iter()
+            .flat_map(|m| [&m.online.net.params, &m.target.params, &m.online.adam.m, &m.online.adam.v])
+            .map(|v| as_bits(v))
+            .collect()
+    }
+
+    #[test]
+    fn one_critic_per_thread_takes_the_step_of_shared_rows_bit_for_bit() {
+        let (obs_dim, act_dim, batch) = (5, 2, 37);
+        let mut rng = Rng::new(3);
+        let mut normals = |n: usize| (0..n).map(|_| rng.normal() as f32).collect::<Vec<f32>>();
+        let (obs, act, next_obs, next_act) =
+            (normals(batch * obs_dim), normals(batch * act_dim), normals(batch * obs_dim), normals(batch * act_dim));
+        let rewards = normals(batch);
+        let bellman = |y: &mut [f32]| y.iter_mut().zip(&rewards).for_each(|(y, r)| *y = r + 0.9 * *y);
+        let fresh = || Critics::new(2, obs_dim, act_dim, &[24, 19], 1e-2, &mut Rng::new(9));
+        // The reference: the rows shared out in blocks (here 3, on 2 threads), then one step.
+        let mut want = fresh();
+        let pool = Pool::new(2);
+        let mut results = Vec::new();
+        for step in 0..3 {
+            let mut blocks: Vec<CriticRows> = (0..3).map(|_| CriticRows::default()).collect();
+            for (t, rows) in blocks.iter_mut().enumerate() {
+                let r = share(batch, t, 3);
+                let (o, a) = (r.start * obs_dim..r.end * obs_dim, r.start * act_dim..r.end * act_dim);
+                let mut y = vec![0.0; r.len()];
+                want.target_min(rows, &next_obs[o.clone()], &next_act[a.clone()], r.len(), &mut y);
+                y.iter_mut().zip(&rewards[r]).for_each(|(y, r)| *y = r + 0.9 * *y);
+                want.errors_backward(rows, &obs[o], &act[a], &y, batch);
+            }
+            let blocks: Vec<&CriticRows> = blocks.iter().collect();
+            results.push(want.learn(&blocks, (step != 1).then_some(0.3), &pool));
+        }
+        for threads in [1, 2] {
+            let mut got = fresh();
+            let pool = Pool::new(threads);
+            for (step, want) in results.iter().enumerate() {
+                let (now, next) = ([&obs[..], &act], [&next_obs[..], &next_act]);
+                let tau = (step != 1).then_some(0.3);
+                let (loss, mean_q) = got.learn_one_per_thread(now, next, bellman, tau, &pool);
+                assert_eq!((loss.to_bits(), mean_q.to_bits()), (want.0.to_bits(), want.1.to_bits()), "step {step}");
+            }
+            assert!(bits(&got) == bits(&want), "{threads} threads: weights, targets or Adam state differ");
+        }
+        // The test means something: the steps moved the weights and the targets.
+        assert!(bits(&want) != bits(&fresh()));
     }
 }

@@ -123,6 +123,8 @@ pub struct Sac {
     /// The uniforms behind the noise ε of the samples at s and at s' of the current update.
     uniforms_pi: Vec<f64>,
     uniforms_next: Vec<f64>,
+    /// The whole batch's actions a' ~ π(·|s'), when the critics take their steps one per thread.
+    next_action: Vec<f32>,
     team: Team<Rows>,
 }
 
@@ -145,6 +147,7 @@ impl Sac {
             act_cache: MlpCache::default(),
             uniforms_pi: Vec::new(),
             uniforms_next: Vec::new(),
+            next_action: Vec::new(),
             team: Team::new(common.resolved_threads()),
         }
     }
@@ -228,11 +231,15 @@ impl Agent for Sac {
         // α log π(a'|s')), a' ~ π(·|s'); and backpropagate Σ_i mean (Q_i(s, a) − y)²
         let (actor, critics, gamma) = (&self.actor.net, &self.critics, self.gamma);
         let (uniforms_pi, uniforms_next) = (&self.uniforms_pi, &self.uniforms_next);
+        let one_per_thread = critics.one_per_thread(&self.team.pool);
         self.team.rows(n, |r, b| {
             let rows = batch.rows(r.clone());
             let uniforms = 2 * r.start * k..2 * r.end * k;
             b.pi.draw(actor, rows.obs, rows.size, k, &uniforms_pi[uniforms.clone()]);
             b.next.draw(actor, rows.next_obs, rows.size, k, &uniforms_next[uniforms]);
+            if one_per_thread {
+                return;
+            }
             b.y.resize(rows.size, 0.0);
             critics.target_min(&mut b.critics, rows.next_obs, &b.next.actions, rows.size, &mut b.y);
             for (v, &lp) in b.y.iter_mut().zip(&b.next.logp) {
@@ -246,8 +253,23 @@ impl Agent for Sac {
         self.update_alpha();
 
         // Critic step, then move the target critics
-        let blocks: Vec<&CriticRows> = self.team.blocks.iter().map(|b| &b.critics).collect();
-        let (critic_loss, mean_q) = self.critics.learn(&blocks, Some(self.tau), &self.team.pool);
+        let (critic_loss, mean_q) = if one_per_thread {
+            // The soft target and the critics' steps with each critic on its own thread
+            let blocks = &self.team.blocks;
+            self.next_action.clear();
+            self.next_action.extend(blocks.iter().flat_map(|b| &b.next.actions));
+            let soft = |y: &mut [f32]| {
+                for (v, &lp) in y.iter_mut().zip(blocks.iter().flat_map(|b| &b.next.logp)) {
+                    *v -= alpha * lp;
+                }
+                bellman_target(&batch.rewards, &batch.terminated, gamma, y);
+            };
+            let (now, next) = ([&batch.obs[..], &batch.actions], [&batch.next_obs[..], &self.next_action]);
+            self.critics.learn_one_per_thread(now, next, soft, Some(self.tau), &self.team.pool)
+        } else {
+            let blocks: Vec<&CriticRows> = self.team.blocks.iter().map(|b| &b.critics).collect();
+            self.critics.learn(&blocks, Some(self.tau), &self.team.pool)
+        };
 
         // Actor step on α log π − min Q
         let actor_loss = self.actor_loss(&batch.obs, n, alpha);

@@ -78,6 +78,8 @@ pub struct Td3 {
     act_cache: MlpCache,
     /// The uniforms behind the smoothing noise of the current update (none when it is off).
     uniforms: Vec<f64>,
+    /// The whole batch's target actions, when the critics take their steps one per thread.
+    next_action: Vec<f32>,
     team: Team<Rows>,
 }
 
@@ -98,6 +100,7 @@ impl Td3 {
             updates: 0,
             act_cache: MlpCache::default(),
             uniforms: Vec::new(),
+            next_action: Vec::new(),
             team: Team::new(common.resolved_threads()),
         }
     }
@@ -112,6 +115,7 @@ impl Td3 {
         self.uniforms.resize(if sigma > 0.0 { 2 * n * k } else { 0 }, 0.0);
         self.noise_rng.fill_normal_uniforms(&mut self.uniforms);
         let (actor_target, critics, uniforms, gamma) = (&self.actor_target, &self.critics, &self.uniforms, self.gamma);
+        let one_per_thread = critics.one_per_thread(&self.team.pool);
         self.team.rows(n, |r, b| {
             let rows = batch.rows(r.clone());
             // Select the next action by the target policy and add clipped noise (target smoothing)
@@ -123,6 +127,9 @@ impl Td3 {
             b.next_action.clear();
             let first = r.start * k;
             b.next_action.extend(pre.iter().enumerate().map(|(i, &p)| (p.tanh() + noise(first + i)).clamp(-1.0, 1.0)));
+            if one_per_thread {
+                return;
+            }
             // Compute the target Q value: the min over the target critics (clipped double Q)
             b.y.resize(rows.size, 0.0);
             critics.target_min(&mut b.critics, rows.next_obs, &b.next_action, rows.size, &mut b.y);
@@ -130,6 +137,14 @@ impl Td3 {
             // Each critic's error (Q − y) and its backward pass
             critics.errors_backward(&mut b.critics, rows.obs, rows.actions, &b.y, n);
         });
+        if one_per_thread {
+            // The same, and the critics' steps, with each critic on its own thread
+            self.next_action.clear();
+            self.next_action.extend(self.team.blocks.iter().flat_map(|b| &b.next_action));
+            let bellman = |y: &mut [f32]| bellman_target(&batch.rewards, &batch.terminated, gamma, y);
+            let (now, next) = ([&batch.obs[..], &batch.actions], [&batch.next_obs[..], &self.next_action]);
+            return self.critics.learn_one_per_thread(now, next, bellman, tau, &self.team.pool);
+        }
         // Optimise the critics
         let blocks: Vec<&CriticRows> = self.team.blocks.iter().map(|b| &b.critics).collect();
         self.critics.learn(&blocks, tau, &self.team.pool)
