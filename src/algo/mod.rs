@@ -191,8 +191,10 @@ pub(crate) fn actor_and_critics(
 /// The threads an update runs on, with one block of scratch `R` per thread. An update cuts its
 /// batch's rows into as many contiguous blocks: the work of each row (forward passes, errors, δs)
 /// runs on its block's thread, and what sums over rows (the weight gradients) is then one chain
-/// through the blocks in order, its outputs shared among the threads ([`Trainable::learn`]). So
-/// every number has the bits of a single-threaded update, whatever the thread count.
+/// through the blocks in order, its outputs shared among the threads ([`Trainable::learn`]).
+/// (With one thread per critic, the critics' step is shared by critic instead:
+/// [`Critics::learn_one_per_thread`].) So every number has the bits of a single-threaded update,
+/// whatever the thread count.
 pub(crate) struct Team<R> {
     pub(crate) pool: Pool,
     pub(crate) blocks: Vec<R>,
