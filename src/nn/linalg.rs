@@ -448,6 +448,34 @@ trait Kernel {
         relu: bool,
     );
 
+    /// Every row tile of one column panel, top to bottom: `tile` for rows `i0..i0 + MR` of the
+    /// `m`, with A from `a.ptr + i0·a_step`, C from `c + i0·c_rs` and the starts `init.at(i0, 0)`,
+    /// after `before(i0)`.
+    ///
+    /// # Safety
+    /// As for `tile`, for every tile.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn panel<F: Fn(usize)>(
+        m: usize,
+        k: usize,
+        a: View,
+        a_step: usize,
+        b: *const f32,
+        b_rs: usize,
+        cols: usize,
+        c: *mut f32,
+        c_rs: usize,
+        init: Init,
+        relu: bool,
+        before: F,
+    ) {
+        for i0 in (0..m).step_by(Self::MR) {
+            before(i0);
+            let a_rows = View { ptr: a.ptr.add(i0 * a_step), ..a };
+            Self::tile(Self::MR.min(m - i0), k, a_rows, b, b_rs, cols, c.add(i0 * c_rs), c_rs, init.at(i0, 0), relu);
+        }
+    }
+
     /// Copies columns `j0..j0 + cols` of B (k rows) into `dst`, row p at `dst + p·NR`: the panel
     /// a tile reads when B's rows are not contiguous. The columns past `cols` are left as they
     /// are: tiles of a ragged panel never read them.
@@ -531,28 +559,32 @@ unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Ou
                 K::pack(k, b, j0, cols, panel.as_mut_ptr());
                 (panel.as_ptr(), K::NR)
             };
-            let next = j0 + width;
-            let tiles = m.div_ceil(K::MR);
-            for i0 in (0..m).step_by(K::MR) {
+            let (a0, a_step) = if pack_a { (View { ptr: slivers.as_ptr(), rs: 1, cs: K::MR }, k) } else { (a, a.rs) };
+            let (next, per) = (j0 + width, k.div_ceil(m.div_ceil(K::MR)));
+            // Tile i0's share of the next panel's rows, on their way to L2 while it computes.
+            let next_panel = |i0: usize| {
                 if pack_b && b.cs == 1 && next < n {
-                    // This tile's share of the next panel's rows, on their way to L2 while it computes.
-                    let (per, t) = (k.div_ceil(tiles), i0 / K::MR);
+                    let t = i0 / K::MR;
                     prefetch_rows(b, (t * per).min(k)..((t + 1) * per).min(k), next, width.min(n - next));
                 }
-                let rows = K::MR.min(m - i0);
-                let a_rows = if pack_a {
-                    View { ptr: slivers.as_ptr().add(i0 * k), rs: 1, cs: K::MR }
-                } else {
-                    View { ptr: a.ptr.add(i0 * a.rs), ..a }
-                };
-                let corner = c.ptr.add(i0 * c.rs + j0 * c.cs);
-                let init = init.at(i0, j0);
-                if c.cs == 1 {
+            };
+            if c.cs == 1 {
+                // C's rows are contiguous: the kernel runs down the panel, writing in place.
+                let before = |i0: usize| {
+                    next_panel(i0);
                     // The next tile's outputs, so that its stores find their lines.
                     prefetch_for_writing(c, i0 + K::MR, j0, K::MR.min(m.saturating_sub(i0 + K::MR)), cols);
-                    K::tile(rows, k, a_rows, bp, b_rs, cols, corner, c.rs, init, c.relu);
-                    continue;
-                }
+                };
+                K::panel(m, k, a0, a_step, bp, b_rs, cols, c.ptr.add(j0), c.rs, init.at(0, j0), c.relu, before);
+                continue;
+            }
+            // Otherwise each tile goes through a small buffer.
+            for i0 in (0..m).step_by(K::MR) {
+                next_panel(i0);
+                let rows = K::MR.min(m - i0);
+                let a_rows = View { ptr: a0.ptr.add(i0 * a_step), ..a0 };
+                let corner = c.ptr.add(i0 * c.rs + j0 * c.cs);
+                let init = init.at(i0, j0);
                 if let Init::Load = init {
                     for r in 0..rows {
                         for j in 0..cols {
@@ -651,6 +683,7 @@ mod x86 {
                 }
 
                 /// A tile of `R` rows: to the vectors its `cols` columns fill.
+                #[target_feature(enable = $features)]
                 #[allow(clippy::too_many_arguments)]
                 unsafe fn vectors<const R: usize>(
                     k: usize,
@@ -671,7 +704,42 @@ mod x86 {
                     }
                 }
 
+                /// `Kernel::panel` for `V` vectors: the whole tiles in one loop with the tile
+                /// inlined, so a tile costs no call. (AVX2 runs 4× AVX-512's tiles for the same
+                /// work; one call per tile took 2–5% of its updates.)
                 #[target_feature(enable = $features)]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn panel_of<const V: usize, const RAGGED: bool, F: Fn(usize)>(
+                    m: usize,
+                    k: usize,
+                    a: View,
+                    a_step: usize,
+                    b: *const f32,
+                    b_rs: usize,
+                    cols: usize,
+                    c: *mut f32,
+                    c_rs: usize,
+                    init: Init,
+                    relu: bool,
+                    before: F,
+                ) {
+                    let whole = m - m % $mr;
+                    for i0 in (0..whole).step_by($mr) {
+                        before(i0);
+                        let a_rows = View { ptr: a.ptr.add(i0 * a_step), ..a };
+                        Self::rows::<$mr, V, RAGGED>(k, a_rows, b, b_rs, cols, c.add(i0 * c_rs), c_rs, init.at(i0, 0), relu);
+                    }
+                    if whole < m {
+                        before(whole);
+                        let a_rows = View { ptr: a.ptr.add(whole * a_step), ..a };
+                        let (c, init) = (c.add(whole * c_rs), init.at(whole, 0));
+                        <Self as Kernel>::tile(m - whole, k, a_rows, b, b_rs, cols, c, c_rs, init, relu);
+                    }
+                }
+
+                /// A tile of `R` rows and `V` vectors. Always inlined, into callers that enable
+                /// the level's features (`vectors`, `panel_of`), which compile its intrinsics.
+                #[inline(always)]
                 #[allow(clippy::too_many_arguments)]
                 unsafe fn rows<const R: usize, const V: usize, const RAGGED: bool>(
                     k: usize,
@@ -762,6 +830,27 @@ mod x86 {
                     match rows {
                         $($r => Self::vectors::<{ $r }>(k, a, b, b_rs, cols, c, c_rs, init, relu),)*
                         _ => unreachable!("a tile has 1 to {} rows", $mr),
+                    }
+                }
+
+                unsafe fn panel<F: Fn(usize)>(
+                    m: usize,
+                    k: usize,
+                    a: View,
+                    a_step: usize,
+                    b: *const f32,
+                    b_rs: usize,
+                    cols: usize,
+                    c: *mut f32,
+                    c_rs: usize,
+                    init: Init,
+                    relu: bool,
+                    before: F,
+                ) {
+                    match (cols.div_ceil($lanes), cols % $lanes != 0) {
+                        $(($v, false) => Self::panel_of::<$v, false, F>(m, k, a, a_step, b, b_rs, cols, c, c_rs, init, relu, before),
+                          ($v, true) => Self::panel_of::<$v, true, F>(m, k, a, a_step, b, b_rs, cols, c, c_rs, init, relu, before),)*
+                        _ => unreachable!("a tile has 1 to {} columns", $nv * $lanes),
                     }
                 }
 
