@@ -34,6 +34,11 @@ struct Whole {
     next_input: Vec<f32>,
     /// The Bellman targets.
     y: Vec<f32>,
+    /// min_i Q_i(s, ã), which critic took each sample's gradient, and ∂/∂ã, of the actor's
+    /// objective.
+    q: Vec<f32>,
+    taken: Vec<bool>,
+    action_grad: Vec<f32>,
 }
 
 /// A block of rows' scratch for the critics, reused from update to update.
@@ -77,6 +82,45 @@ impl Pass {
 fn take_min(out: &mut [f32], q: &[f32]) {
     for (o, &v) in out.iter_mut().zip(q) {
         *o = o.min(v);
+    }
+}
+
+/// `q` = min_i Q_i over the passes' outputs, and each pass's ∂L/∂Q_i (`d_q`): the min routes
+/// each sample's gradient to the critic that attains it (the first one on ties, as torch.min
+/// does), a 0/1 mask per critic.
+fn route_min(passes: &mut [&mut Pass], q: &mut Vec<f32>, taken: &mut Vec<bool>) {
+    q.clear();
+    q.extend_from_slice(passes[0].cache.output());
+    for pass in &passes[1..] {
+        take_min(q, pass.cache.output());
+    }
+    taken.clear();
+    taken.resize(q.len(), false);
+    for pass in passes.iter_mut() {
+        pass.d_q.resize(q.len(), 0.0);
+        for (((d, t), &qi), &q) in pass.d_q.iter_mut().zip(&mut *taken).zip(pass.cache.output()).zip(&*q) {
+            let own = !*t && qi == q;
+            *t |= own;
+            *d = own as u8 as f32;
+        }
+    }
+}
+
+/// ∂(Σ_b d_q_b·Q(s_b, a_b))/∂a into `pass.action_grad`, through `net`'s pass in `pass`; the
+/// action is the input's `columns`.
+fn action_grad_of(net: &Mlp, pass: &mut Pass, columns: std::ops::Range<usize>) {
+    pass.action_grad.resize(pass.d_q.len() * columns.len(), 0.0);
+    net.backward_input(&mut pass.cache, &pass.d_q, &mut pass.action_grad, columns);
+}
+
+/// `out` = Σ_i of the passes' `action_grad`, in order.
+fn sum_action_grads(passes: &[&mut Pass], out: &mut Vec<f32>) {
+    out.clear();
+    out.extend_from_slice(&passes[0].action_grad);
+    for pass in &passes[1..] {
+        for (g, t) in out.iter_mut().zip(&pass.action_grad) {
+            *g += t;
+        }
     }
 }
 
@@ -191,7 +235,7 @@ impl Critics {
         let mut whole = std::mem::take(&mut self.whole);
         self.stack(&mut whole.input, now[0], now[1], batch);
         self.stack(&mut whole.next_input, next[0], next[1], batch);
-        let Whole { input, next_input, y } = &mut whole;
+        let Whole { input, next_input, y, .. } = &mut whole;
         // Each critic's forward passes: the target's at (s', a'), its own at (s, a)
         let (input, next_input) = (&input[..], &next_input[..]);
         pool.for_each(&mut self.members, |_, m| {
@@ -236,41 +280,49 @@ impl Critics {
         n: usize,
     ) -> &'s [f32] {
         self.fill_input(s, obs, act, rows);
-        let (o, a) = (self.obs_dim, self.act_dim);
         let CriticRows { input, passes, q, taken, action_grad } = s;
         let (members, passes) = (&self.members[..n], &mut passes[..n]);
         for (m, pass) in members.iter().zip(passes.iter_mut()) {
             m.online.net.forward(input, rows, &mut pass.cache);
         }
-        q.clear();
-        q.extend_from_slice(passes[0].cache.output());
-        for pass in &passes[1..] {
-            take_min(q, pass.cache.output());
-        }
-        // The min routes each sample's gradient to the critic that attains it (the first one on
-        // ties, as torch.min does): a 0/1 mask per critic as its ∂L/∂Q.
-        taken.clear();
-        taken.resize(rows, false);
-        for pass in passes.iter_mut() {
-            pass.d_q.resize(rows, 0.0);
-            for (((d, t), &qi), &q) in pass.d_q.iter_mut().zip(&mut *taken).zip(pass.cache.output()).zip(&*q) {
-                let own = !*t && qi == q;
-                *t |= own;
-                *d = own as u8 as f32;
-            }
-        }
+        let mut passes: Vec<&mut Pass> = passes.iter_mut().collect();
+        route_min(&mut passes, q, taken);
         for (m, pass) in members.iter().zip(passes.iter_mut()) {
-            pass.action_grad.resize(rows * a, 0.0);
-            m.online.net.backward_input(&mut pass.cache, &pass.d_q, &mut pass.action_grad, o..o + a);
+            action_grad_of(&m.online.net, pass, self.action_columns());
         }
-        action_grad.clear();
-        action_grad.extend_from_slice(&passes[0].action_grad);
-        for pass in &passes[1..] {
-            for (g, t) in action_grad.iter_mut().zip(&pass.action_grad) {
-                *g += t;
-            }
-        }
+        sum_action_grads(&passes, action_grad);
         q
+    }
+
+    /// [`Critics::q_and_action_grad`] of every critic over the whole batch (`obs`, `act`), each
+    /// critic's passes on its own thread of `pool` (see [`Critics::one_per_thread`]): the same
+    /// arithmetic, so the same bits. Returns (min_i Q_i, ∂/∂a).
+    pub(crate) fn q_and_action_grad_one_per_thread(
+        &mut self,
+        obs: &[f32],
+        act: &[f32],
+        pool: &Pool,
+    ) -> (&[f32], &[f32]) {
+        let batch = obs.len() / self.obs_dim;
+        let mut whole = std::mem::take(&mut self.whole);
+        self.stack(&mut whole.input, obs, act, batch);
+        let input = &whole.input[..];
+        pool.for_each(&mut self.members, |_, m| {
+            m.online.net.forward(input, batch, &mut m.whole.cache);
+        });
+        let mut passes: Vec<&mut Pass> = self.members.iter_mut().map(|m| &mut m.whole).collect();
+        route_min(&mut passes, &mut whole.q, &mut whole.taken);
+        let columns = self.action_columns();
+        pool.for_each(&mut self.members, |_, m| action_grad_of(&m.online.net, &mut m.whole, columns.clone()));
+        let passes: Vec<&mut Pass> = self.members.iter_mut().map(|m| &mut m.whole).collect();
+        sum_action_grads(&passes, &mut whole.action_grad);
+        self.whole = whole;
+        (&self.whole.q, &self.whole.action_grad)
+    }
+
+    /// The columns of a critic's input that hold the action.
+    fn action_columns(&self) -> std::ops::Range<usize> {
+        self.obs_dim..self.obs_dim + self.act_dim
     }
 
     /// Each critic `critic{i}` (with its Adam state) and its target `critic{i}_target`.
@@ -337,5 +389,34 @@ mod tests {
         }
         // The test means something: the steps moved the weights and the targets.
         assert!(bits(&want) != bits(&fresh()));
+    }
+
+    #[test]
+    fn one_critic_per_thread_gives_the_actor_objective_of_shared_rows_bit_for_bit() {
+        let (obs_dim, act_dim, batch) = (4, 3, 29);
+        let mut rng = Rng::new(5);
+        let obs: Vec<f32> = (0..batch * obs_dim).map(|_| rng.normal() as f32).collect();
+        let act: Vec<f32> = (0..batch * act_dim).map(|_| rng.normal() as f32).collect();
+        let mut critics = Critics::new(2, obs_dim, act_dim, &[16, 11], 1e-2, &mut Rng::new(2));
+        // The same output bias, so that each critic is the lower one on some samples.
+        let bias = *critics.members[0].online.net.params.last().unwrap();
+        *critics.members[1].online.net.params.last_mut().unwrap() = bias;
+        let (mut want_q, mut want_grad) = (Vec::new(), Vec::new());
+        for t in 0..3 {
+            let r = share(batch, t, 3);
+            let (o, a) = (&obs[r.start * obs_dim..r.end * obs_dim], &act[r.start * act_dim..r.end * act_dim]);
+            let mut rows = CriticRows::default();
+            want_q.extend_from_slice(critics.q_and_action_grad(&mut rows, o, a, r.len(), 2));
+            want_grad.extend_from_slice(&rows.action_grad);
+        }
+        let as_bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for threads in [1, 2] {
+            let (q, grad) = critics.q_and_action_grad_one_per_thread(&obs, &act, &Pool::new(threads));
+            assert_eq!(as_bits(q), as_bits(&want_q), "{threads} threads: min Q");
+            assert_eq!(as_bits(grad), as_bits(&want_grad), "{threads} threads: ∂Q/∂a");
+        }
+        let first = critics.members[0].whole.cache.output().to_vec();
+        let lower_second = first.iter().zip(&want_q).filter(|(q1, q)| q1 != q).count();
+        assert!(lower_second > 0 && lower_second < batch, "both critics take some samples' gradient");
     }
 }

@@ -123,8 +123,9 @@ pub struct Sac {
     /// The uniforms behind the noise ε of the samples at s and at s' of the current update.
     uniforms_pi: Vec<f64>,
     uniforms_next: Vec<f64>,
-    /// The whole batch's actions a' ~ π(·|s'), when the critics take their steps one per thread.
-    next_action: Vec<f32>,
+    /// The whole batch's actions a' ~ π(·|s') (the critics' step) or ã ~ π(·|s) (the actor's),
+    /// when the critics run one per thread.
+    actions: Vec<f32>,
     team: Team<Rows>,
 }
 
@@ -147,7 +148,7 @@ impl Sac {
             act_cache: MlpCache::default(),
             uniforms_pi: Vec::new(),
             uniforms_next: Vec::new(),
-            next_action: Vec::new(),
+            actions: Vec::new(),
             team: Team::new(common.resolved_threads()),
         }
     }
@@ -171,33 +172,62 @@ impl Sac {
     /// Actor objective mean_b(α log π(ã_b|s_b) − min_i Q_i(s_b, ã_b)) for the blocks' samples at
     /// `obs` (`n` rows): returns the loss, each block's actor pass left ready for the gradient.
     pub(crate) fn actor_loss(&mut self, obs: &[f32], n: usize, alpha: f32) -> f64 {
-        let (actor, critics, k) = (&self.actor.net, &self.critics, self.act_dim);
+        let (actor, k) = (&self.actor.net, self.act_dim);
         let width = actor.input_dim();
+        if self.critics.one_per_thread(&self.team.pool) {
+            // min_i Q_i and its ∂/∂ã with each critic on its own thread, then the actor's
+            // backward pass by rows
+            self.actions.clear();
+            self.actions.extend(self.team.blocks.iter().flat_map(|b| &b.pi.actions));
+            let (q, grad) = self.critics.q_and_action_grad_one_per_thread(obs, &self.actions, &self.team.pool);
+            self.team.rows(n, |r, Rows { pi, d_head, .. }| {
+                actor_deltas(actor, pi, d_head, &grad[r.start * k..r.end * k], alpha, n, k);
+            });
+            let terms = q.iter().zip(self.team.blocks.iter().flat_map(|b| &b.pi.logp));
+            return terms.map(|(&q, &lp)| (alpha * lp - q) as f64).sum::<f64>() / n as f64;
+        }
+        let critics = &self.critics;
         self.team.rows(n, |r, block| {
             let Rows { pi, critics: c, d_head, .. } = block;
             critics.q_and_action_grad(c, &obs[r.start * width..r.end * width], &pi.actions, r.len(), critics.len());
-            // With u = mean + σ·eps: ∂log π/∂u = 2·tanh u, ∂ã/∂u = 1 − ã², ∂u/∂log σ = σ·eps, and
-            // log π has a further −1 per log σ. The clamp passes no gradient outside its range.
-            let head = pi.cache.output();
-            d_head.resize(r.len() * 2 * k, 0.0);
-            let inv_n = 1.0 / n as f32;
-            for b in 0..r.len() {
-                for j in 0..k {
-                    let i = b * k + j;
-                    let (a, g_q) = (pi.actions[i], c.action_grad[i]);
-                    let d_u = inv_n * (alpha * 2.0 * a - g_q * (1.0 - a * a));
-                    let raw_log_std = head[b * 2 * k + k + j];
-                    let in_range = (LOG_STD_MIN..=LOG_STD_MAX).contains(&raw_log_std);
-                    let sigma_eps = raw_log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).exp() * pi.eps[i];
-                    d_head[b * 2 * k + j] = d_u;
-                    d_head[b * 2 * k + k + j] = if in_range { d_u * sigma_eps - alpha * inv_n } else { 0.0 };
-                }
-            }
-            actor.backward_deltas(&mut pi.cache, d_head);
+            actor_deltas(actor, pi, d_head, &c.action_grad, alpha, n, k);
         });
         let terms = self.team.blocks.iter().flat_map(|b| b.critics.q.iter().zip(&b.pi.logp));
         terms.map(|(&q, &lp)| (alpha * lp - q) as f64).sum::<f64>() / n as f64
     }
+}
+
+/// The actor's backward pass for a block's sample at s (`pi`), from ∂min_i Q_i/∂ã
+/// (`action_grad`, the block's rows) and α, for a batch of `n` rows; ∂loss/∂[mean | log σ] goes
+/// through `d_head`.
+fn actor_deltas(
+    actor: &Mlp,
+    pi: &mut PolicySample,
+    d_head: &mut Vec<f32>,
+    action_grad: &[f32],
+    alpha: f32,
+    n: usize,
+    k: usize,
+) {
+    // With u = mean + σ·eps: ∂log π/∂u = 2·tanh u, ∂ã/∂u = 1 − ã², ∂u/∂log σ = σ·eps, and
+    // log π has a further −1 per log σ. The clamp passes no gradient outside its range.
+    let head = pi.cache.output();
+    let rows = pi.logp.len();
+    d_head.resize(rows * 2 * k, 0.0);
+    let inv_n = 1.0 / n as f32;
+    for b in 0..rows {
+        for j in 0..k {
+            let i = b * k + j;
+            let (a, g_q) = (pi.actions[i], action_grad[i]);
+            let d_u = inv_n * (alpha * 2.0 * a - g_q * (1.0 - a * a));
+            let raw_log_std = head[b * 2 * k + k + j];
+            let in_range = (LOG_STD_MIN..=LOG_STD_MAX).contains(&raw_log_std);
+            let sigma_eps = raw_log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).exp() * pi.eps[i];
+            d_head[b * 2 * k + j] = d_u;
+            d_head[b * 2 * k + k + j] = if in_range { d_u * sigma_eps - alpha * inv_n } else { 0.0 };
+        }
+    }
+    actor.backward_deltas(&mut pi.cache, d_head);
 }
 
 impl Agent for Sac {
@@ -256,15 +286,15 @@ impl Agent for Sac {
         let (critic_loss, mean_q) = if one_per_thread {
             // The soft target and the critics' steps with each critic on its own thread
             let blocks = &self.team.blocks;
-            self.next_action.clear();
-            self.next_action.extend(blocks.iter().flat_map(|b| &b.next.actions));
+            self.actions.clear();
+            self.actions.extend(blocks.iter().flat_map(|b| &b.next.actions));
             let soft = |y: &mut [f32]| {
                 for (v, &lp) in y.iter_mut().zip(blocks.iter().flat_map(|b| &b.next.logp)) {
                     *v -= alpha * lp;
                 }
                 bellman_target(&batch.rewards, &batch.terminated, gamma, y);
             };
-            let (now, next) = ([&batch.obs[..], &batch.actions], [&batch.next_obs[..], &self.next_action]);
+            let (now, next) = ([&batch.obs[..], &batch.actions], [&batch.next_obs[..], &self.actions]);
             self.critics.learn_one_per_thread(now, next, soft, Some(self.tau), &self.team.pool)
         } else {
             let blocks: Vec<&CriticRows> = self.team.blocks.iter().map(|b| &b.critics).collect();
