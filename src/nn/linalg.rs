@@ -399,6 +399,34 @@ impl View {
     }
 }
 
+/// One column panel of a product for [`Kernel::panel`]: the row tile at i0 reads A from
+/// `a.ptr + i0·a_step` and the panel of B at `b` (row stride `b_rs`, `cols` columns), and
+/// writes C from `c + i0·c_rs`, its chains starting from `init.at(i0, 0)`.
+#[derive(Clone, Copy)]
+struct Panel {
+    a: View,
+    a_step: usize,
+    b: *const f32,
+    b_rs: usize,
+    cols: usize,
+    c: *mut f32,
+    c_rs: usize,
+    init: Init,
+    relu: bool,
+}
+
+impl Panel {
+    /// A's rows of the tile at i0.
+    unsafe fn a_at(&self, i0: usize) -> View {
+        View { ptr: self.a.ptr.add(i0 * self.a_step), ..self.a }
+    }
+
+    /// C's first output of the tile at i0.
+    unsafe fn c_at(&self, i0: usize) -> *mut f32 {
+        self.c.add(i0 * self.c_rs)
+    }
+}
+
 /// The output, strided the same way; with `relu`, [`relu`] is applied as it is stored.
 #[derive(Clone, Copy)]
 struct Out {
@@ -448,31 +476,26 @@ trait Kernel {
         relu: bool,
     );
 
-    /// Every row tile of one column panel, top to bottom: `tile` for rows `i0..i0 + MR` of the
-    /// `m`, with A from `a.ptr + i0·a_step`, C from `c + i0·c_rs` and the starts `init.at(i0, 0)`,
+    /// Every row tile of one column panel `p` (`m` rows, chains of `k`), top to bottom, each
     /// after `before(i0)`.
     ///
     /// # Safety
     /// As for `tile`, for every tile.
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn panel<F: Fn(usize)>(
-        m: usize,
-        k: usize,
-        a: View,
-        a_step: usize,
-        b: *const f32,
-        b_rs: usize,
-        cols: usize,
-        c: *mut f32,
-        c_rs: usize,
-        init: Init,
-        relu: bool,
-        before: F,
-    ) {
+    unsafe fn panel<F: Fn(usize)>(m: usize, k: usize, p: Panel, before: F) {
         for i0 in (0..m).step_by(Self::MR) {
             before(i0);
-            let a_rows = View { ptr: a.ptr.add(i0 * a_step), ..a };
-            Self::tile(Self::MR.min(m - i0), k, a_rows, b, b_rs, cols, c.add(i0 * c_rs), c_rs, init.at(i0, 0), relu);
+            Self::tile(
+                Self::MR.min(m - i0),
+                k,
+                p.a_at(i0),
+                p.b,
+                p.b_rs,
+                p.cols,
+                p.c_at(i0),
+                p.c_rs,
+                p.init.at(i0, 0),
+                p.relu,
+            );
         }
     }
 
@@ -575,7 +598,18 @@ unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Ou
                     // The next tile's outputs, so that its stores find their lines.
                     prefetch_for_writing(c, i0 + K::MR, j0, K::MR.min(m.saturating_sub(i0 + K::MR)), cols);
                 };
-                K::panel(m, k, a0, a_step, bp, b_rs, cols, c.ptr.add(j0), c.rs, init.at(0, j0), c.relu, before);
+                let p = Panel {
+                    a: a0,
+                    a_step,
+                    b: bp,
+                    b_rs,
+                    cols,
+                    c: c.ptr.add(j0),
+                    c_rs: c.rs,
+                    init: init.at(0, j0),
+                    relu: c.relu,
+                };
+                K::panel(m, k, p, before);
                 continue;
             }
             // Otherwise each tile goes through a small buffer.
@@ -637,7 +671,7 @@ impl Kernel for Scalar {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Init, Kernel, View};
+    use super::{Init, Kernel, Panel, View};
     use std::arch::x86_64::*;
 
     /// One SIMD kernel: up to `$mr` rows × `$nv` vectors of `$lanes` lanes held in registers.
@@ -708,32 +742,17 @@ mod x86 {
                 /// inlined, so a tile costs no call. (AVX2 runs 4× AVX-512's tiles for the same
                 /// work; one call per tile took 2–5% of its updates.)
                 #[target_feature(enable = $features)]
-                #[allow(clippy::too_many_arguments)]
-                unsafe fn panel_of<const V: usize, const RAGGED: bool, F: Fn(usize)>(
-                    m: usize,
-                    k: usize,
-                    a: View,
-                    a_step: usize,
-                    b: *const f32,
-                    b_rs: usize,
-                    cols: usize,
-                    c: *mut f32,
-                    c_rs: usize,
-                    init: Init,
-                    relu: bool,
-                    before: F,
-                ) {
+                unsafe fn panel_of<const V: usize, const RAGGED: bool, F: Fn(usize)>(m: usize, k: usize, p: Panel, before: F) {
                     let whole = m - m % $mr;
                     for i0 in (0..whole).step_by($mr) {
                         before(i0);
-                        let a_rows = View { ptr: a.ptr.add(i0 * a_step), ..a };
-                        Self::rows::<$mr, V, RAGGED>(k, a_rows, b, b_rs, cols, c.add(i0 * c_rs), c_rs, init.at(i0, 0), relu);
+                        let (a, c, init) = (p.a_at(i0), p.c_at(i0), p.init.at(i0, 0));
+                        Self::rows::<$mr, V, RAGGED>(k, a, p.b, p.b_rs, p.cols, c, p.c_rs, init, p.relu);
                     }
                     if whole < m {
                         before(whole);
-                        let a_rows = View { ptr: a.ptr.add(whole * a_step), ..a };
-                        let (c, init) = (c.add(whole * c_rs), init.at(whole, 0));
-                        <Self as Kernel>::tile(m - whole, k, a_rows, b, b_rs, cols, c, c_rs, init, relu);
+                        let (a, c, init) = (p.a_at(whole), p.c_at(whole), p.init.at(whole, 0));
+                        <Self as Kernel>::tile(m - whole, k, a, p.b, p.b_rs, p.cols, c, p.c_rs, init, p.relu);
                     }
                 }
 
@@ -833,23 +852,10 @@ mod x86 {
                     }
                 }
 
-                unsafe fn panel<F: Fn(usize)>(
-                    m: usize,
-                    k: usize,
-                    a: View,
-                    a_step: usize,
-                    b: *const f32,
-                    b_rs: usize,
-                    cols: usize,
-                    c: *mut f32,
-                    c_rs: usize,
-                    init: Init,
-                    relu: bool,
-                    before: F,
-                ) {
-                    match (cols.div_ceil($lanes), cols % $lanes != 0) {
-                        $(($v, false) => Self::panel_of::<$v, false, F>(m, k, a, a_step, b, b_rs, cols, c, c_rs, init, relu, before),
-                          ($v, true) => Self::panel_of::<$v, true, F>(m, k, a, a_step, b, b_rs, cols, c, c_rs, init, relu, before),)*
+                unsafe fn panel<F: Fn(usize)>(m: usize, k: usize, p: Panel, before: F) {
+                    match (p.cols.div_ceil($lanes), p.cols % $lanes != 0) {
+                        $(($v, false) => Self::panel_of::<$v, false, F>(m, k, p, before),
+                          ($v, true) => Self::panel_of::<$v, true, F>(m, k, p, before),)*
                         _ => unreachable!("a tile has 1 to {} columns", $nv * $lanes),
                     }
                 }
