@@ -213,6 +213,13 @@ impl<R: Default + Send> Team<R> {
         self.pool.for_each(&mut self.blocks, |t, block| f(share(n, t, parts), block));
     }
 
+    /// The blocks' values of one per-row quantity (`pick`), in batch order, into `out`: what a
+    /// step taken over the whole batch reads.
+    pub(crate) fn gather<'a>(&'a self, out: &mut Vec<f32>, pick: impl Fn(&'a R) -> &'a [f32]) {
+        out.clear();
+        out.extend(self.blocks.iter().flat_map(pick));
+    }
+
     /// Each block's rows of `x` (a batch of `n` rows) with the cache `cache` picks from the
     /// block: a network's backward pass over the batch, for [`crate::nn::Mlp::gradient`].
     pub(crate) fn passes<'a>(

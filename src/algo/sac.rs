@@ -177,14 +177,12 @@ impl Sac {
         if self.critics.one_per_thread(&self.team.pool) {
             // min_i Q_i and its ∂/∂ã with each critic on its own thread, then the actor's
             // backward pass by rows
-            self.actions.clear();
-            self.actions.extend(self.team.blocks.iter().flat_map(|b| &b.pi.actions));
+            self.team.gather(&mut self.actions, |b| &b.pi.actions);
             let (q, grad) = self.critics.q_and_action_grad_one_per_thread(obs, &self.actions, &self.team.pool);
             self.team.rows(n, |r, Rows { pi, d_head, .. }| {
                 actor_deltas(actor, pi, d_head, &grad[r.start * k..r.end * k], alpha, n, k);
             });
-            let terms = q.iter().zip(self.team.blocks.iter().flat_map(|b| &b.pi.logp));
-            return terms.map(|(&q, &lp)| (alpha * lp - q) as f64).sum::<f64>() / n as f64;
+            return objective(q, self.team.blocks.iter().flat_map(|b| &b.pi.logp), alpha, n);
         }
         let critics = &self.critics;
         self.team.rows(n, |r, block| {
@@ -192,9 +190,19 @@ impl Sac {
             critics.q_and_action_grad(c, &obs[r.start * width..r.end * width], &pi.actions, r.len(), critics.len());
             actor_deltas(actor, pi, d_head, &c.action_grad, alpha, n, k);
         });
-        let terms = self.team.blocks.iter().flat_map(|b| b.critics.q.iter().zip(&b.pi.logp));
-        terms.map(|(&q, &lp)| (alpha * lp - q) as f64).sum::<f64>() / n as f64
+        let q = self.team.blocks.iter().flat_map(|b| &b.critics.q);
+        objective(q, self.team.blocks.iter().flat_map(|b| &b.pi.logp), alpha, n)
     }
+}
+
+/// mean_b(α log π_b − q_b) over a batch of `n` rows, summed in f64 in batch order.
+fn objective<'a>(
+    q: impl IntoIterator<Item = &'a f32>,
+    logp: impl IntoIterator<Item = &'a f32>,
+    alpha: f32,
+    n: usize,
+) -> f64 {
+    q.into_iter().zip(logp).map(|(&q, &lp)| (alpha * lp - q) as f64).sum::<f64>() / n as f64
 }
 
 /// The actor's backward pass for a block's sample at s (`pi`), from ∂min_i Q_i/∂ã
@@ -286,8 +294,7 @@ impl Agent for Sac {
         let (critic_loss, mean_q) = if one_per_thread {
             // The soft target and the critics' steps with each critic on its own thread
             let blocks = &self.team.blocks;
-            self.actions.clear();
-            self.actions.extend(blocks.iter().flat_map(|b| &b.next.actions));
+            self.team.gather(&mut self.actions, |b| &b.next.actions);
             let soft = |y: &mut [f32]| {
                 for (v, &lp) in y.iter_mut().zip(blocks.iter().flat_map(|b| &b.next.logp)) {
                     *v -= alpha * lp;

@@ -139,8 +139,7 @@ impl Td3 {
         });
         if one_per_thread {
             // The same, and the critics' steps, with each critic on its own thread
-            self.next_action.clear();
-            self.next_action.extend(self.team.blocks.iter().flat_map(|b| &b.next_action));
+            self.team.gather(&mut self.next_action, |b| &b.next_action);
             let bellman = |y: &mut [f32]| bellman_target(&batch.rewards, &batch.terminated, gamma, y);
             let (now, next) = ([&batch.obs[..], &batch.actions], [&batch.next_obs[..], &self.next_action]);
             return self.critics.learn_one_per_thread(now, next, bellman, tau, &self.team.pool);
