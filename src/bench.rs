@@ -137,6 +137,8 @@ pub fn flops_per_update(algo: Algo, size: (usize, usize), updates: usize) -> f64
 /// sizes on 1 and 2 threads, env steps/s of every built-in env, and what a checkpoint costs.
 pub fn print_report(quick: bool, envs_only: bool) -> crate::Result<()> {
     let (rounds, updates) = if quick { (3, 20) } else { (7, 100) };
+    // Every figure below depends on the CPU: name it, generation included.
+    out!("CPU: {}", crate::rundir::cpu_model());
     if envs_only {
         return print_env_rates(quick, rounds);
     }

@@ -150,7 +150,7 @@ pub fn human_bytes(n: u64) -> String {
 pub struct Machine {
     /// The run's step when this process started.
     pub from_step: u64,
-    /// The CPU's model name (`/proc/cpuinfo`), or `unknown`.
+    /// The CPU's model name and generation ([`cpu_model`]), or `unknown`.
     pub cpu: String,
     /// Logical CPUs this process could use.
     pub logical_cpus: usize,
@@ -158,6 +158,30 @@ pub struct Machine {
     pub threads: usize,
     /// The SIMD level of the matrix products (`AVX-512`, `AVX2` or `scalar`).
     pub simd: String,
+}
+
+/// This CPU as `/proc/cpuinfo` names it, with its family and model numbers when it gives them:
+/// `AMD EPYC (family 26, model 2)`. A virtual machine often shows only the brand (`AMD EPYC`),
+/// and the numbers are what tell one generation from the next (family 25 is Zen 3 and Zen 4,
+/// 26 is Zen 5; Intel's are all family 6), so speed figures can say which CPU made them.
+/// `unknown` where there is no `/proc/cpuinfo`.
+pub fn cpu_model() -> String {
+    cpu_model_from(&std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default())
+}
+
+/// [`cpu_model`] from the text of a `/proc/cpuinfo` (its first processor).
+fn cpu_model_from(cpuinfo: &str) -> String {
+    let field = |name: &str| {
+        cpuinfo.lines().find_map(|l| {
+            let (key, value) = l.split_once(':')?;
+            (key.trim() == name).then(|| value.trim())
+        })
+    };
+    let name = field("model name").unwrap_or("unknown");
+    match (field("cpu family"), field("model")) {
+        (Some(family), Some(model)) => format!("{name} (family {family}, model {model})"),
+        _ => name.to_string(),
+    }
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -168,22 +192,16 @@ struct MachineFile {
 impl Machine {
     /// This process, training with `threads` threads from `from_step`.
     pub fn here(from_step: u64, threads: usize) -> Machine {
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu = cpuinfo
-            .lines()
-            .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim()))
-            .unwrap_or("unknown")
-            .to_string();
         Machine {
             from_step,
-            cpu,
+            cpu: cpu_model(),
             logical_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
             threads,
             simd: crate::nn::simd().name().to_string(),
         }
     }
 
-    /// One line: `AMD EPYC, 2 logical CPUs, 2 threads, AVX-512`.
+    /// One line: `AMD EPYC (family 26, model 2), 2 logical CPUs, 2 threads, AVX-512`.
     pub fn describe(&self) -> String {
         let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
         format!(
@@ -226,6 +244,17 @@ impl Machine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cpu_is_named_with_its_family_and_model_from_the_first_processor() {
+        let two = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\n\
+                   model name\t: AMD EPYC\nstepping\t: 1\n\nprocessor\t: 1\ncpu family\t: 25\nmodel\t\t: 17\n\
+                   model name\t: Other\n";
+        assert_eq!(cpu_model_from(two), "AMD EPYC (family 26, model 2)");
+        // Without the numbers (another architecture, say), the name alone; without a file, unknown.
+        assert_eq!(cpu_model_from("model name : Neoverse\n"), "Neoverse");
+        assert_eq!(cpu_model_from(""), "unknown");
+    }
 
     #[test]
     fn a_second_lock_is_refused_naming_this_process_and_released_on_drop() {

@@ -125,9 +125,12 @@ fn bench_into_a_closed_pipe_ends_quietly_and_a_bad_simd_level_is_refused() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-    assert!(first.starts_with("env steps/s"), "{first}");
+    let (mut first, mut second) = (String::new(), String::new());
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    out.read_line(&mut first).unwrap();
+    out.read_line(&mut second).unwrap();
+    assert!(first.starts_with("CPU: ") && first.len() > "CPU: \n".len(), "{first}");
+    assert!(second.starts_with("env steps/s"), "{second}");
     // The reader is dropped here: the next line polyak prints meets a closed pipe.
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "exit {:?}: {}", o.status, stderr(&o));

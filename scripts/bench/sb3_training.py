@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 
 import gymnasium as gym
 
@@ -48,9 +49,10 @@ def sb3_rate(algo: str, threads: int) -> float:
     return (END - START) / (marks[END] - marks[START])
 
 
-def polyak_rate(binary: str, algo: str, threads: int) -> tuple[float, float]:
+def polyak_rate(binary: str, algo: str, threads: int) -> tuple[float, float, str]:
     """`polyak train`'s env-steps/s between the episode ends at START and END (1,000-step
-    episodes), and the share of its run spent inside gradient updates (its own clock)."""
+    episodes), the share of its run spent inside gradient updates (its own clock), and the CPU
+    the run recorded (its `machine.toml`), so that the figures name their machine."""
     out = tempfile.mkdtemp() + "/run"
     sets = [f"learning_starts={WARMUP}", "eval_every=0", "checkpoint_every=0", f"threads={threads}"]
     # 256-256 as on the SB3 side; with SB3_NETS=defaults, each library's own (polyak's per-env
@@ -64,7 +66,9 @@ def polyak_rate(binary: str, algo: str, threads: int) -> tuple[float, float]:
     share = re.search(r"time: updates ([\d.]+)%", done)
     with open(out + "/metrics.csv") as f:
         wall = {int(r["step"]): float(r["wall_time"]) for r in csv.DictReader(f) if r["episode_return"]}
-    return (END - START) / (wall[END] - wall[START]), float(share.group(1)) if share else float("nan")
+    with open(out + "/machine.toml", "rb") as t:
+        cpu = str(tomllib.load(t)["process"][0]["cpu"])
+    return (END - START) / (wall[END] - wall[START]), float(share.group(1)) if share else float("nan"), cpu
 
 
 def polyak_updates(binary: str, algo: str, threads: int) -> float:
@@ -92,7 +96,9 @@ def main() -> None:
 
     for r in range(rounds):
         for algo in ("sac", "td3", "ddpg"):
-            rate, share = polyak_rate(binary, algo, threads)
+            rate, share, cpu = polyak_rate(binary, algo, threads)
+            if r == 0 and algo == "sac":
+                print(f"CPU: {cpu}")
             record(r, algo, "polyak", rate, "env-steps/s")
             record(r, algo, "polyak in updates", share, "% of its run")
             record(r, algo, "polyak updates only", polyak_updates(binary, algo, threads), "updates/s")

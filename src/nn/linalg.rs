@@ -609,6 +609,9 @@ unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Ou
                     init: init.at(0, j0),
                     relu: c.relu,
                 };
+                // `before` goes by value: a throwaway change that passed `&before` made the
+                // products 2.5× slower (Zen 5, 256³: 70–80 against 180–220 GFLOP/s). Check the
+                // speed after touching how the panel is called.
                 K::panel(m, k, p, before);
                 continue;
             }
