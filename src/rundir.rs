@@ -163,8 +163,8 @@ pub struct Machine {
 /// This CPU as `/proc/cpuinfo` names it, with its family and model numbers when it gives them:
 /// `AMD EPYC (family 26, model 2)`. A virtual machine often shows only the brand (`AMD EPYC`),
 /// and the numbers are what tell one generation from the next (family 25 is Zen 3 and Zen 4,
-/// 26 is Zen 5; Intel's are all family 6), so speed figures can say which CPU made them.
-/// `unknown` where there is no `/proc/cpuinfo`.
+/// 26 is Zen 5; most of Intel's are family 6, told apart by model), so speed figures can say
+/// which CPU made them. `unknown` where there is no `/proc/cpuinfo`.
 pub fn cpu_model() -> String {
     cpu_model_from(&std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default())
 }
