@@ -609,9 +609,12 @@ unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Ou
                     init: init.at(0, j0),
                     relu: c.relu,
                 };
-                // `before` goes by value: a throwaway change that passed `&before` made the
-                // products 2.5× slower (Zen 5, 256³: 70–80 against 180–220 GFLOP/s). Check the
-                // speed after touching how the panel is called.
+                // `before` must stay small enough to be inlined into the kernel's loop. Two
+                // throwaway changes that kept it out (passing `&before`; a loop of prefetches
+                // added to `next_panel`) made products 2.5× slower (Zen 5, 256³: 70–80 against
+                // 180–220 GFLOP/s): around the call the tile's accumulators moved to the stack,
+                // cleared by a `memset` per tile. A `tiles::{{closure}}` symbol in a profile is
+                // the sign.
                 K::panel(m, k, p, before);
                 continue;
             }
