@@ -305,6 +305,7 @@ const NARROW: usize = 16;
 /// fetched for writing while the current tile computes. An update's outputs were last touched an
 /// update ago, so their lines sit in L3 or memory, and a tile with a short chain (a first layer's
 /// 17–23 inputs) otherwise waits on its stores: this gave one-thread updates 4–6%.
+#[inline(always)]
 unsafe fn prefetch_for_writing(c: Out, i0: usize, j0: usize, rows: usize, cols: usize) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (c, i0, j0, rows, cols);
@@ -319,6 +320,7 @@ unsafe fn prefetch_for_writing(c: Out, i0: usize, j0: usize, rows: usize, cols: 
 
 /// Asks for columns `j0..j0 + cols` of B's rows `rows` (B stored as is) to be fetched into L2:
 /// the next panel a kernel that copies its panels will copy ([`Kernel::PACK`]).
+#[inline(always)]
 unsafe fn prefetch_rows(b: View, rows: Range<usize>, j0: usize, cols: usize) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (b, rows, j0, cols);
@@ -401,7 +403,8 @@ impl View {
 
 /// One column panel of a product for [`Kernel::panel`]: the row tile at i0 reads A from
 /// `a.ptr + i0·a_step` and the panel of B at `b` (row stride `b_rs`, `cols` columns), and
-/// writes C from `c + i0·c_rs`, its chains starting from `init.at(i0, 0)`.
+/// writes C from `c + i0·c_rs`, its chains starting from `init.at(i0, 0)`, after
+/// `ahead.before(i0)`.
 #[derive(Clone, Copy)]
 struct Panel {
     a: View,
@@ -413,6 +416,57 @@ struct Panel {
     c_rs: usize,
     init: Init,
     relu: bool,
+    ahead: Ahead,
+}
+
+/// What a panel's tiles ask the caches for before each one computes: the next tile's outputs,
+/// for writing, and (for a kernel that copies its panels) a share of the next panel of B. A
+/// struct with always-inlined methods, not a closure: two throwaway changes that left such a
+/// closure out of the kernel's loop (passing it by reference; a loop of prefetches in it) moved
+/// the tile's accumulators to the stack, cleared by a `memset` per tile, and made the products
+/// 2.5× slower (Zen 5, 256³: 70–80 against 180–220 GFLOP/s).
+#[derive(Clone, Copy)]
+struct Ahead {
+    /// The whole output, the panel's first column and width, and the product's rows.
+    c: Out,
+    j0: usize,
+    cols: usize,
+    m: usize,
+    /// Rows per tile.
+    mr: usize,
+    /// The next panel of B to fetch into L2, when the kernel copies its panels.
+    next: Option<NextPanel>,
+}
+
+/// B, the next panel's first column and width, chains of `k`, and how many of B's rows each
+/// tile fetches.
+#[derive(Clone, Copy)]
+struct NextPanel {
+    b: View,
+    j0: usize,
+    cols: usize,
+    k: usize,
+    per_tile: usize,
+}
+
+impl Ahead {
+    /// Tile i0's share of the next panel's rows, on their way to L2 while it computes.
+    #[inline(always)]
+    unsafe fn next_panel(&self, i0: usize) {
+        if let Some(NextPanel { b, j0, cols, k, per_tile }) = self.next {
+            let t = i0 / self.mr;
+            prefetch_rows(b, (t * per_tile).min(k)..((t + 1) * per_tile).min(k), j0, cols);
+        }
+    }
+
+    /// Before the tile at i0 of a panel written in place: its share of the next panel, and the
+    /// next tile's outputs, so that its stores find their lines.
+    #[inline(always)]
+    unsafe fn before(&self, i0: usize) {
+        self.next_panel(i0);
+        let next = i0 + self.mr;
+        prefetch_for_writing(self.c, next, self.j0, self.mr.min(self.m.saturating_sub(next)), self.cols);
+    }
 }
 
 impl Panel {
@@ -477,13 +531,13 @@ trait Kernel {
     );
 
     /// Every row tile of one column panel `p` (`m` rows, chains of `k`), top to bottom, each
-    /// after `before(i0)`.
+    /// after `p.ahead.before(i0)`.
     ///
     /// # Safety
     /// As for `tile`, for every tile.
-    unsafe fn panel<F: Fn(usize)>(m: usize, k: usize, p: Panel, before: F) {
+    unsafe fn panel(m: usize, k: usize, p: Panel) {
         for i0 in (0..m).step_by(Self::MR) {
-            before(i0);
+            p.ahead.before(i0);
             Self::tile(
                 Self::MR.min(m - i0),
                 k,
@@ -583,21 +637,18 @@ unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Ou
                 (panel.as_ptr(), K::NR)
             };
             let (a0, a_step) = if pack_a { (View { ptr: slivers.as_ptr(), rs: 1, cs: K::MR }, k) } else { (a, a.rs) };
-            let (next, per) = (j0 + width, k.div_ceil(m.div_ceil(K::MR)));
-            // Tile i0's share of the next panel's rows, on their way to L2 while it computes.
-            let next_panel = |i0: usize| {
-                if pack_b && b.cs == 1 && next < n {
-                    let t = i0 / K::MR;
-                    prefetch_rows(b, (t * per).min(k)..((t + 1) * per).min(k), next, width.min(n - next));
-                }
-            };
+            // A copied panel's successor is fetched into L2 by the tiles before it, a share each.
+            let next = j0 + width;
+            let next = (pack_b && b.cs == 1 && next < n).then(|| NextPanel {
+                b,
+                j0: next,
+                cols: width.min(n - next),
+                k,
+                per_tile: k.div_ceil(m.div_ceil(K::MR)),
+            });
+            let ahead = Ahead { c, j0, cols, m, mr: K::MR, next };
             if c.cs == 1 {
                 // C's rows are contiguous: the kernel runs down the panel, writing in place.
-                let before = |i0: usize| {
-                    next_panel(i0);
-                    // The next tile's outputs, so that its stores find their lines.
-                    prefetch_for_writing(c, i0 + K::MR, j0, K::MR.min(m.saturating_sub(i0 + K::MR)), cols);
-                };
                 let p = Panel {
                     a: a0,
                     a_step,
@@ -608,19 +659,14 @@ unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Ou
                     c_rs: c.rs,
                     init: init.at(0, j0),
                     relu: c.relu,
+                    ahead,
                 };
-                // `before` must stay small enough to be inlined into the kernel's loop. Two
-                // throwaway changes that kept it out (passing `&before`; a loop of prefetches
-                // added to `next_panel`) made products 2.5× slower (Zen 5, 256³: 70–80 against
-                // 180–220 GFLOP/s): around the call the tile's accumulators moved to the stack,
-                // cleared by a `memset` per tile. A `tiles::{{closure}}` symbol in a profile is
-                // the sign.
-                K::panel(m, k, p, before);
+                K::panel(m, k, p);
                 continue;
             }
             // Otherwise each tile goes through a small buffer.
             for i0 in (0..m).step_by(K::MR) {
-                next_panel(i0);
+                ahead.next_panel(i0);
                 let rows = K::MR.min(m - i0);
                 let a_rows = View { ptr: a0.ptr.add(i0 * a_step), ..a0 };
                 let corner = c.ptr.add(i0 * c.rs + j0 * c.cs);
@@ -748,15 +794,15 @@ mod x86 {
                 /// inlined, so a tile costs no call. (AVX2 runs 4× AVX-512's tiles for the same
                 /// work; one call per tile took 2–5% of its updates.)
                 #[target_feature(enable = $features)]
-                unsafe fn panel_of<const V: usize, const RAGGED: bool, F: Fn(usize)>(m: usize, k: usize, p: Panel, before: F) {
+                unsafe fn panel_of<const V: usize, const RAGGED: bool>(m: usize, k: usize, p: Panel) {
                     let whole = m - m % $mr;
                     for i0 in (0..whole).step_by($mr) {
-                        before(i0);
+                        p.ahead.before(i0);
                         let (a, c, init) = (p.a_at(i0), p.c_at(i0), p.init.at(i0, 0));
                         Self::rows::<$mr, V, RAGGED>(k, a, p.b, p.b_rs, p.cols, c, p.c_rs, init, p.relu);
                     }
                     if whole < m {
-                        before(whole);
+                        p.ahead.before(whole);
                         let (a, c, init) = (p.a_at(whole), p.c_at(whole), p.init.at(whole, 0));
                         <Self as Kernel>::tile(m - whole, k, a, p.b, p.b_rs, p.cols, c, p.c_rs, init, p.relu);
                     }
@@ -858,10 +904,10 @@ mod x86 {
                     }
                 }
 
-                unsafe fn panel<F: Fn(usize)>(m: usize, k: usize, p: Panel, before: F) {
+                unsafe fn panel(m: usize, k: usize, p: Panel) {
                     match (p.cols.div_ceil($lanes), p.cols % $lanes != 0) {
-                        $(($v, false) => Self::panel_of::<$v, false, F>(m, k, p, before),
-                          ($v, true) => Self::panel_of::<$v, true, F>(m, k, p, before),)*
+                        $(($v, false) => Self::panel_of::<$v, false>(m, k, p),
+                          ($v, true) => Self::panel_of::<$v, true>(m, k, p),)*
                         _ => unreachable!("a tile has 1 to {} columns", $nv * $lanes),
                     }
                 }
