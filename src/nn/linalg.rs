@@ -301,17 +301,18 @@ pub fn matmul_rows(
 /// Outputs narrower than this, with more rows than columns, have their rows in the lanes.
 const NARROW: usize = 16;
 
-/// Asks for the cache lines of C's tile at (i0, j0) (`rows` × `cols`, rows contiguous) to be
-/// fetched for writing while the current tile computes. An update's outputs were last touched an
-/// update ago, so their lines sit in L3 or memory, and a tile with a short chain (a first layer's
-/// 17–23 inputs) otherwise waits on its stores: this gave one-thread updates 4–6%.
+/// Asks for the cache lines of a tile of C (`rows` × `cols` from `first`, rows `rs` apart, each
+/// contiguous) to be fetched for writing while the current tile computes. An update's outputs
+/// were last touched an update ago, so their lines sit in L3 or memory, and a tile with a short
+/// chain (a first layer's 17–23 inputs) otherwise waits on its stores: this gave one-thread
+/// updates 4–6%.
 #[inline(always)]
-unsafe fn prefetch_for_writing(c: Out, i0: usize, j0: usize, rows: usize, cols: usize) {
+unsafe fn prefetch_for_writing(first: *mut f32, rs: usize, rows: usize, cols: usize) {
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (c, i0, j0, rows, cols);
+    let _ = (first, rs, rows, cols);
     #[cfg(target_arch = "x86_64")]
     for r in 0..rows {
-        let row = c.ptr.add((i0 + r) * c.rs + j0) as *const i8;
+        let row = first.add(r * rs) as *const i8;
         for off in (0..cols * 4).step_by(64) {
             std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_ET0 }>(row.add(off));
         }
@@ -404,7 +405,7 @@ impl View {
 /// One column panel of a product for [`Kernel::panel`]: the row tile at i0 reads A from
 /// `a.ptr + i0·a_step` and the panel of B at `b` (row stride `b_rs`, `cols` columns), and
 /// writes C from `c + i0·c_rs`, its chains starting from `init.at(i0, 0)`, after
-/// `ahead.before(i0)`.
+/// [`Panel::before`].
 #[derive(Clone, Copy)]
 struct Panel {
     a: View,
@@ -416,30 +417,12 @@ struct Panel {
     c_rs: usize,
     init: Init,
     relu: bool,
-    ahead: Ahead,
-}
-
-/// What a panel's tiles ask the caches for before each one computes: the next tile's outputs,
-/// for writing, and (for a kernel that copies its panels) a share of the next panel of B. A
-/// struct with always-inlined methods, not a closure: two throwaway changes that left such a
-/// closure out of the kernel's loop (passing it by reference; a loop of prefetches in it) moved
-/// the tile's accumulators to the stack, cleared by a `memset` per tile, and made the products
-/// 2.5× slower (Zen 5, 256³: 70–80 against 180–220 GFLOP/s).
-#[derive(Clone, Copy)]
-struct Ahead {
-    /// The whole output, the panel's first column and width, and the product's rows.
-    c: Out,
-    j0: usize,
-    cols: usize,
-    m: usize,
-    /// Rows per tile.
-    mr: usize,
     /// The next panel of B to fetch into L2, when the kernel copies its panels.
     next: Option<NextPanel>,
 }
 
-/// B, the next panel's first column and width, chains of `k`, and how many of B's rows each
-/// tile fetches.
+/// The next panel of B (stored as is) that a kernel copying its panels will copy: B, the
+/// panel's first column and width, chains of `k`, and how many of B's rows each tile fetches.
 #[derive(Clone, Copy)]
 struct NextPanel {
     b: View,
@@ -449,23 +432,12 @@ struct NextPanel {
     per_tile: usize,
 }
 
-impl Ahead {
-    /// Tile i0's share of the next panel's rows, on their way to L2 while it computes.
+impl NextPanel {
+    /// Tile t's share of the panel's rows, on their way to L2 while it computes.
     #[inline(always)]
-    unsafe fn next_panel(&self, i0: usize) {
-        if let Some(NextPanel { b, j0, cols, k, per_tile }) = self.next {
-            let t = i0 / self.mr;
-            prefetch_rows(b, (t * per_tile).min(k)..((t + 1) * per_tile).min(k), j0, cols);
-        }
-    }
-
-    /// Before the tile at i0 of a panel written in place: its share of the next panel, and the
-    /// next tile's outputs, so that its stores find their lines.
-    #[inline(always)]
-    unsafe fn before(&self, i0: usize) {
-        self.next_panel(i0);
-        let next = i0 + self.mr;
-        prefetch_for_writing(self.c, next, self.j0, self.mr.min(self.m.saturating_sub(next)), self.cols);
+    unsafe fn fetch(&self, t: usize) {
+        let (per, k) = (self.per_tile, self.k);
+        prefetch_rows(self.b, (t * per).min(k)..((t + 1) * per).min(k), self.j0, self.cols);
     }
 }
 
@@ -478,6 +450,25 @@ impl Panel {
     /// C's first output of the tile at i0.
     unsafe fn c_at(&self, i0: usize) -> *mut f32 {
         self.c.add(i0 * self.c_rs)
+    }
+
+    /// Before the tile at i0 (tiles of `mr` rows, `m` in all): its share of the next panel of
+    /// B, and the next tile's outputs, so that its stores find their lines.
+    ///
+    /// Always inlined, and a method rather than a closure the caller passes: two throwaway
+    /// changes that left such a closure out of the kernel's loop (passing it by reference; a
+    /// loop of prefetches in it) moved the tile's accumulators to the stack, cleared by a
+    /// `memset` per tile, and made the products 2.5× slower (Zen 5, 256³: 70–80 against
+    /// 180–220 GFLOP/s).
+    #[inline(always)]
+    unsafe fn before(&self, i0: usize, m: usize, mr: usize) {
+        if let Some(next) = self.next {
+            next.fetch(i0 / mr);
+        }
+        let after = i0 + mr;
+        if after < m {
+            prefetch_for_writing(self.c_at(after), self.c_rs, mr.min(m - after), self.cols);
+        }
     }
 }
 
@@ -531,13 +522,13 @@ trait Kernel {
     );
 
     /// Every row tile of one column panel `p` (`m` rows, chains of `k`), top to bottom, each
-    /// after `p.ahead.before(i0)`.
+    /// after [`Panel::before`].
     ///
     /// # Safety
     /// As for `tile`, for every tile.
     unsafe fn panel(m: usize, k: usize, p: Panel) {
         for i0 in (0..m).step_by(Self::MR) {
-            p.ahead.before(i0);
+            p.before(i0, m, Self::MR);
             Self::tile(
                 Self::MR.min(m - i0),
                 k,
@@ -646,7 +637,6 @@ unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Ou
                 k,
                 per_tile: k.div_ceil(m.div_ceil(K::MR)),
             });
-            let ahead = Ahead { c, j0, cols, m, mr: K::MR, next };
             if c.cs == 1 {
                 // C's rows are contiguous: the kernel runs down the panel, writing in place.
                 let p = Panel {
@@ -659,14 +649,16 @@ unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Ou
                     c_rs: c.rs,
                     init: init.at(0, j0),
                     relu: c.relu,
-                    ahead,
+                    next,
                 };
                 K::panel(m, k, p);
                 continue;
             }
             // Otherwise each tile goes through a small buffer.
             for i0 in (0..m).step_by(K::MR) {
-                ahead.next_panel(i0);
+                if let Some(next) = next {
+                    next.fetch(i0 / K::MR);
+                }
                 let rows = K::MR.min(m - i0);
                 let a_rows = View { ptr: a0.ptr.add(i0 * a_step), ..a0 };
                 let corner = c.ptr.add(i0 * c.rs + j0 * c.cs);
@@ -797,12 +789,12 @@ mod x86 {
                 unsafe fn panel_of<const V: usize, const RAGGED: bool>(m: usize, k: usize, p: Panel) {
                     let whole = m - m % $mr;
                     for i0 in (0..whole).step_by($mr) {
-                        p.ahead.before(i0);
+                        p.before(i0, m, $mr);
                         let (a, c, init) = (p.a_at(i0), p.c_at(i0), p.init.at(i0, 0));
                         Self::rows::<$mr, V, RAGGED>(k, a, p.b, p.b_rs, p.cols, c, p.c_rs, init, p.relu);
                     }
                     if whole < m {
-                        p.ahead.before(whole);
+                        p.before(whole, m, $mr);
                         let (a, c, init) = (p.a_at(whole), p.c_at(whole), p.init.at(whole, 0));
                         <Self as Kernel>::tile(m - whole, k, a, p.b, p.b_rs, p.cols, c, p.c_rs, init, p.relu);
                     }
