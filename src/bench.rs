@@ -71,6 +71,20 @@ pub fn updates_per_second_on(
     rounds: usize,
     updates: usize,
 ) -> Vec<f64> {
+    let mut rates = rates_per_round(algo, size, threads, rounds, updates, || {});
+    rates.iter_mut().map(|r| median(r)).collect()
+}
+
+/// Each agent's updates/s in every round (`[agent][round]`), one agent per thread count, the
+/// rounds interleaved; `between` runs before the first round and after every round.
+fn rates_per_round(
+    algo: Algo,
+    size: (usize, usize),
+    threads: &[usize],
+    rounds: usize,
+    updates: usize,
+    mut between: impl FnMut(),
+) -> Vec<Vec<f64>> {
     let (obs_dim, act_dim, batch) = (size.0, size.1, 256);
     let b = random_batch(batch, obs_dim, act_dim, &mut Rng::new(1));
     let mut agents: Vec<Box<dyn Agent>> = threads
@@ -83,6 +97,7 @@ pub fn updates_per_second_on(
         }
     }
     let mut rates = vec![Vec::with_capacity(rounds); agents.len()];
+    between();
     for _ in 0..rounds {
         for (agent, rates) in agents.iter_mut().zip(&mut rates) {
             let t = Instant::now();
@@ -91,8 +106,90 @@ pub fn updates_per_second_on(
             }
             rates.push(updates as f64 / t.elapsed().as_secs_f64());
         }
+        between();
     }
-    rates.iter_mut().map(|r| median(r)).collect()
+    rates
+}
+
+/// A round counts as run on two whole cores when [`cores_together`] read at least this before
+/// and after it.
+pub const WHOLE_CORES: f64 = 0.9;
+
+/// How fast each of two threads runs FMAs while both run at once, as a share of one thread alone
+/// (the slower thread's; 1 = two whole cores). A virtual machine's two vCPUs do not always get
+/// two whole cores: measured on a 2-core AMD EPYC VM, two threads at once ran at 0.70–0.82 of
+/// one alone for stretches of a few hundred milliseconds and at 0.92–1.05 otherwise, and the same
+/// 256³ products took 1,067 µs on both threads at once against 557 µs on one in the first kind of
+/// stretch (README, "Two whole cores"). Thread-scaling figures from such a stretch measure the
+/// host, not polyak. Takes ≈ 10 ms.
+pub fn cores_together() -> f64 {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (level, iters) = (crate::simd(), 400_000);
+    let alone = (0..2).map(|_| crate::nn::fma_burst_gflops(level, iters)).fold(0.0, f64::max);
+    let together = |_| {
+        // Both threads start their burst together: each spins until the other has arrived.
+        let ready = AtomicUsize::new(0);
+        let burst = || {
+            ready.fetch_add(1, Ordering::AcqRel);
+            while ready.load(Ordering::Acquire) < 2 {
+                std::hint::spin_loop();
+            }
+            crate::nn::fma_burst_gflops(level, iters)
+        };
+        std::thread::scope(|s| {
+            let there = s.spawn(burst);
+            let here = burst();
+            // A thread the system refuses counts as no second core.
+            here.min(there.join().unwrap_or(0.0))
+        })
+    };
+    (0..2).map(together).fold(0.0, f64::max) / alone
+}
+
+/// 1- and 2-thread updates/s of `algo` at `size` ([`updates_per_second_on`]), with a check of
+/// the cores ([`cores_together`]) before the first round and after each.
+pub struct ThreadScaling {
+    /// Medians over all rounds.
+    pub one: f64,
+    pub two: f64,
+    /// The rounds run between two checks that both read [`WHOLE_CORES`] or more: (1 thread,
+    /// 2 threads) updates/s.
+    pub whole: Vec<(f64, f64)>,
+    /// What the checks read, lowest and highest.
+    pub checks: (f64, f64),
+}
+
+impl ThreadScaling {
+    pub fn measure(algo: Algo, size: (usize, usize), rounds: usize, updates: usize) -> ThreadScaling {
+        let mut checks = Vec::with_capacity(rounds + 1);
+        let rates = rates_per_round(algo, size, &[1, 2], rounds, updates, || checks.push(cores_together()));
+        ThreadScaling::from_rounds(&rates[0], &rates[1], &checks)
+    }
+
+    /// From each round's 1- and 2-thread updates/s and the checks around the rounds (one more
+    /// than the rounds: check r before round r, check r + 1 after it).
+    pub fn from_rounds(one: &[f64], two: &[f64], checks: &[f64]) -> ThreadScaling {
+        assert!(one.len() == two.len() && checks.len() == one.len() + 1, "a check before and after every round");
+        let whole = (0..one.len())
+            .filter(|&r| checks[r] >= WHOLE_CORES && checks[r + 1] >= WHOLE_CORES)
+            .map(|r| (one[r], two[r]))
+            .collect();
+        let (lo, hi) = checks.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &c| (lo.min(c), hi.max(c)));
+        let (mut one, mut two) = (one.to_vec(), two.to_vec());
+        ThreadScaling { one: median(&mut one), two: median(&mut two), whole, checks: (lo, hi) }
+    }
+
+    /// Median of the 2 / 1 ratios of the rounds on two whole cores (None without such a round).
+    pub fn whole_ratio(&self) -> Option<f64> {
+        let mut ratios: Vec<f64> = self.whole.iter().map(|(one, two)| two / one).collect();
+        (!ratios.is_empty()).then(|| median(&mut ratios))
+    }
+
+    /// Median 2-thread updates/s of the rounds on two whole cores.
+    pub fn whole_two(&self) -> Option<f64> {
+        let mut two: Vec<f64> = self.whole.iter().map(|w| w.1).collect();
+        (!two.is_empty()).then(|| median(&mut two))
+    }
 }
 
 /// Env steps per second with uniformly random actions (median over `rounds`).
@@ -143,32 +240,51 @@ pub fn print_report(quick: bool, envs_only: bool) -> crate::Result<()> {
         return print_env_rates(quick, rounds);
     }
     out!("gradient updates/s (batch 256, 256×256 MLPs; {} kernels; median of {rounds} rounds)", crate::simd().name());
+    out!(
+        "  (2 / 1 threads: all rounds; then the rounds on two whole cores, where two threads at once ran FMAs at ≥ {:.0}% of one's before and after)",
+        100.0 * WHOLE_CORES
+    );
     let mut cheetah = Vec::new();
+    let (mut lo, mut hi) = (f64::MAX, f64::MIN);
     for (label, size) in [("HalfCheetah sizes (obs 17, act 6)", (17, 6)), ("Pendulum sizes (obs 3, act 1)", (3, 1))] {
         for algo in BENCH_ALGOS {
-            let [one, two] = updates_per_second_on(algo, size, &[1, 2], rounds, updates)[..] else { unreachable!() };
-            out!("  {label:<34} {:<5} 1 thread {one:7.1}   2 threads {two:7.1}   ({:.2}×)", algo.name(), two / one);
+            let t = ThreadScaling::measure(algo, size, rounds, updates);
+            let whole = match t.whole_ratio() {
+                Some(r) => format!("{r:.2}× in {} of {rounds} rounds on two whole cores", t.whole.len()),
+                None => "no round on two whole cores".into(),
+            };
+            let (one, two) = (t.one, t.two);
+            out!(
+                "  {label:<34} {:<5} 1 thread {one:7.1}   2 threads {two:7.1}   ({:.2}×; {whole})",
+                algo.name(),
+                two / one
+            );
+            (lo, hi) = (lo.min(t.checks.0), hi.max(t.checks.1));
             if size == (17, 6) {
-                cheetah.push((algo, one, two));
+                cheetah.push((algo, t));
             }
         }
     }
+    out!("  two threads at once ran FMAs at {:.0}–{:.0}% of one thread's rate in the checks", 100.0 * lo, 100.0 * hi);
     // Useful work against what the core can do: the matrix products' FLOPs per update × updates/s,
     // as a share of the FMA peak of one core (1 thread) or two (2 threads).
     let peak = crate::nn::fma_peak_gflops(crate::simd());
     out!(
         "useful GFLOP/s of an update (matrix products only), HalfCheetah sizes; FMA peak of one core {peak:.1} GFLOP/s"
     );
-    for (algo, one, two) in cheetah {
+    for (algo, t) in cheetah {
         let gflop = flops_per_update(algo, (17, 6), 10) / 1e9;
+        let whole = t
+            .whole_two()
+            .map_or(String::new(), |two| format!("; {:.0}% on two whole cores", 50.0 * gflop * two / peak));
         out!(
-            "  {:<5} {:6.3} GFLOP/update   1 thread {:6.1} ({:3.0}% of peak)   2 threads {:6.1} ({:3.0}% of 2 cores)",
+            "  {:<5} {:6.3} GFLOP/update   1 thread {:6.1} ({:3.0}% of peak)   2 threads {:6.1} ({:3.0}% of 2 cores{whole})",
             algo.name(),
             gflop,
-            gflop * one,
-            100.0 * gflop * one / peak,
-            gflop * two,
-            50.0 * gflop * two / peak
+            gflop * t.one,
+            100.0 * gflop * t.one / peak,
+            gflop * t.two,
+            50.0 * gflop * t.two / peak
         );
     }
     print_env_rates(quick, rounds)?;
@@ -177,6 +293,25 @@ pub fn print_report(quick: bool, envs_only: bool) -> crate::Result<()> {
     let result = print_checkpoint_cost(&dir, quick);
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+/// `polyak bench --cores`: whether two threads get two whole cores now, `readings` times, a
+/// tenth of a second apart.
+pub fn print_cores(readings: usize) -> crate::Result<()> {
+    out!("CPU: {}", crate::rundir::cpu_model());
+    for i in 0..readings {
+        if i > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let c = cores_together();
+        let verdict = if c >= WHOLE_CORES {
+            "two whole cores"
+        } else {
+            "NOT two whole cores: thread-scaling figures now measure the host"
+        };
+        out!("two threads at once: {:.0}% of one thread's FMA rate each ({verdict})", 100.0 * c);
+    }
+    Ok(())
 }
 
 /// One algorithm's updates/s at HalfCheetah sizes on `threads` threads (0: as training chooses).
@@ -247,4 +382,23 @@ fn print_checkpoint_cost(dir: &std::path::Path, quick: bool) -> crate::Result<()
         out!("  replay file, {n:>9} transitions {mb:8.1} MB  {write_ms:8.1} ms  (read + verify {read_ms:.1} ms)");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_rounds_between_two_whole_core_checks_count() {
+        let (one, two) = ([100.0, 100.0, 100.0, 100.0], [190.0, 120.0, 130.0, 180.0]);
+        // Round 1 ended, and round 2 began, in a stretch with the vCPUs on one core.
+        let t = ThreadScaling::from_rounds(&one, &two, &[0.97, 1.01, 0.72, 0.95, 0.90]);
+        assert_eq!(t.whole, vec![(100.0, 190.0), (100.0, 180.0)]);
+        assert_eq!(t.whole_ratio(), Some(1.85));
+        assert_eq!(t.whole_two(), Some(185.0));
+        assert_eq!((t.one, t.two), (100.0, 155.0), "medians over all rounds");
+        assert_eq!(t.checks, (0.72, 1.01));
+        let none = ThreadScaling::from_rounds(&one[..1], &two[..1], &[0.5, 1.0]);
+        assert_eq!((none.whole_ratio(), none.whole_two()), (None, None));
+    }
 }

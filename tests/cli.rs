@@ -113,6 +113,31 @@ fn list_names_presets_and_envs() {
     }
 }
 
+/// `polyak bench --cores N`: the CPU, then N readings of how fast two threads run at once
+/// against one, each with its verdict; it takes no other bench option.
+#[test]
+fn bench_cores_reads_whether_two_threads_get_two_cores() {
+    let o = polyak(&["bench", "--cores", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].starts_with("CPU: "), "{text}");
+    for line in &lines[1..] {
+        let share: f64 = line
+            .strip_prefix("two threads at once: ")
+            .and_then(|rest| rest.split('%').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"));
+        let whole = line.ends_with("(two whole cores)");
+        // The verdict is on the unrounded share: at a printed 90% it may go either way.
+        let agrees = share == 90.0 || whole == (share > 90.0);
+        assert!(agrees && (whole || line.contains("NOT two whole cores")), "{line}");
+    }
+    let o = polyak(&["bench", "--cores", "--algo", "sac"]);
+    assert!(!o.status.success() && stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
+}
+
 /// `polyak bench | head -1`: the reader goes away, and polyak ends quietly (no panic, exit 0),
 /// as Unix tools do. Also: a bad POLYAK_SIMD is a clear error, not a silent fallback.
 #[test]

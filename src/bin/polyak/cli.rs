@@ -253,6 +253,10 @@ pub struct BenchArgs {
     /// Threads per update with --algo (0: as `polyak train` chooses).
     #[arg(long, default_value_t = 0, requires = "algo")]
     pub threads: usize,
+    /// Only check whether two threads get two whole cores now (a virtual machine's two vCPUs may
+    /// share one), this many times; scripts/bench/threads.sh brackets its runs with it.
+    #[arg(long, value_name = "READINGS", num_args = 0..=1, default_missing_value = "3", conflicts_with_all = ["envs", "algo"])]
+    pub cores: Option<usize>,
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -602,6 +606,9 @@ fn run_inspect(run_dir: &Path) -> Result<()> {
 }
 
 fn run_bench(args: BenchArgs) -> Result<()> {
+    if let Some(readings) = args.cores {
+        return polyak::bench::print_cores(readings);
+    }
     if let Some(name) = &args.algo {
         let algo = polyak::config::Algo::from_name(name)?;
         return polyak::bench::print_updates(algo, args.threads, args.quick);
