@@ -420,6 +420,9 @@ struct Panel {
     relu: bool,
     /// The next panel of B to fetch into L2, when the kernel copies its panels.
     next: Option<NextPanel>,
+    /// Where the first row tile copies the panel of B as it reads it (row p at `copy + p·NR`),
+    /// for the tiles after it to read instead ([`Kernel::COPY_AS_READ`]); null for none.
+    copy: *mut f32,
 }
 
 /// The next panel of B (stored as is) that a kernel copying its panels will copy: B, the
@@ -496,9 +499,17 @@ trait Kernel {
     /// that far apart fall into a few of L1's sets and evict each other, so every tile reads its
     /// panel from L2 again; a transposed A is likewise one line per step for 6 values. Copied,
     /// the panel (16 KB at k = 256) stays in L1 and a sliver is one contiguous stream.
-    /// AVX-512's 96-wide panels (96 KB) live in L2 either way, and copying them measured 2–3%
-    /// slower.
+    /// AVX-512's 96-wide panels (96 KB) live in L2 either way, and copying them in a pass of
+    /// their own measured 2–3% slower: that kernel copies as it reads ([`Kernel::COPY_AS_READ`]).
     const PACK: bool = false;
+    /// Whether a panel of B whose rows are contiguous is copied by its first row tile as that
+    /// tile reads it (six more stores per step, beside its 24 FMAs), the other tiles reading the
+    /// copy: one contiguous stream of 384-byte rows, where B's own rows of the panel are a whole
+    /// row of B apart (1 KB at 256 columns) and fall into a few of L1's sets, as do the lines of
+    /// a transposed A they share L1 with. AVX-512 updates gained 11–13% (README, "Copies as
+    /// read"); AVX2, whose panels are copied in a pass of their own ([`Kernel::PACK`]) while the
+    /// previous panel's tiles prefetch them, measured 1.00–1.02× with this instead.
+    const COPY_AS_READ: bool = false;
     /// `C[rows × cols] = init + A[rows × k] · B[k × cols]` (`cols` ≤ NR), each element one fma
     /// chain over p = 0..k in order. A is read through its strides; row p of B starts at
     /// `b + p·b_rs` and row r of C at `c + r·c_rs`, each `cols` contiguous values: nothing past
@@ -589,8 +600,9 @@ unsafe fn pack_columns(k: usize, b: View, j0: usize, js: Range<usize>, nr: usize
 }
 
 /// Column panels of up to NR outputs, each panel over every row tile. A panel of B is read in
-/// place when its rows are contiguous (unless the kernel asks for copies, [`Kernel::PACK`]),
-/// otherwise copied into a thread's scratch; a tile of C is written in place when its rows are
+/// place when its rows are contiguous (unless the kernel asks for copies, [`Kernel::PACK`]; and
+/// copied into a thread's scratch on the way by the first tile, [`Kernel::COPY_AS_READ`]),
+/// otherwise copied into that scratch first; a tile of C is written in place when its rows are
 /// contiguous, otherwise through a small buffer. Copies move values, so the chains are the same.
 unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Out, init: Init) {
     /// A thread's copies of B's panel and of A's slivers, kept for the next product.
@@ -610,6 +622,10 @@ unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Ou
         // slivers by more than one panel. (One row, a single observation acting, copied all of
         // B for nothing: 3× the time of an AVX2 action.)
         let (pack_a, pack_b) = (K::PACK && a.rs == 1 && n > width, K::PACK && m > K::MR);
+        // Read in place, a panel is copied as read only when more tiles follow (and write C in
+        // place: the tiles of a transposed C take another path).
+        let copy_as_read = K::COPY_AS_READ && b.cs == 1 && m > K::MR && c.cs == 1;
+        let in_place = b.cs == 1 && (copy_as_read || !pack_b);
         if pack_a {
             let len = m.next_multiple_of(K::MR) * k;
             if slivers.len() < len {
@@ -619,14 +635,15 @@ unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Ou
         }
         for j0 in (0..n).step_by(width) {
             let cols = width.min(n - j0);
-            let (bp, b_rs) = if b.cs == 1 && !pack_b {
-                (b.ptr.add(j0), b.rs)
+            if (copy_as_read || !in_place) && panel.len() < k * K::NR {
+                panel.resize(k * K::NR, 0.0);
+            }
+            let (bp, b_rs, copy) = if in_place {
+                let copy = if copy_as_read { panel.as_mut_ptr() } else { std::ptr::null_mut() };
+                (b.ptr.add(j0), b.rs, copy)
             } else {
-                if panel.len() < k * K::NR {
-                    panel.resize(k * K::NR, 0.0);
-                }
                 K::pack(k, b, j0, cols, panel.as_mut_ptr());
-                (panel.as_ptr(), K::NR)
+                (panel.as_ptr(), K::NR, std::ptr::null_mut())
             };
             let (a0, a_step) = if pack_a { (View { ptr: slivers.as_ptr(), rs: 1, cs: K::MR }, k) } else { (a, a.rs) };
             // A copied panel's successor is fetched into L2 by the tiles before it, a share each.
@@ -651,6 +668,7 @@ unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Ou
                     init: init.at(0, j0),
                     relu: c.relu,
                     next,
+                    copy,
                 };
                 K::panel(m, k, p);
                 continue;
@@ -777,8 +795,8 @@ mod x86 {
                 ) {
                     let ragged = cols % $lanes != 0;
                     match (cols.div_ceil($lanes), ragged) {
-                        $(($v, false) => Self::rows::<R, $v, false>(k, a, b, b_rs, cols, c, c_rs, init, relu),
-                          ($v, true) => Self::rows::<R, $v, true>(k, a, b, b_rs, cols, c, c_rs, init, relu),)*
+                        $(($v, false) => Self::rows::<R, $v, false, false>(k, a, b, b_rs, cols, c, c_rs, init, relu, std::ptr::null_mut()),
+                          ($v, true) => Self::rows::<R, $v, true, false>(k, a, b, b_rs, cols, c, c_rs, init, relu, std::ptr::null_mut()),)*
                         _ => unreachable!("a tile has 1 to {} columns", $nv * $lanes),
                     }
                 }
@@ -787,12 +805,21 @@ mod x86 {
                 /// inlined, so a tile costs no call. (AVX2 runs 4× AVX-512's tiles for the same
                 /// work; one call per tile took 2–5% of its updates.)
                 #[target_feature(enable = $features)]
-                unsafe fn panel_of<const V: usize, const RAGGED: bool>(m: usize, k: usize, p: Panel) {
+                unsafe fn panel_of<const V: usize, const RAGGED: bool>(m: usize, k: usize, mut p: Panel) {
                     let whole = m - m % $mr;
-                    for i0 in (0..whole).step_by($mr) {
+                    let mut first = 0;
+                    if !p.copy.is_null() && whole > 0 {
+                        // The first tile reads B in place and copies it; the others read the copy.
+                        p.before(0, m, $mr);
+                        let (a, c, init) = (p.a_at(0), p.c_at(0), p.init.at(0, 0));
+                        Self::rows::<$mr, V, RAGGED, true>(k, a, p.b, p.b_rs, p.cols, c, p.c_rs, init, p.relu, p.copy);
+                        (p.b, p.b_rs, first) = (p.copy, $nv * $lanes, $mr);
+                    }
+                    for i0 in (first..whole).step_by($mr) {
                         p.before(i0, m, $mr);
                         let (a, c, init) = (p.a_at(i0), p.c_at(i0), p.init.at(i0, 0));
-                        Self::rows::<$mr, V, RAGGED>(k, a, p.b, p.b_rs, p.cols, c, p.c_rs, init, p.relu);
+                        let none = std::ptr::null_mut();
+                        Self::rows::<$mr, V, RAGGED, false>(k, a, p.b, p.b_rs, p.cols, c, p.c_rs, init, p.relu, none);
                     }
                     if whole < m {
                         p.before(whole, m, $mr);
@@ -803,9 +830,11 @@ mod x86 {
 
                 /// A tile of `R` rows and `V` vectors. Always inlined, into callers that enable
                 /// the level's features (`vectors`, `panel_of`), which compile its intrinsics.
+                /// With COPY, every row of B it reads is also stored at `copy` (row p at
+                /// `copy + p·NR`, whole vectors: a RAGGED tile's zeros too).
                 #[inline(always)]
                 #[allow(clippy::too_many_arguments)]
-                unsafe fn rows<const R: usize, const V: usize, const RAGGED: bool>(
+                unsafe fn rows<const R: usize, const V: usize, const RAGGED: bool, const COPY: bool>(
                     k: usize,
                     a: View,
                     b: *const f32,
@@ -815,6 +844,7 @@ mod x86 {
                     c_rs: usize,
                     init: Init,
                     relu: bool,
+                    copy: *mut f32,
                 ) {
                     // The values at p of vector v: all `lanes`, but for the last vector of a
                     // RAGGED tile only its first columns (zeros after, nothing past them read),
@@ -843,6 +873,11 @@ mod x86 {
                         let mut bv: [$vec; V] = [std::mem::zeroed(); V];
                         for v in 0..V {
                             bv[v] = load_cols(bp, v);
+                        }
+                        if COPY {
+                            for v in 0..V {
+                                $store(copy.add(p * $nv * $lanes + v * $lanes), bv[v]);
+                            }
                         }
                         let ap = a.ptr.add(p * a.cs);
                         for r in 0..R {
@@ -875,6 +910,7 @@ mod x86 {
 
             impl Kernel for $name {
                 const PACK: bool = $pack;
+                const COPY_AS_READ: bool = !$pack;
                 const MR: usize = $mr;
                 const NR: usize = $nv * $lanes;
                 const LANES: usize = $lanes;
