@@ -49,18 +49,21 @@ const DONE: u8 = 2;
 const CLOSED: u8 = 3;
 
 /// Spins (then sleeps, woken by `unpark`) until `state` leaves `from`; returns the new state.
+/// The state is read after every `pause`, the clock after every 64: a `pause` takes tens of
+/// cycles, and reading the state only once per 64 of them made each side of a hand-off see it
+/// ≈ 1 µs late on average (measured on Zen 5: the helper started 1.2 µs after the post, the
+/// caller saw it done 0.9 µs after; 0.25 and 0.2 µs reading after every pause).
 fn wait_while(state: &AtomicU8, from: u8) -> u8 {
     let start = Instant::now();
     loop {
-        let now = state.load(Ordering::Acquire);
-        if now != from {
-            return now;
-        }
-        if start.elapsed() < SPIN {
-            for _ in 0..64 {
-                std::hint::spin_loop();
+        for _ in 0..64 {
+            let now = state.load(Ordering::Acquire);
+            if now != from {
+                return now;
             }
-        } else {
+            std::hint::spin_loop();
+        }
+        if start.elapsed() >= SPIN {
             // A wake-up that came early (or spuriously) only sends us round the loop again.
             thread::park();
         }
