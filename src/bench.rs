@@ -117,11 +117,10 @@ pub const WHOLE_CORES: f64 = 0.9;
 
 /// How fast each of two threads runs FMAs while both run at once, as a share of one thread alone
 /// (the slower thread's; 1 = two whole cores). A virtual machine's two vCPUs do not always get
-/// two whole cores: measured on a 2-core AMD EPYC VM, two threads at once ran at 0.70–0.82 of
-/// one alone for stretches of a few hundred milliseconds and at 0.92–1.05 otherwise, and the same
-/// 256³ products took 1,067 µs on both threads at once against 557 µs on one in the first kind of
-/// stretch (README, "Two whole cores"). Thread-scaling figures from such a stretch measure the
-/// host, not polyak. Takes ≈ 10 ms.
+/// two whole cores: on a 2-core AMD EPYC VM this read 0.91–1.08 most of the time and down to
+/// 0.50 in stretches of a few hundred milliseconds, in which the same 256³ products took
+/// 1,064–1,090 µs on both threads at once against 545–614 µs at other times (README, "Two whole
+/// cores"). Thread-scaling figures from such a stretch measure the host, not polyak. Takes ≈ 4 ms.
 pub fn cores_together() -> f64 {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let (level, iters) = (crate::simd(), 400_000);
