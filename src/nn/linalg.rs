@@ -16,6 +16,7 @@
 //! It runs on the calling thread: at polyak's sizes (256-wide layers) threading inside one
 //! product costs more in synchronisation than it gains; parallelism lives one level up (`algo`).
 
+use crate::parallel::share;
 use std::cell::RefCell;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -499,12 +500,13 @@ trait Kernel {
     /// that far apart fall into a few of L1's sets and evict each other, so every tile reads its
     /// panel from L2 again; a transposed A is likewise one line per step for 6 values. Copied,
     /// the panel (16 KB at k = 256) stays in L1 and a sliver is one contiguous stream.
-    /// AVX-512's 96-wide panels (96 KB) live in L2 either way, and copying them in a pass of
-    /// their own measured 2–3% slower: that kernel copies as it reads ([`Kernel::COPY_AS_READ`]).
+    /// AVX-512's panels (64 columns: 64 KB at k = 256) outgrow L1 either way, and copying them
+    /// in a pass of their own measured 2–3% slower (as 96-wide panels, with the 4-row tiles
+    /// before): that kernel copies as it reads ([`Kernel::COPY_AS_READ`]).
     const PACK: bool = false;
     /// Whether a panel of B whose rows are contiguous is copied by its first row tile as that
-    /// tile reads it (six more stores per step, beside its 24 FMAs), the other tiles reading the
-    /// copy: one contiguous stream of 384-byte rows, where B's own rows of the panel are a whole
+    /// tile reads it (four more stores per step, beside its 24 FMAs), the other tiles reading the
+    /// copy: one contiguous stream of 256-byte rows, where B's own rows of the panel are a whole
     /// row of B apart (1 KB at 256 columns) and fall into a few of L1's sets, as do the lines of
     /// a transposed A they share L1 with. AVX-512 updates gained 11–13% (README, "Copies as
     /// read"); AVX2, whose panels are copied in a pass of their own ([`Kernel::PACK`]) while the
@@ -615,13 +617,19 @@ unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Ou
     }
     SCRATCH.with_borrow_mut(|Scratch { panel, slivers }| {
         let mut edge = [0.0f32; 16 * 32];
-        // Panels as even as whole vectors allow: 300 columns make 80+80+80+60, not 96+96+96+12,
-        // whose last panel would run one vector per row at a fraction of the speed.
-        let width = n.div_ceil(n.div_ceil(K::NR)).next_multiple_of(K::LANES);
+        // Panels as even as whole vectors allow: at 64 columns a panel, 400 columns make panels of
+        // 3 and 4 vectors (48 and 64 columns), not six of 64 and one of 16, whose last panel
+        // would run one vector per row at a fraction of the speed.
+        let vectors = n.div_ceil(K::LANES);
+        let panels = vectors.div_ceil(K::NR / K::LANES);
+        let columns = |q: usize| {
+            let v = share(vectors, q, panels);
+            v.start * K::LANES..(v.end * K::LANES).min(n)
+        };
         // A copy pays when it is read more than once: a panel of B by more than one row tile, A's
         // slivers by more than one panel. (One row, a single observation acting, copied all of
         // B for nothing: 3× the time of an AVX2 action.)
-        let (pack_a, pack_b) = (K::PACK && a.rs == 1 && n > width, K::PACK && m > K::MR);
+        let (pack_a, pack_b) = (K::PACK && a.rs == 1 && panels > 1, K::PACK && m > K::MR);
         // Read in place, a panel is copied as read only when more tiles follow (and write C in
         // place: the tiles of a transposed C take another path).
         let copy_as_read = K::COPY_AS_READ && b.cs == 1 && m > K::MR && c.cs == 1;
@@ -633,8 +641,8 @@ unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Ou
             }
             K::pack_slivers(m, k, a, slivers.as_mut_ptr());
         }
-        for j0 in (0..n).step_by(width) {
-            let cols = width.min(n - j0);
+        for q in 0..panels {
+            let (j0, cols) = (columns(q).start, columns(q).len());
             if (copy_as_read || !in_place) && panel.len() < k * K::NR {
                 panel.resize(k * K::NR, 0.0);
             }
@@ -647,11 +655,10 @@ unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Ou
             };
             let (a0, a_step) = if pack_a { (View { ptr: slivers.as_ptr(), rs: 1, cs: K::MR }, k) } else { (a, a.rs) };
             // A copied panel's successor is fetched into L2 by the tiles before it, a share each.
-            let next = j0 + width;
-            let next = (pack_b && b.cs == 1 && next < n).then(|| NextPanel {
+            let next = (pack_b && b.cs == 1 && q + 1 < panels).then(|| NextPanel {
                 b,
-                j0: next,
-                cols: width.min(n - next),
+                j0: columns(q + 1).start,
+                cols: columns(q + 1).len(),
                 k,
                 per_tile: k.div_ceil(m.div_ceil(K::MR)),
             });
@@ -1192,13 +1199,16 @@ mod x86 {
         [1 2 3 4 5 6],
         [1 2]
     );
-    // AVX-512: 4 rows × 6 vectors = 24 of the 32 zmm registers.
+    // AVX-512: 6 rows × 4 vectors = 24 of the 32 zmm registers. It held 4 rows × 6 vectors
+    // before: 6 × 4 reads B at 4 vectors per 24 FMAs where 4 × 6 read 6, and with the panel
+    // copied as read (in L2, not L1) that measured 3–6% faster updates on Zen 5 (README, "Six
+    // rows of 64").
     simd_kernel!(
         Avx512,
         "avx512f,avx2,fma",
         false,
-        4,
         6,
+        4,
         16,
         __m512,
         _mm512_loadu_ps,
@@ -1209,8 +1219,8 @@ mod x86 {
         _mm512_fmadd_ps,
         _mm512_max_ps,
         columns16,
-        [1 2 3 4],
-        [1 2 3 4 5 6]
+        [1 2 3 4 5 6],
+        [1 2 3 4]
     );
 }
 
@@ -1267,9 +1277,10 @@ mod tests {
     fn every_level_computes_the_defined_chain_bit_for_bit() {
         let levels: Vec<Simd> = Simd::ALL.into_iter().filter(|s| s.available()).collect();
         // Edges of every tile size, narrow outputs (transposed, from A as is and transposed),
-        // k = 1 and polyak's own shapes; AVX-512 panels (up to 96 wide, split evenly in whole
-        // vectors) of 1 to 6 vectors of 16, whole or ragged: 16, 32, 400 = 5 × 80,
-        // 300 = 3 × 80 + 60, 176 = 96 + 80, 100 = 64 + 36, 40, 29.
+        // k = 1 and polyak's own shapes; AVX-512 panels (up to 64 wide, whole vectors shared
+        // out evenly) of 1 to 4 vectors of 16, whole or ragged: 16, 32,
+        // 400 = 48 + 64 + 48 + 64 + 48 + 64 + 64, 300 = 48 + 3 × 64 + 60, 176 = 48 + 64 + 64,
+        // 100 = 48 + 52, 40, 29; row tiles of 6 and every edge of 1 to 5 rows.
         let shapes = [
             (5, 9, 16),
             (3, 11, 32),
