@@ -508,9 +508,11 @@ trait Kernel {
     /// tile reads it (four more stores per step, beside its 24 FMAs), the other tiles reading the
     /// copy: one contiguous stream of 256-byte rows, where B's own rows of the panel are a whole
     /// row of B apart (1 KB at 256 columns) and fall into a few of L1's sets, as do the lines of
-    /// a transposed A they share L1 with. AVX-512 updates gained 11–13% (README, "Copies as
-    /// read"); AVX2, whose panels are copied in a pass of their own ([`Kernel::PACK`]) while the
-    /// previous panel's tiles prefetch them, measured 1.00–1.02× with this instead.
+    /// a transposed A they share L1 with. AVX-512 updates gained 11–13% with the 4-row tiles
+    /// (README, "Copies as read") and gain 1.005–1.011× with today's 6-row ones, which read a
+    /// third less of B per FMA ("Six rows of 64"); AVX2, whose panels are copied in a pass of
+    /// their own ([`Kernel::PACK`]) while the previous panel's tiles prefetch them, measured
+    /// 1.00–1.02× with this instead.
     const COPY_AS_READ: bool = false;
     /// `C[rows × cols] = init + A[rows × k] · B[k × cols]` (`cols` ≤ NR), each element one fma
     /// chain over p = 0..k in order. A is read through its strides; row p of B starts at
@@ -642,7 +644,8 @@ unsafe fn tiles<K: Kernel>(m: usize, k: usize, n: usize, a: View, b: View, c: Ou
             K::pack_slivers(m, k, a, slivers.as_mut_ptr());
         }
         for q in 0..panels {
-            let (j0, cols) = (columns(q).start, columns(q).len());
+            let here = columns(q);
+            let (j0, cols) = (here.start, here.len());
             if (copy_as_read || !in_place) && panel.len() < k * K::NR {
                 panel.resize(k * K::NR, 0.0);
             }
