@@ -9,6 +9,7 @@ use crate::config::{Algo, TrainConfig};
 use crate::env::Env;
 use crate::replay::Batch;
 use crate::rng::Rng;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// The algorithms `polyak bench` times: one per update (the TD3 ablations run TD3's).
@@ -191,27 +192,35 @@ impl ThreadScaling {
     }
 }
 
-/// Env steps per second with uniformly random actions (median over `rounds`).
-pub fn env_steps_per_second(env: &mut dyn Env, rounds: usize, steps: usize) -> f64 {
+/// Env steps per second with uniformly random actions: the median of `rounds` timed rounds of
+/// about `seconds` each. A first, untimed run (doubling until it takes a tenth of a round) sets
+/// the steps per round, so a slow env takes no longer to measure than a fast one.
+pub fn env_steps_per_second(env: &mut dyn Env, rounds: usize, seconds: f64) -> f64 {
     let mut rng = Rng::new(0);
     let space = env.action_space().clone();
     let mut action = vec![0.0f32; space.dim()];
     env.reset(Some(0));
-    let mut rates: Vec<f64> = (0..rounds)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..steps {
-                for (a, (l, h)) in action.iter_mut().zip(space.low.iter().zip(&space.high)) {
-                    *a = rng.uniform_range(*l as f64, *h as f64) as f32;
-                }
-                let s = env.step(&action);
-                if s.terminated || s.truncated {
-                    env.reset(None);
-                }
+    let mut run = |steps: usize| {
+        let t = Instant::now();
+        for _ in 0..steps {
+            for (a, (l, h)) in action.iter_mut().zip(space.low.iter().zip(&space.high)) {
+                *a = rng.uniform_range(*l as f64, *h as f64) as f32;
             }
-            steps as f64 / t.elapsed().as_secs_f64()
-        })
-        .collect();
+            let s = env.step(&action);
+            if s.terminated || s.truncated {
+                env.reset(None);
+            }
+        }
+        t.elapsed().as_secs_f64()
+    };
+    let mut steps = 64;
+    let mut took = run(steps);
+    while took < seconds / 10.0 {
+        steps *= 2;
+        took = run(steps);
+    }
+    let per_round = ((steps as f64 * seconds / took.max(1e-9)) as usize).max(1);
+    let mut rates: Vec<f64> = (0..rounds).map(|_| per_round as f64 / run(per_round)).collect();
     median(&mut rates)
 }
 
@@ -287,11 +296,7 @@ pub fn print_report(quick: bool, envs_only: bool) -> crate::Result<()> {
         );
     }
     print_env_rates(quick, rounds)?;
-    let dir = std::path::PathBuf::from(".polyak-bench-checkpoint");
-    out!("checkpoint cost (HalfCheetah sizes, SAC; atomic writes with fsync into ./{})", dir.display());
-    let result = print_checkpoint_cost(&dir, quick);
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    print_checkpoint_cost(Path::new("."), quick)
 }
 
 /// `polyak bench --cores`: whether two threads get two whole cores now, `readings` times, a
@@ -325,32 +330,60 @@ pub fn print_updates(algo: Algo, threads: usize, quick: bool) -> crate::Result<(
 
 /// Env steps/s of every env this build can make (MuJoCo ones need the library).
 fn print_env_rates(quick: bool, rounds: usize) -> crate::Result<()> {
-    out!("env steps/s (random actions; median of {rounds} rounds)");
+    let seconds = if quick { 0.05 } else { 0.25 };
+    out!("env steps/s (random actions; median of {rounds} rounds of ≈ {seconds} s)");
     for name in crate::env::available() {
         let Ok(mut env) = crate::env::make(&name) else {
             out!("  {name:<34} (not in this build: scripts/setup/mujoco.sh)");
             continue;
         };
-        let physics = crate::env::EnvSpec::get(&name).is_ok_and(|s| s.mujoco_task().is_some());
-        let steps = match (quick, physics) {
-            (false, false) => 200_000,
-            (true, false) | (false, true) => 20_000,
-            (true, true) => 2_000,
-        };
-        let r = env_steps_per_second(env.as_mut(), rounds, steps);
+        let r = env_steps_per_second(env.as_mut(), rounds, seconds);
         out!("  {name:<34} {r:12.0}");
     }
     Ok(())
 }
 
-/// Times what a checkpoint writes: the agent file (twice: agent-only and resume file) and the
-/// replay file of the transitions pushed since the previous checkpoint.
-fn print_checkpoint_cost(dir: &std::path::Path, quick: bool) -> crate::Result<()> {
+/// The files [`checkpoint_cost`] writes, by name, in its own folder.
+const CHECKPOINT_FILES: [&str; 2] = ["agent.safetensors", "replay.safetensors"];
+
+/// Times what a checkpoint writes, on the disk of `parent`: in a new folder of its own there,
+/// which it removes afterwards with the files it wrote and nothing else. A folder of that name
+/// already there (a user's, or one a killed bench left) is not touched: the next name is taken.
+fn print_checkpoint_cost(parent: &Path, quick: bool) -> crate::Result<()> {
+    let dir = new_folder(parent, &format!(".polyak-bench-{}", std::process::id()))?;
+    let result = (|| {
+        out!("checkpoint cost (HalfCheetah sizes, SAC; atomic writes with fsync into {})", dir.display());
+        checkpoint_cost(&dir, quick)
+    })();
+    for name in CHECKPOINT_FILES {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+    // Not `remove_dir_all`: a file this process did not write keeps the folder.
+    let _ = std::fs::remove_dir(&dir);
+    result
+}
+
+/// A folder `parent/stem`, or `parent/stem-1`, `-2`, … (the first that does not exist yet),
+/// created by this call.
+fn new_folder(parent: &Path, stem: &str) -> crate::Result<PathBuf> {
+    for n in 0..1000 {
+        let dir = parent.join(if n == 0 { stem.to_string() } else { format!("{stem}-{n}") });
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(crate::Error::io(&dir, e)),
+        }
+    }
+    Err(crate::Error::io(parent.join(stem), std::io::Error::other("1,000 folders of that name exist already")))
+}
+
+/// The agent file (twice: agent-only and resume file) and the replay file of the transitions
+/// pushed since the previous checkpoint, written into `dir` ([`CHECKPOINT_FILES`]).
+fn checkpoint_cost(dir: &Path, quick: bool) -> crate::Result<()> {
     use crate::checkpoint::Checkpoint;
     use crate::replay::ReplayBuffer;
-    std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir, e))?;
     let mut agent = build(Algo::Sac, 17, 6, &CommonConfig::default());
-    let path = dir.join("agent.safetensors");
+    let path = dir.join(CHECKPOINT_FILES[0]);
     let mut times: Vec<f64> = (0..5)
         .map(|_| {
             let t = Instant::now();
@@ -369,7 +402,7 @@ fn print_checkpoint_cost(dir: &std::path::Path, quick: bool) -> crate::Result<()
             rng.fill_normal(&mut act);
             replay.push(&obs, &act, rng.normal(), &obs, false, false);
         }
-        let path = dir.join("replay.safetensors");
+        let path = dir.join(CHECKPOINT_FILES[1]);
         let t = Instant::now();
         crate::train::state::write_segment(replay.export(0, n as u64), &path)?;
         let secs = t.elapsed().as_secs_f64();
@@ -386,6 +419,22 @@ fn print_checkpoint_cost(dir: &std::path::Path, quick: bool) -> crate::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checkpoint_timing_leaves_a_folder_of_its_name_alone_and_nothing_behind() {
+        let parent = tempfile::tempdir().unwrap();
+        // A folder with the name the bench would take first, holding a user's file.
+        let taken = parent.path().join(format!(".polyak-bench-{}", std::process::id()));
+        std::fs::create_dir(&taken).unwrap();
+        std::fs::write(taken.join(CHECKPOINT_FILES[1]), b"mine").unwrap();
+        print_checkpoint_cost(parent.path(), true).unwrap();
+        assert_eq!(std::fs::read(taken.join(CHECKPOINT_FILES[1])).unwrap(), b"mine");
+        let left: Vec<_> = std::fs::read_dir(parent.path()).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(left, vec![taken.clone()], "only the user's folder is left");
+        // Names are taken in order, each folder new.
+        assert_eq!(new_folder(parent.path(), "x").unwrap(), parent.path().join("x"));
+        assert_eq!(new_folder(parent.path(), "x").unwrap(), parent.path().join("x-1"));
+    }
 
     #[test]
     fn only_rounds_between_two_whole_core_checks_count() {
