@@ -155,6 +155,14 @@ impl Pool {
     /// Calls `f(i, &mut items[i])` for every item, contiguous chunks on different threads. Each
     /// item is touched by one thread only, so results do not depend on the thread count.
     pub fn for_each<T: Send>(&self, items: &mut [T], f: impl Fn(usize, &mut T) + Sync) {
+        self.for_each_after(|| {}, items, f);
+    }
+
+    /// [`Pool::for_each`], with `first` run on the calling thread before its own chunk (the
+    /// first items) while the helpers start on theirs: serial work of the caller's, such as an
+    /// env step, hidden behind the items' work. `first` need not be `Send`: it never leaves this
+    /// thread.
+    pub fn for_each_after<T: Send>(&self, first: impl FnOnce(), items: &mut [T], f: impl Fn(usize, &mut T) + Sync) {
         let chunk = items.len().div_ceil(self.threads()).max(1);
         let mut chunks: Vec<(usize, &mut [T])> =
             items.chunks_mut(chunk).enumerate().map(|(c, part)| (c * chunk, part)).collect();
@@ -164,22 +172,24 @@ impl Pool {
             }
         };
         let here = if chunks.is_empty() { None } else { Some(chunks.remove(0)) };
-        self.spread(&self.helpers, chunks, here, &run);
+        self.spread(&self.helpers, chunks, first, here, &run);
     }
 
     fn spread<'a, T: Send>(
         &self,
         helpers: &[Helper],
         mut chunks: Vec<(usize, &'a mut [T])>,
+        first: impl FnOnce(),
         here: Option<(usize, &'a mut [T])>,
         run: &(impl Fn((usize, &'a mut [T])) + Sync),
     ) {
         match (helpers.split_first(), chunks.pop()) {
             (Some((helper, rest)), Some(there)) => {
-                helper.join(|| run(there), || self.spread(rest, chunks, here, run));
+                helper.join(|| run(there), || self.spread(rest, chunks, first, here, run));
             }
             (_, popped) => {
-                // No helper left (or no chunk): the rest runs here.
+                // No helper left (or no chunk): the rest runs here, after `first`.
+                first();
                 chunks.extend(popped);
                 chunks.into_iter().chain(here).for_each(run);
             }
@@ -219,6 +229,27 @@ mod tests {
                 assert!(all.windows(2).all(|w| w[0].end == w[1].start), "{n} in {parts}: {all:?}");
                 assert!(all.iter().all(|r| r.len() == n / parts || r.len() == n / parts + 1));
             }
+        }
+    }
+
+    #[test]
+    fn first_runs_once_on_the_calling_thread_beside_the_items() {
+        let me = thread::current().id();
+        for threads in 1..=3 {
+            let pool = Pool::new(threads);
+            let mut items = vec![None; 6];
+            let mut ran = Vec::new();
+            pool.for_each_after(
+                || ran.push(thread::current().id()),
+                &mut items,
+                |i, x| *x = Some((i, thread::current().id())),
+            );
+            assert_eq!(ran, vec![me], "{threads} threads");
+            let items: Vec<(usize, thread::ThreadId)> = items.into_iter().map(Option::unwrap).collect();
+            assert!(items.iter().enumerate().all(|(i, x)| x.0 == i));
+            // The first chunk is the caller's; the others are the helpers'.
+            let chunk = 6usize.div_ceil(threads);
+            assert!(items.iter().all(|&(i, id)| (id == me) == (i < chunk)), "{threads} threads: {items:?}");
         }
     }
 

@@ -234,6 +234,42 @@ impl ReplayBuffer {
     /// Samples `size` transitions uniformly with replacement into `batch`.
     pub fn sample(&self, size: usize, rng: &mut Rng, batch: &mut Batch) {
         assert!(self.len > 0, "sampling from an empty replay buffer");
+        self.resize(size, batch);
+        for b in 0..size {
+            let i = rng.below(self.len as u64) as usize;
+            self.copy_row(i, b, batch);
+        }
+    }
+
+    /// The batch [`ReplayBuffer::sample`] will draw right after the next `push`, drawn now: the
+    /// same draws from `rng`, so the same rows, but the rows of the transition that push will
+    /// store are left out, their positions in `pending`. After the push,
+    /// [`ReplayBuffer::fill_pushed`] copies them in. This lets an update start on a batch while the
+    /// env step that completes it runs (`crate::train`).
+    pub fn sample_before_push(&self, size: usize, rng: &mut Rng, batch: &mut Batch, pending: &mut Vec<usize>) {
+        let len = (self.len + 1).min(self.capacity);
+        self.resize(size, batch);
+        pending.clear();
+        for b in 0..size {
+            // Slot `pos` is where the push goes: empty until then, or the oldest transition, which
+            // the push overwrites.
+            match rng.below(len as u64) as usize {
+                i if i == self.pos => pending.push(b),
+                i => self.copy_row(i, b, batch),
+            }
+        }
+    }
+
+    /// Copies the transition pushed last into the rows `pending` of `batch`
+    /// ([`ReplayBuffer::sample_before_push`]).
+    pub fn fill_pushed(&self, batch: &mut Batch, pending: &[usize]) {
+        let last = (self.pos + self.capacity - 1) % self.capacity;
+        for &b in pending {
+            self.copy_row(last, b, batch);
+        }
+    }
+
+    fn resize(&self, size: usize, batch: &mut Batch) {
         let (o, a) = (self.obs_dim, self.act_dim);
         batch.size = size;
         batch.obs.resize(size * o, 0.0);
@@ -241,14 +277,16 @@ impl ReplayBuffer {
         batch.actions.resize(size * a, 0.0);
         batch.rewards.resize(size, 0.0);
         batch.terminated.resize(size, 0.0);
-        for b in 0..size {
-            let i = rng.below(self.len as u64) as usize;
-            batch.obs[b * o..(b + 1) * o].copy_from_slice(&self.obs[i * o..(i + 1) * o]);
-            batch.next_obs[b * o..(b + 1) * o].copy_from_slice(&self.next_obs[i * o..(i + 1) * o]);
-            batch.actions[b * a..(b + 1) * a].copy_from_slice(&self.actions[i * a..(i + 1) * a]);
-            batch.rewards[b] = self.rewards[i];
-            batch.terminated[b] = self.terminated[i] as f32;
-        }
+    }
+
+    /// Slot `i` into row `b` of `batch`.
+    fn copy_row(&self, i: usize, b: usize, batch: &mut Batch) {
+        let (o, a) = (self.obs_dim, self.act_dim);
+        batch.obs[b * o..(b + 1) * o].copy_from_slice(&self.obs[i * o..(i + 1) * o]);
+        batch.next_obs[b * o..(b + 1) * o].copy_from_slice(&self.next_obs[i * o..(i + 1) * o]);
+        batch.actions[b * a..(b + 1) * a].copy_from_slice(&self.actions[i * a..(i + 1) * a]);
+        batch.rewards[b] = self.rewards[i];
+        batch.terminated[b] = self.terminated[i] as f32;
     }
 }
 
@@ -315,6 +353,46 @@ mod tests {
         assert!(err.contains("missing"), "{err}");
         let err = ReplayBuffer::new(10, 3, 1).restore(23, &[third]).unwrap_err().to_string();
         assert!(err.contains("sizes"), "{err}");
+    }
+
+    #[test]
+    fn a_batch_drawn_before_a_push_is_the_batch_drawn_after_it() {
+        // Filling (the push takes a new slot) and full (it overwrites the oldest), with the pushed
+        // transition drawn or not.
+        let (mut drawn, mut not_drawn) = (0, 0);
+        for (capacity, before, size) in [(50, 3, 64), (50, 30, 8), (10, 10, 64), (10, 37, 8), (1, 1, 4), (1, 0, 4)] {
+            let mut rb = ReplayBuffer::new(capacity, 2, 1);
+            let push = |rb: &mut ReplayBuffer, t: usize| {
+                let x = t as f32;
+                rb.push(&[x, -x], &[x / 100.0], t as f64, &[x + 0.5, 1.0], t.is_multiple_of(3), t.is_multiple_of(5));
+            };
+            for t in 0..before {
+                push(&mut rb, t);
+            }
+            for seed in 0..20 {
+                let (mut early, mut late, mut pending) = (Batch::default(), Batch::default(), Vec::new());
+                let (mut rng_early, mut rng_late) = (Rng::new(seed), Rng::new(seed));
+                let mut after = ReplayBuffer::new(capacity, 2, 1);
+                for t in 0..before {
+                    push(&mut after, t);
+                }
+                rb.sample_before_push(size, &mut rng_early, &mut early, &mut pending);
+                push(&mut after, before);
+                after.fill_pushed(&mut early, &pending);
+                after.sample(size, &mut rng_late, &mut late);
+                let case = format!("capacity {capacity}, {before} pushed, seed {seed}");
+                assert_eq!(
+                    (&early.obs, &early.next_obs, &early.actions),
+                    (&late.obs, &late.next_obs, &late.actions),
+                    "{case}"
+                );
+                assert_eq!((&early.rewards, &early.terminated), (&late.rewards, &late.terminated), "{case}");
+                assert_eq!(rng_early.state(), rng_late.state(), "{case}");
+                assert!(pending.iter().all(|&b| late.rewards[b] == before as f32), "{case}");
+                (drawn, not_drawn) = (drawn + pending.len(), not_drawn + size - pending.len());
+            }
+        }
+        assert!(drawn > 0 && not_drawn > 0, "both kinds of rows: {drawn}, {not_drawn}");
     }
 
     #[test]

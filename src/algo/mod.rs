@@ -82,6 +82,13 @@ pub trait Agent: Send {
     fn act(&mut self, obs: &[f32], mode: ActMode, rng: &mut crate::rng::Rng, action: &mut [f32]);
     /// One gradient step on a sampled batch.
     fn update(&mut self, batch: &Batch) -> UpdateStats;
+    /// [`Agent::update`], with `meanwhile` (the training loop's env step, which the batch does
+    /// not depend on) run on this thread while the update's first rows are under way on the
+    /// others: the numbers of `meanwhile(); update(batch)`, in less time on two threads.
+    fn update_beside(&mut self, batch: &Batch, meanwhile: &mut dyn FnMut()) -> UpdateStats {
+        meanwhile();
+        self.update(batch)
+    }
     /// Shows `visitor` every piece of learned state once, by name: tensors (weights, target
     /// weights, Adam moments, log α) and counters (update count, Adam step counts, the
     /// update-noise generator). Saving, restoring and checking all go through this one list.
@@ -194,23 +201,107 @@ pub(crate) fn actor_and_critics(
 /// through the blocks in order, its outputs shared among the threads ([`Trainable::learn`]).
 /// (With one thread per critic, the critics' step is shared by critic instead:
 /// [`Critics::learn_one_per_thread`].) So every number has the bits of a single-threaded update,
-/// whatever the thread count.
+/// whatever the thread count, and whatever rows each block gets.
 pub(crate) struct Team<R> {
     pub(crate) pool: Pool,
     pub(crate) blocks: Vec<R>,
+    /// The rows of the calling thread's block (block 0) in the current update, for a batch of
+    /// `.0` rows, when it is not an even share: the caller then also runs the training loop's
+    /// serial work ([`Team::rows_beside`]).
+    lead: Option<(usize, usize)>,
+    /// Running estimates: seconds of the caller's serial work, and seconds per row of a helper
+    /// in the first phase of an update.
+    beside_secs: f64,
+    row_secs: f64,
 }
 
 impl<R: Default + Send> Team<R> {
     pub(crate) fn new(threads: usize) -> Self {
         let pool = Pool::new(threads);
-        Team { blocks: (0..pool.threads()).map(|_| R::default()).collect(), pool }
+        let blocks = (0..pool.threads()).map(|_| R::default()).collect();
+        Team { blocks, pool, lead: None, beside_secs: 0.0, row_secs: 0.0 }
+    }
+
+    /// Block `t`'s rows of a batch of `n` in the current update.
+    fn range(&self, n: usize, t: usize) -> Range<usize> {
+        let parts = self.blocks.len();
+        match self.lead {
+            Some((batch, lead)) if batch == n && parts > 1 => match t {
+                0 => 0..lead,
+                _ => {
+                    let rest = share(n - lead, t - 1, parts - 1);
+                    lead + rest.start..lead + rest.end
+                }
+            },
+            _ => share(n, t, parts),
+        }
+    }
+
+    /// The first phase of an update: calls `f(rows, block)` for every block on its own thread,
+    /// with `meanwhile` (the training loop's env step) run first on this thread, whose block gets
+    /// fewer rows to make up for it. How many fewer comes from timing earlier updates; the split
+    /// changes no number. Later phases of the update ([`Team::rows`], [`Team::passes`]) keep it.
+    pub(crate) fn rows_beside(
+        &mut self,
+        n: usize,
+        meanwhile: Option<&mut dyn FnMut()>,
+        f: impl Fn(Range<usize>, &mut R) + Sync,
+    ) {
+        let parts = self.blocks.len();
+        self.lead = None;
+        let meanwhile = match meanwhile {
+            Some(meanwhile) if parts > 1 => meanwhile,
+            other => {
+                if let Some(meanwhile) = other {
+                    meanwhile();
+                }
+                return self.rows(n, f);
+            }
+        };
+        // The caller's rows: its serial work plus them take as long as a helper's share of the
+        // rest (but at least one row, however long the serial work).
+        let even = share(n, 0, parts).len();
+        let lead = if self.row_secs > 0.0 {
+            let behind = self.beside_secs / self.row_secs * (parts - 1) as f64;
+            ((n as f64 - behind) / parts as f64).clamp(1.0, even.max(1) as f64) as usize
+        } else {
+            even
+        };
+        self.lead = Some((n, lead));
+        let ranges: Vec<Range<usize>> = (0..parts).map(|t| self.range(n, t)).collect();
+        let helper_nanos = std::sync::atomic::AtomicU64::new(0);
+        let mut beside_secs = 0.0;
+        let first = || {
+            let clock = std::time::Instant::now();
+            meanwhile();
+            beside_secs = clock.elapsed().as_secs_f64();
+        };
+        self.pool.for_each_after(first, &mut self.blocks, |t, block| {
+            let clock = std::time::Instant::now();
+            f(ranges[t].clone(), block);
+            if t == 1 {
+                helper_nanos.store(clock.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        // Averaged over updates: one env step or one update hit by the host's jitter moves the
+        // split only a little.
+        let helper_rows = ranges[1].len().max(1) as f64;
+        let row_secs = helper_nanos.into_inner() as f64 * 1e-9 / helper_rows;
+        let mix = |old: f64, new: f64| if old > 0.0 { 0.9 * old + 0.1 * new } else { new };
+        (self.beside_secs, self.row_secs) = (mix(self.beside_secs, beside_secs), mix(self.row_secs, row_secs));
     }
 
     /// Calls `f(rows, block)` for every block on its own thread, `rows` being the block's share
-    /// of a batch of `n` rows.
+    /// of a batch of `n` rows (as the update's first phase cut it, [`Team::rows_beside`]).
     pub(crate) fn rows(&mut self, n: usize, f: impl Fn(Range<usize>, &mut R) + Sync) {
-        let parts = self.blocks.len();
-        self.pool.for_each(&mut self.blocks, |t, block| f(share(n, t, parts), block));
+        let ranges: Vec<Range<usize>> = (0..self.blocks.len()).map(|t| self.range(n, t)).collect();
+        self.pool.for_each(&mut self.blocks, |t, block| f(ranges[t].clone(), block));
+    }
+
+    /// Even shares for the phases after this call: for a phase that reads nothing the blocks
+    /// kept from the update's first phase, where the caller has no serial work to make up for.
+    pub(crate) fn even(&mut self) {
+        self.lead = None;
     }
 
     /// The blocks' values of one per-row quantity (`pick`), in batch order, into `out`: what a
@@ -228,12 +319,14 @@ impl<R: Default + Send> Team<R> {
         n: usize,
         cache: impl Fn(&'a R) -> &'a MlpCache,
     ) -> Vec<(&'a [f32], &'a MlpCache)> {
-        let (width, parts) = (x.len() / n.max(1), self.blocks.len());
-        let rows = |t| share(n, t, parts);
+        let width = x.len() / n.max(1);
         self.blocks
             .iter()
             .enumerate()
-            .map(|(t, b)| (&x[rows(t).start * width..rows(t).end * width], cache(b)))
+            .map(|(t, b)| {
+                let rows = self.range(n, t);
+                (&x[rows.start * width..rows.end * width], cache(b))
+            })
             .collect()
     }
 }
@@ -250,6 +343,40 @@ pub fn bellman_target(rewards: &[f32], terminated: &[f32], gamma: f32, next_valu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_update_beside_serial_work_has_the_bits_of_one_after_it() {
+        use crate::config::Algo;
+        // Serial work from none to far longer than the update: the caller's block goes from an
+        // even share down to one row, as the split follows the timings.
+        let pauses = [0u64, 3_000, 100, 0, 20_000, 20_000, 300, 0];
+        for algo in [Algo::Sac, Algo::Td3, Algo::Ddpg] {
+            for threads in [2, 3] {
+                let common = CommonConfig { hidden: vec![32, 24], threads, ..Default::default() };
+                let (mut plain, mut beside) =
+                    (crate::bench::build(algo, 5, 2, &common), crate::bench::build(algo, 5, 2, &common));
+                let mut rng = crate::rng::Rng::new(4);
+                for (k, &pause) in pauses.iter().enumerate() {
+                    let batch = crate::bench::random_batch(40 + k, 5, 2, &mut rng);
+                    let mut ran = 0;
+                    let meanwhile = &mut || {
+                        ran += 1;
+                        std::thread::sleep(std::time::Duration::from_micros(pause));
+                    };
+                    let (want, got) = (plain.update(&batch), beside.update_beside(&batch, meanwhile));
+                    assert_eq!(ran, 1, "{algo:?}, {threads} threads: serial work runs once");
+                    assert_eq!(want, got, "{algo:?}, {threads} threads, update {k}");
+                }
+                let bits = |a: &mut dyn Agent| {
+                    let (tensors, counters) = state_of(a);
+                    let tensors: Vec<Vec<u32>> =
+                        tensors.values().map(|t| t.iter().map(|v| v.to_bits()).collect()).collect();
+                    (tensors, counters)
+                };
+                assert!(bits(plain.as_mut()) == bits(beside.as_mut()), "{algo:?}, {threads} threads: state");
+            }
+        }
+    }
 
     #[test]
     fn bellman_target_bootstraps_through_truncation_only() {

@@ -255,6 +255,25 @@ impl Agent for Sac {
     }
 
     fn update(&mut self, batch: &Batch) -> UpdateStats {
+        self.step(batch, None)
+    }
+
+    fn update_beside(&mut self, batch: &Batch, meanwhile: &mut dyn FnMut()) -> UpdateStats {
+        self.step(batch, Some(meanwhile))
+    }
+
+    fn visit_state(&mut self, v: &mut dyn StateVisitor) {
+        v.counter("updates", &mut self.updates);
+        self.actor.visit("actor", v);
+        self.critics.visit(v);
+        visit_adam("log_alpha", &mut self.log_alpha, &mut self.alpha_adam, v);
+        visit_rng("noise_rng", &mut self.noise_rng, v);
+    }
+}
+
+impl Sac {
+    /// One update, with the caller's `meanwhile` beside its first phase ([`Agent::update_beside`]).
+    fn step(&mut self, batch: &Batch, meanwhile: Option<&mut dyn FnMut()>) -> UpdateStats {
         let (n, k) = (batch.size, self.act_dim);
         let alpha = self.alpha();
         // Draw the noise of ã ~ π(·|s), then of a' ~ π(·|s'), as uniforms: each block turns its
@@ -270,7 +289,7 @@ impl Agent for Sac {
         let (actor, critics, gamma) = (&self.actor.net, &self.critics, self.gamma);
         let (uniforms_pi, uniforms_next) = (&self.uniforms_pi, &self.uniforms_next);
         let one_per_thread = critics.one_per_thread(&self.team.pool);
-        self.team.rows(n, |r, b| {
+        self.team.rows_beside(n, meanwhile, |r, b| {
             let rows = batch.rows(r.clone());
             let uniforms = 2 * r.start * k..2 * r.end * k;
             b.pi.draw(actor, rows.obs, rows.size, k, &uniforms_pi[uniforms.clone()]);
@@ -314,14 +333,6 @@ impl Agent for Sac {
         self.actor.learn(&passes, None, &self.team.pool);
         self.updates += 1;
         UpdateStats { critic_loss, actor_loss: Some(actor_loss), alpha: Some(alpha as f64), mean_q }
-    }
-
-    fn visit_state(&mut self, v: &mut dyn StateVisitor) {
-        v.counter("updates", &mut self.updates);
-        self.actor.visit("actor", v);
-        self.critics.visit(v);
-        visit_adam("log_alpha", &mut self.log_alpha, &mut self.alpha_adam, v);
-        visit_rng("noise_rng", &mut self.noise_rng, v);
     }
 }
 

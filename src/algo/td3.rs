@@ -107,7 +107,7 @@ impl Td3 {
 
     /// Critic objective: y = r + γ(1−d)·min_i Q'_i(s', clip(μ'(s') + clip(ε, −c, c), −1, 1)),
     /// one step on it and, with `tau`, the target critics' Polyak update.
-    fn update_critics(&mut self, batch: &Batch, tau: Option<f32>) -> (f64, f64) {
+    fn update_critics(&mut self, batch: &Batch, tau: Option<f32>, meanwhile: Option<&mut dyn FnMut()>) -> (f64, f64) {
         let (n, k) = (batch.size, self.act_dim);
         // Draw the smoothing noise as uniforms: each block turns its own rows' into clipped
         // normals, so the numbers do not depend on the split
@@ -116,7 +116,7 @@ impl Td3 {
         self.noise_rng.fill_normal_uniforms(&mut self.uniforms);
         let (actor_target, critics, uniforms, gamma) = (&self.actor_target, &self.critics, &self.uniforms, self.gamma);
         let one_per_thread = critics.one_per_thread(&self.team.pool);
-        self.team.rows(n, |r, b| {
+        self.team.rows_beside(n, meanwhile, |r, b| {
             let rows = batch.rows(r.clone());
             // Select the next action by the target policy and add clipped noise (target smoothing)
             let pre = actor_target.forward(rows.next_obs, rows.size, &mut b.target_cache);
@@ -154,6 +154,8 @@ impl Td3 {
     pub(crate) fn actor_loss(&mut self, obs: &[f32], n: usize) -> f64 {
         let (actor, critics) = (&self.actor.net, &self.critics);
         let width = actor.input_dim();
+        // Nothing here reads the critic step's blocks: even shares again
+        self.team.even();
         self.team.rows(n, |r, b| {
             let obs = &obs[r.start * width..r.end * width];
             let pre = actor.forward(obs, r.len(), &mut b.actor_cache);
@@ -183,20 +185,11 @@ impl Agent for Td3 {
     }
 
     fn update(&mut self, batch: &Batch) -> UpdateStats {
-        self.updates += 1;
-        // Delayed policy updates: the actor and the frozen target models move every d-th update
-        let policy_update = self.updates.is_multiple_of(self.cfg.policy_delay as u64);
-        let tau = policy_update.then_some(self.tau);
-        // Compute the target Q value and take a critic step (then update the target critics)
-        let (critic_loss, mean_q) = self.update_critics(batch, tau);
-        let mut actor_loss = None;
-        if policy_update {
-            // Compute the actor loss, optimise the actor and update the target actor
-            actor_loss = Some(self.actor_loss(&batch.obs, batch.size));
-            let passes = self.team.passes(&batch.obs, batch.size, |b| &b.actor_cache);
-            self.actor.learn(&passes, Some((&mut self.actor_target, self.tau)), &self.team.pool);
-        }
-        UpdateStats { critic_loss, actor_loss, alpha: None, mean_q }
+        self.step(batch, None)
+    }
+
+    fn update_beside(&mut self, batch: &Batch, meanwhile: &mut dyn FnMut()) -> UpdateStats {
+        self.step(batch, Some(meanwhile))
     }
 
     fn visit_state(&mut self, v: &mut dyn StateVisitor) {
@@ -205,6 +198,26 @@ impl Agent for Td3 {
         v.tensor("actor_target", &mut self.actor_target.params);
         self.critics.visit(v);
         visit_rng("noise_rng", &mut self.noise_rng, v);
+    }
+}
+
+impl Td3 {
+    /// One update, with the caller's `meanwhile` beside its first phase ([`Agent::update_beside`]).
+    fn step(&mut self, batch: &Batch, meanwhile: Option<&mut dyn FnMut()>) -> UpdateStats {
+        self.updates += 1;
+        // Delayed policy updates: the actor and the frozen target models move every d-th update
+        let policy_update = self.updates.is_multiple_of(self.cfg.policy_delay as u64);
+        let tau = policy_update.then_some(self.tau);
+        // Compute the target Q value and take a critic step (then update the target critics)
+        let (critic_loss, mean_q) = self.update_critics(batch, tau, meanwhile);
+        let mut actor_loss = None;
+        if policy_update {
+            // Compute the actor loss, optimise the actor and update the target actor
+            actor_loss = Some(self.actor_loss(&batch.obs, batch.size));
+            let passes = self.team.passes(&batch.obs, batch.size, |b| &b.actor_cache);
+            self.actor.learn(&passes, Some((&mut self.actor_target, self.tau)), &self.team.pool);
+        }
+        UpdateStats { critic_loss, actor_loss, alpha: None, mean_q }
     }
 }
 

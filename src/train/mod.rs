@@ -399,7 +399,7 @@ impl Run {
     fn go(&mut self, opts: &TrainOptions) -> Result<TrainSummary> {
         let cfg = self.cfg.clone();
         let act_dim = self.space.dim();
-        let mut batch = Batch::default();
+        let (mut batch, mut pending) = (Batch::default(), Vec::new());
         let (mut action, mut scaled) = (vec![0.0f32; act_dim], vec![0.0f32; act_dim]);
         let pb = progress_bar(cfg.total_steps, opts.quiet);
         pb.set_position(self.step);
@@ -440,11 +440,34 @@ impl Run {
                 return Err(self.non_finite("action from the actor"));
             }
             scale_action(&action, &self.space, &mut scaled);
-            let s = self.env.step(&scaled);
+            // The step's first update starts beside the env step, on a batch drawn before it: the
+            // same draws as after the push, the row of the transition to come left for later.
+            // Only if that transition was drawn does the update wait for the env step.
+            let learn = step > cfg.learning_starts && cfg.gradient_steps > 0;
+            if learn {
+                self.replay.sample_before_push(cfg.batch_size, &mut self.replay_rng, &mut batch, &mut pending);
+            }
+            let mut stepped = None;
+            let mut env_step = || {
+                let s = self.env.step(&scaled);
+                // A non-finite transition is never stored: training stops below.
+                if s.reward.is_finite() && s.obs.iter().all(|v| v.is_finite()) {
+                    self.replay.push(&self.obs, &action, s.reward, &s.obs, s.terminated, s.truncated);
+                }
+                stepped = Some(s);
+            };
+            let mut beside = None;
+            if learn && pending.is_empty() {
+                let clock = Instant::now();
+                beside = Some(self.agent.update_beside(&batch, &mut env_step));
+                self.update_time += clock.elapsed();
+            } else {
+                env_step();
+            }
+            let s = stepped.expect("the env stepped");
             if !s.reward.is_finite() || s.obs.iter().any(|v| !v.is_finite()) {
                 return Err(self.non_finite("observation or reward from the environment"));
             }
-            self.replay.push(&self.obs, &action, s.reward, &s.obs, s.terminated, s.truncated);
             self.ep_return += s.reward;
             self.ep_len += 1;
             let terms = self.env.reward_terms();
@@ -468,12 +491,22 @@ impl Run {
                 (self.ep_return, self.ep_len) = (0.0, 0);
                 self.ep_terms.fill(0.0);
             }
-            if step > cfg.learning_starts {
-                for _ in 0..cfg.gradient_steps {
-                    self.replay.sample(cfg.batch_size, &mut self.replay_rng, &mut batch);
-                    let clock = Instant::now();
-                    let stats = self.agent.update(&batch);
-                    self.update_time += clock.elapsed();
+            if learn {
+                for g in 0..cfg.gradient_steps {
+                    let stats = match beside.take() {
+                        Some(stats) => stats,
+                        None => {
+                            if g == 0 {
+                                self.replay.fill_pushed(&mut batch, &pending);
+                            } else {
+                                self.replay.sample(cfg.batch_size, &mut self.replay_rng, &mut batch);
+                            }
+                            let clock = Instant::now();
+                            let stats = self.agent.update(&batch);
+                            self.update_time += clock.elapsed();
+                            stats
+                        }
+                    };
                     self.updates += 1;
                     if !(stats.critic_loss.is_finite() && stats.actor_loss.is_none_or(f64::is_finite)) {
                         return Err(self.non_finite("loss"));
