@@ -80,14 +80,18 @@ pub struct UpdateStats {
 pub trait Agent: Send {
     /// Chooses an action for one observation into `action`.
     fn act(&mut self, obs: &[f32], mode: ActMode, rng: &mut crate::rng::Rng, action: &mut [f32]);
+    /// One gradient step on a sampled batch, with `meanwhile`, if any, run on this thread while
+    /// the step's first rows are under way on the others ([`Agent::update_beside`]).
+    fn update_with(&mut self, batch: &Batch, meanwhile: Option<&mut dyn FnMut()>) -> UpdateStats;
     /// One gradient step on a sampled batch.
-    fn update(&mut self, batch: &Batch) -> UpdateStats;
+    fn update(&mut self, batch: &Batch) -> UpdateStats {
+        self.update_with(batch, None)
+    }
     /// [`Agent::update`], with `meanwhile` (the training loop's env step, which the batch does
     /// not depend on) run on this thread while the update's first rows are under way on the
     /// others: the numbers of `meanwhile(); update(batch)`, in less time on two threads.
     fn update_beside(&mut self, batch: &Batch, meanwhile: &mut dyn FnMut()) -> UpdateStats {
-        meanwhile();
-        self.update(batch)
+        self.update_with(batch, Some(meanwhile))
     }
     /// Shows `visitor` every piece of learned state once, by name: tensors (weights, target
     /// weights, Adam moments, log α) and counters (update count, Adam step counts, the

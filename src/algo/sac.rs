@@ -239,41 +239,7 @@ fn actor_deltas(
 }
 
 impl Agent for Sac {
-    fn act(&mut self, obs: &[f32], mode: ActMode, rng: &mut Rng, action: &mut [f32]) {
-        let k = self.act_dim;
-        let head = self.actor.net.forward(obs, 1, &mut self.act_cache);
-        for j in 0..k {
-            *action.get_mut(j).expect("action buffer") = match mode {
-                // Evaluation acts with the mode of the squashed mean, tanh(mean).
-                ActMode::Deterministic => head[j].tanh(),
-                ActMode::Explore => {
-                    let log_std = head[k + j].clamp(LOG_STD_MIN, LOG_STD_MAX);
-                    (head[j] + log_std.exp() * rng.normal() as f32).tanh()
-                }
-            };
-        }
-    }
-
-    fn update(&mut self, batch: &Batch) -> UpdateStats {
-        self.step(batch, None)
-    }
-
-    fn update_beside(&mut self, batch: &Batch, meanwhile: &mut dyn FnMut()) -> UpdateStats {
-        self.step(batch, Some(meanwhile))
-    }
-
-    fn visit_state(&mut self, v: &mut dyn StateVisitor) {
-        v.counter("updates", &mut self.updates);
-        self.actor.visit("actor", v);
-        self.critics.visit(v);
-        visit_adam("log_alpha", &mut self.log_alpha, &mut self.alpha_adam, v);
-        visit_rng("noise_rng", &mut self.noise_rng, v);
-    }
-}
-
-impl Sac {
-    /// One update, with the caller's `meanwhile` beside its first phase ([`Agent::update_beside`]).
-    fn step(&mut self, batch: &Batch, meanwhile: Option<&mut dyn FnMut()>) -> UpdateStats {
+    fn update_with(&mut self, batch: &Batch, meanwhile: Option<&mut dyn FnMut()>) -> UpdateStats {
         let (n, k) = (batch.size, self.act_dim);
         let alpha = self.alpha();
         // Draw the noise of ã ~ π(·|s), then of a' ~ π(·|s'), as uniforms: each block turns its
@@ -333,6 +299,29 @@ impl Sac {
         self.actor.learn(&passes, None, &self.team.pool);
         self.updates += 1;
         UpdateStats { critic_loss, actor_loss: Some(actor_loss), alpha: Some(alpha as f64), mean_q }
+    }
+
+    fn act(&mut self, obs: &[f32], mode: ActMode, rng: &mut Rng, action: &mut [f32]) {
+        let k = self.act_dim;
+        let head = self.actor.net.forward(obs, 1, &mut self.act_cache);
+        for j in 0..k {
+            *action.get_mut(j).expect("action buffer") = match mode {
+                // Evaluation acts with the mode of the squashed mean, tanh(mean).
+                ActMode::Deterministic => head[j].tanh(),
+                ActMode::Explore => {
+                    let log_std = head[k + j].clamp(LOG_STD_MIN, LOG_STD_MAX);
+                    (head[j] + log_std.exp() * rng.normal() as f32).tanh()
+                }
+            };
+        }
+    }
+
+    fn visit_state(&mut self, v: &mut dyn StateVisitor) {
+        v.counter("updates", &mut self.updates);
+        self.actor.visit("actor", v);
+        self.critics.visit(v);
+        visit_adam("log_alpha", &mut self.log_alpha, &mut self.alpha_adam, v);
+        visit_rng("noise_rng", &mut self.noise_rng, v);
     }
 }
 

@@ -174,36 +174,7 @@ impl Td3 {
 }
 
 impl Agent for Td3 {
-    fn act(&mut self, obs: &[f32], mode: ActMode, rng: &mut Rng, action: &mut [f32]) {
-        let pre = self.actor.net.forward(obs, 1, &mut self.act_cache);
-        for (a, &p) in action.iter_mut().zip(pre) {
-            *a = p.tanh();
-            if mode == ActMode::Explore {
-                *a = (*a + self.cfg.exploration_noise as f32 * rng.normal() as f32).clamp(-1.0, 1.0);
-            }
-        }
-    }
-
-    fn update(&mut self, batch: &Batch) -> UpdateStats {
-        self.step(batch, None)
-    }
-
-    fn update_beside(&mut self, batch: &Batch, meanwhile: &mut dyn FnMut()) -> UpdateStats {
-        self.step(batch, Some(meanwhile))
-    }
-
-    fn visit_state(&mut self, v: &mut dyn StateVisitor) {
-        v.counter("updates", &mut self.updates);
-        self.actor.visit("actor", v);
-        v.tensor("actor_target", &mut self.actor_target.params);
-        self.critics.visit(v);
-        visit_rng("noise_rng", &mut self.noise_rng, v);
-    }
-}
-
-impl Td3 {
-    /// One update, with the caller's `meanwhile` beside its first phase ([`Agent::update_beside`]).
-    fn step(&mut self, batch: &Batch, meanwhile: Option<&mut dyn FnMut()>) -> UpdateStats {
+    fn update_with(&mut self, batch: &Batch, meanwhile: Option<&mut dyn FnMut()>) -> UpdateStats {
         self.updates += 1;
         // Delayed policy updates: the actor and the frozen target models move every d-th update
         let policy_update = self.updates.is_multiple_of(self.cfg.policy_delay as u64);
@@ -218,6 +189,24 @@ impl Td3 {
             self.actor.learn(&passes, Some((&mut self.actor_target, self.tau)), &self.team.pool);
         }
         UpdateStats { critic_loss, actor_loss, alpha: None, mean_q }
+    }
+
+    fn act(&mut self, obs: &[f32], mode: ActMode, rng: &mut Rng, action: &mut [f32]) {
+        let pre = self.actor.net.forward(obs, 1, &mut self.act_cache);
+        for (a, &p) in action.iter_mut().zip(pre) {
+            *a = p.tanh();
+            if mode == ActMode::Explore {
+                *a = (*a + self.cfg.exploration_noise as f32 * rng.normal() as f32).clamp(-1.0, 1.0);
+            }
+        }
+    }
+
+    fn visit_state(&mut self, v: &mut dyn StateVisitor) {
+        v.counter("updates", &mut self.updates);
+        self.actor.visit("actor", v);
+        v.tensor("actor_target", &mut self.actor_target.params);
+        self.critics.visit(v);
+        visit_rng("noise_rng", &mut self.noise_rng, v);
     }
 }
 
