@@ -228,17 +228,7 @@ impl<R: Default + Send> Team<R> {
 
     /// Block `t`'s rows of a batch of `n` in the current update.
     fn range(&self, n: usize, t: usize) -> Range<usize> {
-        let parts = self.blocks.len();
-        match self.lead {
-            Some((batch, lead)) if batch == n && parts > 1 => match t {
-                0 => 0..lead,
-                _ => {
-                    let rest = share(n - lead, t - 1, parts - 1);
-                    lead + rest.start..lead + rest.end
-                }
-            },
-            _ => share(n, t, parts),
-        }
+        block_rows(self.lead, n, t, self.blocks.len())
     }
 
     /// The first phase of an update: calls `f(rows, block)` for every block on its own thread,
@@ -272,7 +262,7 @@ impl<R: Default + Send> Team<R> {
             even
         };
         self.lead = Some((n, lead));
-        let ranges: Vec<Range<usize>> = (0..parts).map(|t| self.range(n, t)).collect();
+        let helper_rows = self.range(n, 1).len().max(1) as f64;
         let helper_nanos = std::sync::atomic::AtomicU64::new(0);
         let mut beside_secs = 0.0;
         let first = || {
@@ -280,16 +270,16 @@ impl<R: Default + Send> Team<R> {
             meanwhile();
             beside_secs = clock.elapsed().as_secs_f64();
         };
+        let cut = self.lead;
         self.pool.for_each_after(first, &mut self.blocks, |t, block| {
             let clock = std::time::Instant::now();
-            f(ranges[t].clone(), block);
+            f(block_rows(cut, n, t, parts), block);
             if t == 1 {
                 helper_nanos.store(clock.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
             }
         });
         // Averaged over updates: one env step or one update hit by the host's jitter moves the
         // split only a little.
-        let helper_rows = ranges[1].len().max(1) as f64;
         let row_secs = helper_nanos.into_inner() as f64 * 1e-9 / helper_rows;
         let mix = |old: f64, new: f64| if old > 0.0 { 0.9 * old + 0.1 * new } else { new };
         (self.beside_secs, self.row_secs) = (mix(self.beside_secs, beside_secs), mix(self.row_secs, row_secs));
@@ -298,8 +288,8 @@ impl<R: Default + Send> Team<R> {
     /// Calls `f(rows, block)` for every block on its own thread, `rows` being the block's share
     /// of a batch of `n` rows (as the update's first phase cut it, [`Team::rows_beside`]).
     pub(crate) fn rows(&mut self, n: usize, f: impl Fn(Range<usize>, &mut R) + Sync) {
-        let ranges: Vec<Range<usize>> = (0..self.blocks.len()).map(|t| self.range(n, t)).collect();
-        self.pool.for_each(&mut self.blocks, |t, block| f(ranges[t].clone(), block));
+        let (cut, parts) = (self.lead, self.blocks.len());
+        self.pool.for_each(&mut self.blocks, |t, block| f(block_rows(cut, n, t, parts), block));
     }
 
     /// Even shares for the phases after this call: for a phase that reads nothing the blocks
@@ -332,6 +322,21 @@ impl<R: Default + Send> Team<R> {
                 (&x[rows.start * width..rows.end * width], cache(b))
             })
             .collect()
+    }
+}
+
+/// Block `t`'s rows of a batch of `n` cut into `parts` blocks: even shares, or with `lead` =
+/// (n, rows) the first block's rows set and the rest shared evenly among the others.
+fn block_rows(lead: Option<(usize, usize)>, n: usize, t: usize, parts: usize) -> Range<usize> {
+    match lead {
+        Some((batch, lead)) if batch == n && parts > 1 => match t {
+            0 => 0..lead,
+            _ => {
+                let rest = share(n - lead, t - 1, parts - 1);
+                lead + rest.start..lead + rest.end
+            }
+        },
+        _ => share(n, t, parts),
     }
 }
 
