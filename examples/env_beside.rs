@@ -8,6 +8,7 @@ use polyak::bench::{build, median};
 use polyak::config::Algo;
 use polyak::replay::{Batch, ReplayBuffer};
 use polyak::rng::Rng;
+use polyak::train::env_step_and_update;
 use std::time::Instant;
 
 fn main() -> polyak::Result<()> {
@@ -40,23 +41,18 @@ fn main() -> polyak::Result<()> {
             let clock = Instant::now();
             for _ in 0..per_round {
                 agent.act(&obs, ActMode::Explore, &mut rng, &mut action);
-                if side {
-                    replay.sample_before_push(256, &mut rng, &mut batch, &mut pending);
-                }
                 let mut next = None;
-                let mut env_step = || {
+                let mut env_step = |replay: &mut ReplayBuffer| {
                     let s = env.step(&action);
                     replay.push(&obs, &action, s.reward, &s.obs, s.terminated, s.truncated);
                     next = Some(s);
+                    true
                 };
-                if side && pending.is_empty() {
-                    agent.update_beside(&batch, &mut env_step);
-                } else if side {
-                    env_step();
-                    replay.fill_pushed(&mut batch, &pending);
-                    agent.update(&batch);
+                if side {
+                    // As `polyak train` steps now.
+                    env_step_and_update(agent.as_mut(), &mut replay, &mut rng, 256, &mut batch, &mut pending, env_step);
                 } else {
-                    env_step();
+                    env_step(&mut replay);
                     replay.sample(256, &mut rng, &mut batch);
                     agent.update(&batch);
                 }

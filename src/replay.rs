@@ -412,25 +412,21 @@ mod tests {
         // transition drawn or not.
         let (mut drawn, mut not_drawn) = (0, 0);
         for (capacity, before, size) in [(50, 3, 64), (50, 30, 8), (10, 10, 64), (10, 37, 8), (1, 1, 4), (1, 0, 4)] {
-            let mut rb = ReplayBuffer::new(capacity, 2, 1);
             let push = |rb: &mut ReplayBuffer, t: usize| {
                 let x = t as f32;
                 rb.push(&[x, -x], &[x / 100.0], t as f64, &[x + 0.5, 1.0], t.is_multiple_of(3), t.is_multiple_of(5));
             };
-            for t in 0..before {
-                push(&mut rb, t);
-            }
             for seed in 0..20 {
                 let (mut early, mut late, mut pending) = (Batch::default(), Batch::default(), Vec::new());
                 let (mut rng_early, mut rng_late) = (Rng::new(seed), Rng::new(seed));
-                let mut after = ReplayBuffer::new(capacity, 2, 1);
+                let mut rb = ReplayBuffer::new(capacity, 2, 1);
                 for t in 0..before {
-                    push(&mut after, t);
+                    push(&mut rb, t);
                 }
                 rb.sample_before_push(size, &mut rng_early, &mut early, &mut pending);
-                push(&mut after, before);
-                after.fill_pushed(&mut early, &pending);
-                after.sample(size, &mut rng_late, &mut late);
+                push(&mut rb, before);
+                rb.fill_pushed(&mut early, &pending);
+                rb.sample(size, &mut rng_late, &mut late);
                 let case = format!("capacity {capacity}, {before} pushed, seed {seed}");
                 assert_eq!(
                     (&early.obs, &early.next_obs, &early.actions),

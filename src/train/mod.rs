@@ -89,6 +89,35 @@ pub fn build_agent(cfg: &TrainConfig, obs_dim: usize, act_dim: usize) -> Box<dyn
     }
 }
 
+/// A training step's env step and the first update after it. The batch is drawn first, with the
+/// draws [`ReplayBuffer::sample`] would make after the env step, and the update runs beside the
+/// env step ([`Agent::update_beside`]) unless the batch drew the transition the env step stores;
+/// then it waits for it. So the numbers are those of `env_step`, `sample`, `update`, in that
+/// order. `env_step` steps the env, stores its transition in `replay` and says whether it did
+/// (a non-finite one is not stored). `None`: the update waited for a transition that was not
+/// stored, and did not run.
+pub fn env_step_and_update(
+    agent: &mut dyn Agent,
+    replay: &mut ReplayBuffer,
+    rng: &mut Rng,
+    size: usize,
+    batch: &mut Batch,
+    pending: &mut Vec<usize>,
+    mut env_step: impl FnMut(&mut ReplayBuffer) -> bool,
+) -> Option<crate::algo::UpdateStats> {
+    replay.sample_before_push(size, rng, batch, pending);
+    if pending.is_empty() {
+        return Some(agent.update_beside(batch, &mut || {
+            env_step(replay);
+        }));
+    }
+    if !env_step(replay) {
+        return None;
+    }
+    replay.fill_pushed(batch, pending);
+    Some(agent.update(batch))
+}
+
 /// Maps a normalised action in [−1, 1] to the env's box: low + (a + 1)/2 · (high − low).
 pub fn scale_action(normalised: &[f32], space: &BoxSpace, out: &mut [f32]) {
     for ((o, &a), (&l, &h)) in out.iter_mut().zip(normalised).zip(space.low.iter().zip(&space.high)) {
@@ -440,29 +469,27 @@ impl Run {
                 return Err(self.non_finite("action from the actor"));
             }
             scale_action(&action, &self.space, &mut scaled);
-            // The step's first update starts beside the env step, on a batch drawn before it: the
-            // same draws as after the push, the row of the transition to come left for later.
-            // Only if that transition was drawn does the update wait for the env step.
             let learn = step > cfg.learning_starts && cfg.gradient_steps > 0;
-            if learn {
-                self.replay.sample_before_push(cfg.batch_size, &mut self.replay_rng, &mut batch, &mut pending);
-            }
             let mut stepped = None;
-            let mut env_step = || {
-                let s = self.env.step(&scaled);
+            let (env, obs) = (&mut self.env, &self.obs);
+            let mut env_step = |replay: &mut ReplayBuffer| {
+                let s = env.step(&scaled);
                 // A non-finite transition is never stored: training stops below.
-                if s.reward.is_finite() && s.obs.iter().all(|v| v.is_finite()) {
-                    self.replay.push(&self.obs, &action, s.reward, &s.obs, s.terminated, s.truncated);
+                let stored = s.reward.is_finite() && s.obs.iter().all(|v| v.is_finite());
+                if stored {
+                    replay.push(obs, &action, s.reward, &s.obs, s.terminated, s.truncated);
                 }
                 stepped = Some(s);
+                stored
             };
-            let mut beside = None;
-            if learn && pending.is_empty() {
+            let mut first = None;
+            if learn {
                 let clock = Instant::now();
-                beside = Some(self.agent.update_beside(&batch, &mut env_step));
+                let (agent, replay, rng) = (self.agent.as_mut(), &mut self.replay, &mut self.replay_rng);
+                first = env_step_and_update(agent, replay, rng, cfg.batch_size, &mut batch, &mut pending, env_step);
                 self.update_time += clock.elapsed();
             } else {
-                env_step();
+                env_step(&mut self.replay);
             }
             let s = stepped.expect("the env stepped");
             if !s.reward.is_finite() || s.obs.iter().any(|v| !v.is_finite()) {
@@ -492,15 +519,11 @@ impl Run {
                 self.ep_terms.fill(0.0);
             }
             if learn {
-                for g in 0..cfg.gradient_steps {
-                    let stats = match beside.take() {
+                for _ in 0..cfg.gradient_steps {
+                    let stats = match first.take() {
                         Some(stats) => stats,
                         None => {
-                            if g == 0 {
-                                self.replay.fill_pushed(&mut batch, &pending);
-                            } else {
-                                self.replay.sample(cfg.batch_size, &mut self.replay_rng, &mut batch);
-                            }
+                            self.replay.sample(cfg.batch_size, &mut self.replay_rng, &mut batch);
                             let clock = Instant::now();
                             let stats = self.agent.update(&batch);
                             self.update_time += clock.elapsed();
