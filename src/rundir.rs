@@ -135,6 +135,27 @@ pub fn check_memory(what: &str, bytes: Option<u64>, hint: &str) -> Result<()> {
     }
 }
 
+/// `secs` after the Unix epoch as `YYYY-MM-DD hh:mm:ss` in UTC (the proleptic Gregorian
+/// calendar, by Howard Hinnant's `civil_from_days`).
+pub fn utc_time(secs: u64) -> String {
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}", rem / 3600, rem / 60 % 60, rem % 60)
+}
+
+/// Now, as [`utc_time`] writes it.
+pub fn utc_now() -> String {
+    utc_time(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0))
+}
+
 pub fn human_bytes(n: u64) -> String {
     match n {
         0..1_000 => format!("{n} B"),
@@ -244,6 +265,15 @@ impl Machine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_times_match_pythons_datetime() {
+        // datetime.fromtimestamp(s, timezone.utc): the epoch, a leap day, a day's last second.
+        assert_eq!(utc_time(0), "1970-01-01 00:00:00");
+        assert_eq!(utc_time(951_782_400), "2000-02-29 00:00:00");
+        assert_eq!(utc_time(1_796_329_815), "2026-12-03 20:30:15");
+        assert_eq!(utc_time(4_102_444_799), "2099-12-31 23:59:59");
+    }
 
     #[test]
     fn the_cpu_is_named_with_its_family_and_model_from_the_first_processor() {

@@ -402,6 +402,23 @@ fn describe(status: std::process::ExitStatus) -> String {
     }
 }
 
+/// How the line that opens each attempt in a run's log begins.
+const ATTEMPT: &str = "── polyak sweep, ";
+
+/// A run's log, opened for one more attempt at it. Appended to, never truncated: after a failed
+/// run is fixed and the sweep re-run, the output of the attempt that failed (its error, say) is
+/// still there. Each attempt starts with a line saying when, and whether it resumes.
+fn open_log(path: &Path, progress: &Progress) -> Result<std::fs::File> {
+    use std::io::Write;
+    let io = |e| Error::io(path, e);
+    let mut log = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
+    let how = if *progress == Progress::Resumable { "resumes the run" } else { "starts the run" };
+    // An earlier attempt killed mid-line still gets its line ended.
+    let gap = if log.metadata().map_err(io)?.len() > 0 { "\n" } else { "" };
+    writeln!(log, "{gap}{ATTEMPT}{} UTC: this attempt {how} ──", crate::rundir::utc_now()).map_err(io)?;
+    Ok(log)
+}
+
 /// Runs `runs` with at most `jobs` `polyak train` processes at a time (`exe` is the polyak
 /// binary), skipping finished runs and resuming interrupted ones. Refuses, before starting
 /// anything, when runs on disk were made with other settings than the plan's.
@@ -445,8 +462,7 @@ pub fn execute(runs: &[PlannedRun], sweep_dir: &Path, jobs: usize, exe: &Path, q
     while !queue.is_empty() || !running.is_empty() {
         while running.len() < jobs.max(1) {
             let Some((run, p)) = queue.pop() else { break };
-            let log_path = run.log_path(sweep_dir);
-            let log = std::fs::File::create(&log_path).map_err(|e| Error::io(&log_path, e))?;
+            let log = open_log(&run.log_path(sweep_dir), &p)?;
             let child =
                 command(exe, run, &p).stdout(Stdio::null()).stderr(log).spawn().map_err(|e| Error::io(exe, e))?;
             running.push((run, child));
@@ -460,7 +476,10 @@ pub fn execute(runs: &[PlannedRun], sweep_dir: &Path, jobs: usize, exe: &Path, q
                         summary.completed += 1;
                     } else {
                         let log = std::fs::read_to_string(run.log_path(sweep_dir)).unwrap_or_default();
-                        let last = log.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("(no output)");
+                        // The last line this attempt wrote, below its own heading.
+                        let attempt = log.rfind(ATTEMPT).map_or(&log[..], |at| &log[at..]);
+                        let attempt = attempt.split_once('\n').map_or("", |(_, rest)| rest);
+                        let last = attempt.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("(no output)");
                         let why = format!("{last} ({}; log {})", describe(status), run.log_path(sweep_dir).display());
                         pb.println(format!("FAILED {}: {why}", run.label()));
                         summary.failed.push((run.label(), why));

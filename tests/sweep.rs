@@ -95,6 +95,19 @@ fn a_failing_run_is_reported_and_the_others_finish() {
     assert!(t.contains("Pendulum-v1/ddpg/seed0"), "the error names the path: {t}");
     assert!(t.contains("2 completed now, 2 failed"), "{t}");
     assert_eq!(finals(&out).len(), 2);
+    // Out of the way, a re-run finishes them, and each log keeps the failed attempt's error.
+    std::fs::remove_file(out.join("Pendulum-v1/ddpg")).unwrap();
+    let o = sweep(&out, "2").output().unwrap();
+    assert!(o.status.success() && text(&o).contains("2 already finished, 2 completed now"), "{}", text(&o));
+    assert_eq!(finals(&out).len(), 4);
+    for seed in 0..2 {
+        let log = std::fs::read_to_string(out.join(format!("logs/Pendulum-v1_ddpg_s{seed}.log"))).unwrap();
+        let attempts: Vec<&str> = log.split("── polyak sweep, ").skip(1).collect();
+        assert_eq!(attempts.len(), 2, "{log}");
+        assert!(attempts.iter().all(|a| a.contains("UTC: this attempt starts the run")), "{log}");
+        assert!(attempts[0].contains("Pendulum-v1/ddpg/seed"), "the first attempt's error is kept: {log}");
+        assert!(!attempts[1].contains("error"), "{log}");
+    }
 }
 
 #[test]
