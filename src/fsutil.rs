@@ -73,15 +73,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
-/// Removes the temporaries a crash left behind in `dir` (`.<name>.tmp-<pid>`).
+/// Removes the temporaries of checkpoint writes a crash interrupted in `dir`:
+/// `.<name>.safetensors.tmp-<pid>`, as [`write_atomic`] names them, and nothing else (a user's
+/// `.notes.tmp-1` stays). Only a run's own `checkpoints/` folders are cleaned, by the process
+/// that holds the run's lock.
 pub fn remove_stale_temporaries(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.starts_with('.') && name.contains(".tmp-") {
+        if path.file_name().and_then(|n| n.to_str()).is_some_and(is_checkpoint_temporary) && path.is_file() {
             let _ = std::fs::remove_file(&path);
         }
     }
+}
+
+/// Whether `name` is `.<name>.safetensors.tmp-<pid>`.
+fn is_checkpoint_temporary(name: &str) -> bool {
+    let Some((file, pid)) = name.strip_prefix('.').and_then(|n| n.rsplit_once(".tmp-")) else { return false };
+    let stem = file.strip_suffix(".safetensors").unwrap_or("");
+    !stem.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -96,6 +105,31 @@ mod tests {
         write_atomic(&path, b"two").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn only_checkpoint_temporaries_count_as_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = [".resume.safetensors.tmp-4242", ".000000000000-000000001000.safetensors.tmp-7"];
+        let kept = [
+            ".notes.tmp-1",
+            "resume.safetensors.tmp-12",
+            ".resume.safetensors.tmp-",
+            ".resume.safetensors.tmp-12x",
+            "..safetensors.tmp-3",
+            "final.safetensors",
+        ];
+        for name in stale.iter().chain(&kept) {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        std::fs::create_dir(dir.path().join(".d.safetensors.tmp-5")).unwrap();
+        remove_stale_temporaries(dir.path());
+        let mut left: Vec<String> =
+            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        left.sort();
+        let mut want: Vec<String> = kept.iter().map(|s| s.to_string()).chain([".d.safetensors.tmp-5".into()]).collect();
+        want.sort();
+        assert_eq!(left, want);
     }
 
     #[test]
