@@ -96,6 +96,72 @@ impl RunLock {
     }
 }
 
+/// Copies the run in `src` into `dst`, a new (or empty) directory: a run of its own, which
+/// `polyak train --resume` and `polyak.load` continue exactly as they would continue `src` (the
+/// Python package's `save`). Checkpoint files, which polyak never changes once written, are
+/// hard-linked where the filesystem allows and copied otherwise; every other file is copied. The
+/// copy is built under a temporary name beside `dst`, each file and folder fsynced, and renamed
+/// into place last, so `dst` is either untouched or complete. `src` is locked meanwhile, so a run
+/// another process is training is refused rather than copied half-written.
+pub fn copy_run(src: &Path, dst: &Path) -> Result<()> {
+    if !RunDir::new(src).holds_run() {
+        return Err(Error::run_dir(src, "holds no run (no config.toml or metrics.csv)"));
+    }
+    let _lock = RunLock::acquire(src)?;
+    match std::fs::read_dir(dst).map(|mut entries| entries.next().is_none()) {
+        Ok(true) => {}
+        Ok(false) => return Err(Error::run_dir(dst, DESTINATION_TAKEN)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => return Err(Error::run_dir(dst, DESTINATION_TAKEN)),
+        Err(e) => return Err(Error::io(dst, e)),
+    }
+    let name = dst.file_name().and_then(|n| n.to_str()).ok_or_else(|| Error::run_dir(dst, "is not a folder name"))?;
+    let parent = dst.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let inside = |dir: &Path| std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e));
+    if inside(parent)?.starts_with(inside(src)?) {
+        return Err(Error::run_dir(dst, format!("is inside the run it would copy, {}", src.display())));
+    }
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    // `create_dir`, not `create_dir_all`: the temporary is this process's own, so removing it on
+    // failure removes nothing else.
+    std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let made = copy_tree(src, &tmp, false).and_then(|()| {
+        std::fs::rename(&tmp, dst).map_err(|e| Error::io(dst, e))?;
+        File::open(parent).and_then(|d| d.sync_all()).map_err(|e| Error::io(parent, e))
+    });
+    if made.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    made
+}
+
+/// What [`copy_run`] says of a destination that already holds something.
+pub const DESTINATION_TAKEN: &str = "exists and is not empty: polyak writes over nothing; choose a new path";
+
+/// Copies the contents of folder `src` into the existing folder `dst` (see [`copy_run`]); files
+/// under `checkpoints/` are linked when `in_checkpoints`.
+fn copy_tree(src: &Path, dst: &Path, in_checkpoints: bool) -> Result<()> {
+    for entry in std::fs::read_dir(src).map_err(|e| Error::io(src, e))? {
+        let entry = entry.map_err(|e| Error::io(src, e))?;
+        let (from, to) = (entry.path(), dst.join(entry.file_name()));
+        let kind = entry.file_type().map_err(|e| Error::io(&from, e))?;
+        if kind.is_dir() {
+            std::fs::create_dir(&to).map_err(|e| Error::io(&to, e))?;
+            copy_tree(&from, &to, in_checkpoints || entry.file_name() == "checkpoints")?;
+        } else if kind.is_symlink() {
+            let target = std::fs::read_link(&from).map_err(|e| Error::io(&from, e))?;
+            std::os::unix::fs::symlink(target, &to).map_err(|e| Error::io(&to, e))?;
+        } else {
+            let immutable = in_checkpoints && from.extension().is_some_and(|x| x == "safetensors");
+            if !(immutable && std::fs::hard_link(&from, &to).is_ok()) {
+                std::fs::copy(&from, &to).map_err(|e| Error::io(&from, e))?;
+                File::open(&to).and_then(|f| f.sync_all()).map_err(|e| Error::io(&to, e))?;
+            }
+        }
+    }
+    File::open(dst).and_then(|d| d.sync_all()).map_err(|e| Error::io(dst, e))
+}
+
 /// The pid holding a `flock` on `dir`, from `/proc/locks` (Linux); `None` where unknown.
 fn lock_holder(dir: &Path) -> Option<u32> {
     use std::os::unix::fs::MetadataExt;
@@ -265,6 +331,58 @@ impl Machine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copied_run_has_every_file_with_checkpoints_linked_and_nothing_else_shared() {
+        use std::os::unix::fs::MetadataExt;
+        let top = tempfile::tempdir().unwrap();
+        let src = top.path().join("run");
+        let files = [
+            ("config.toml", "algo = \"td3\""),
+            ("metrics.csv", "step,episode_return\n"),
+            ("notes.txt", "mine"),
+            ("checkpoints/resume.safetensors", "resume"),
+            ("checkpoints/final.safetensors", "final"),
+            ("checkpoints/replay/000000000000-000000000500.safetensors", "replay"),
+            ("videos/step_000000500.gif", "gif"),
+        ];
+        for (name, text) in files {
+            std::fs::create_dir_all(src.join(name).parent().unwrap()).unwrap();
+            std::fs::write(src.join(name), text).unwrap();
+        }
+        let dst = top.path().join("saved");
+        copy_run(&src, &dst).unwrap();
+        for (name, text) in files {
+            assert_eq!(std::fs::read_to_string(dst.join(name)).unwrap(), text, "{name}");
+            let (a, b) = (std::fs::metadata(src.join(name)).unwrap(), std::fs::metadata(dst.join(name)).unwrap());
+            let linked = name.starts_with("checkpoints/");
+            assert_eq!(a.ino() == b.ino(), linked, "{name}: linked only if a checkpoint");
+        }
+        let beside: Vec<_> = std::fs::read_dir(top.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(beside.len(), 2, "no temporary left: {beside:?}");
+        // An empty folder may take the copy; nothing else is written over.
+        let empty = top.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        copy_run(&src, &empty).unwrap();
+        assert_eq!(std::fs::read_to_string(empty.join("notes.txt")).unwrap(), "mine");
+        let file = top.path().join("file");
+        std::fs::write(&file, "keep").unwrap();
+        for taken in [&dst, &file] {
+            let err = copy_run(&src, taken).unwrap_err().to_string();
+            assert!(err.contains(DESTINATION_TAKEN), "{err}");
+        }
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep");
+        let err = copy_run(&src, &src.join("inner")).unwrap_err().to_string();
+        assert!(err.contains("is inside the run"), "{err}");
+        let err = copy_run(&top.path().join("file"), &top.path().join("x")).unwrap_err().to_string();
+        assert!(err.contains("holds no run"), "{err}");
+        // A run another writer holds is refused, and leaves nothing behind.
+        let held = RunLock::acquire(&src).unwrap();
+        assert!(matches!(copy_run(&src, &top.path().join("busy")), Err(Error::InUse { .. })));
+        drop(held);
+        let names: Vec<_> = std::fs::read_dir(top.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 4, "{names:?}");
+    }
 
     #[test]
     fn utc_times_match_pythons_datetime() {

@@ -92,6 +92,18 @@ class Algorithm:
         ``state`` and ``episode_start`` are for recurrent policies and unused)."""
         return self._model.predict(observation, deterministic), None
 
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Copies the run directory to ``path``, a new (or empty) folder, and returns it.
+
+        A run keeps its whole state in its run directory as it trains, so there is nothing to
+        write out first: ``save`` makes a second run directory, which :func:`polyak.load` and
+        ``polyak train --resume`` continue exactly as they would continue this one (replay
+        buffer included; checkpoint files are hard-linked where the filesystem allows). Unlike
+        SB3's ``save``, no ``.zip`` is added, and nothing is written over: ``FileExistsError``
+        if ``path`` holds anything. ``ValueError`` before the first ``learn``.
+        """
+        return Path(self._model.save(Path(path)))
+
     @classmethod
     def load(
         cls,

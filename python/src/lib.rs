@@ -10,7 +10,7 @@ mod vector;
 use numpy::{PyArray1, PyReadonlyArray1};
 use polyak::env::gym::{GymEnv, Info, InfoValue};
 use polyak::Error;
-use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyFileExistsError, PyFileNotFoundError, PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::sync::Mutex;
@@ -23,6 +23,9 @@ pub(crate) fn to_py(e: Error) -> PyErr {
             PyValueError::new_err(e.to_string())
         }
         Error::RunDir { ref message, .. } if message == "does not exist" => PyFileNotFoundError::new_err(e.to_string()),
+        Error::RunDir { ref message, .. } if message == polyak::rundir::DESTINATION_TAKEN => {
+            PyFileExistsError::new_err(e.to_string())
+        }
         Error::RunDir { .. } => PyValueError::new_err(e.to_string()),
         Error::Io { .. } => PyOSError::new_err(e.to_string()),
         _ => PyRuntimeError::new_err(e.to_string()),

@@ -332,6 +332,20 @@ impl Model {
         Ok(if batched { arr.reshape([n, act_dim])?.into_any() } else { arr.into_any() })
     }
 
+    /// Copies the run directory to `path`, a new or empty folder, and returns `path`.
+    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<PathBuf> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(src) = inner.run_dir.clone() else {
+            return Err(PyValueError::new_err(
+                "nothing to save yet: the first learn() makes the run directory (an untrained model is its settings \
+                 and seed, which make the same model again)",
+            ));
+        };
+        let dst = path.clone();
+        py.detach(move || polyak::rundir::copy_run(&src, &dst)).map_err(to_py)?;
+        Ok(path)
+    }
+
     #[getter]
     fn run_dir(&self) -> Option<PathBuf> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner()).run_dir.clone()

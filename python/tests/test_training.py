@@ -129,6 +129,37 @@ def test_a_cli_run_continues_in_python(polyak_cli: str) -> None:
     )
 
 
+def test_save_makes_a_run_that_continues_exactly_and_writes_over_nothing() -> None:
+    settings: dict[str, Any] = {"learning_starts": 200, "checkpoint_every": 300}
+    model = polyak.TD3("Pendulum-v1", seed=2, out="orig", **settings)
+    with pytest.raises(ValueError, match="nothing to save yet"):
+        model.save("early")
+    model.learn(500)
+    assert model.save("copy") == Path("copy")
+    copy = polyak.TD3.load("copy")
+    assert copy.num_timesteps == 500
+    obs = np.random.default_rng(0).uniform(-1, 1, size=(16, 3)).astype(np.float32)
+    assert np.array_equal(copy.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])
+    # Training the copy leaves the original as it was; both then continue to the same bits.
+    before = {p: p.read_bytes() for p in Path("orig").rglob("*") if p.is_file()}
+    copy.learn(400)
+    assert {p: p.read_bytes() for p in Path("orig").rglob("*") if p.is_file()} == before
+    model.learn(400)
+    assert (
+        Path("copy/checkpoints/final.safetensors").read_bytes()
+        == Path("orig/checkpoints/final.safetensors").read_bytes()
+    )
+    # Nothing is written over: a folder that holds anything, or a file, is refused as it is.
+    Path("taken").mkdir()
+    Path("taken/notes.txt").write_text("mine")
+    Path("file").write_text("mine")
+    for taken in ("taken", "file", "copy"):
+        with pytest.raises(FileExistsError, match="polyak writes over nothing"):
+            model.save(taken)
+    assert Path("taken/notes.txt").read_text() == "mine" and Path("file").read_text() == "mine"
+    assert sorted(p.name for p in Path(".").iterdir()) == ["copy", "file", "orig", "taken"]
+
+
 FAIL = {"at": -1}
 
 
