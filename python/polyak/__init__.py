@@ -5,7 +5,7 @@ Rust core.
   MountainCarContinuous-v0, the MuJoCo v5 suite and the v4 locomotion envs), bit-identical to
   Gymnasium's, stepped in Rust;
   ``polyak.make_vec(id, num_envs)``: a vector env stepped on helper threads.
-- ``polyak.SAC / TD3 / DDPG(env, seed=…, **hyperparameters)``, ``.learn``, ``.predict``;
+- ``polyak.SAC / TD3 / DDPG(env, seed=…, **hyperparameters)``, ``.learn``, ``.predict``, ``.save``;
   ``polyak.load(run_dir)`` for any run directory, from the CLI or from Python.
 """
 
