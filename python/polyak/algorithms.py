@@ -24,6 +24,26 @@ from polyak import _polyak
 EnvLike = str | gym.Env[Any, Any]
 
 
+def _env_of(first: EnvLike, second: EnvLike | None, policy: Any) -> EnvLike:
+    """The env, from polyak's form ``SAC(env)`` or from Stable-Baselines3's ``SAC("MlpPolicy",
+    env)`` (or ``policy="MlpPolicy"`` by keyword), so that SB3 code runs as written. polyak's actor
+    and critics are MLPs (their sizes are ``hidden=``): ``"MlpPolicy"`` is the one policy there is.
+    """
+    if second is None and policy is None:
+        if first == "MlpPolicy":
+            raise ValueError("no env given: polyak.SAC(env), or SB3's form polyak.SAC('MlpPolicy', env)")
+        return first
+    if second is not None and policy is not None:
+        raise TypeError("the policy was given twice: positionally and as policy=")
+    policy, env = (first, second) if second is not None else (policy, first)
+    if policy != "MlpPolicy":
+        raise ValueError(
+            f"polyak's actor and critics are MLPs (their sizes are hidden=): the policy can only be "
+            f"'MlpPolicy', got {policy!r}"
+        )
+    return env
+
+
 def _second_instance(env: gym.Env[Any, Any]) -> gym.Env[Any, Any]:
     """A separate instance of a Python env for evaluations: from its spec where it has one."""
     if env.spec is not None:
@@ -43,6 +63,7 @@ class Algorithm:
     def __init__(
         self,
         env: EnvLike,
+        sb3_env: EnvLike | None = None,
         *,
         seed: int = 0,
         preset: str | None = None,
@@ -50,6 +71,7 @@ class Algorithm:
         eval_env: gym.Env[Any, Any] | None = None,
         **hyperparameters: Any,
     ) -> None:
+        env = _env_of(env, sb3_env, hyperparameters.pop("policy", None))
         algo = preset if preset is not None else self._presets[0]
         if algo not in self._presets:
             raise ValueError(f"{type(self).__name__} presets are {', '.join(self._presets)}; got {algo!r}")
@@ -194,7 +216,8 @@ def _document(cls: type[Algorithm]) -> None:
         lines.append(f"    {name} = {default}: {meaning}")
     lines += [
         "",
-        "Also: env (id or gymnasium.Env), seed, preset, out (run directory;",
+        "Also: env (id or gymnasium.Env; SB3's form SAC('MlpPolicy', env) works too), seed, preset,",
+        "out (run directory;",
         "default runs/<algo>_<env>_s<seed>_<time>), eval_env (a second instance of a Python env;",
         "default gymnasium.make(env.spec) or a deep copy).",
     ]

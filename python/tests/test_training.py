@@ -129,6 +129,20 @@ def test_a_cli_run_continues_in_python(polyak_cli: str) -> None:
     )
 
 
+def test_sb3s_mlppolicy_form_builds_the_same_model() -> None:
+    want = polyak.SAC("Pendulum-v1", seed=1, batch_size=64).config
+    assert polyak.SAC("MlpPolicy", "Pendulum-v1", seed=1, batch_size=64).config == want
+    assert polyak.SAC(policy="MlpPolicy", env="Pendulum-v1", seed=1, batch_size=64).config == want
+    python_env = polyak.TD3("MlpPolicy", gym.make("Pendulum-v1")).config["env"]
+    assert python_env == polyak.TD3(gym.make("Pendulum-v1")).config["env"]
+    with pytest.raises(ValueError, match="can only be 'MlpPolicy', got 'CnnPolicy'"):
+        polyak.SAC("CnnPolicy", "Pendulum-v1")
+    with pytest.raises(ValueError, match="no env given"):
+        polyak.SAC("MlpPolicy")
+    with pytest.raises(TypeError, match="given twice"):
+        polyak.SAC("MlpPolicy", "Pendulum-v1", policy="MlpPolicy")
+
+
 def test_save_makes_a_run_that_continues_exactly_and_writes_over_nothing() -> None:
     settings: dict[str, Any] = {"learning_starts": 200, "checkpoint_every": 300}
     model = polyak.TD3("Pendulum-v1", seed=2, out="orig", **settings)
