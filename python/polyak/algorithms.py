@@ -72,6 +72,8 @@ class Algorithm:
         **hyperparameters: Any,
     ) -> None:
         env = _env_of(env, sb3_env, hyperparameters.pop("policy", None))
+        # SB3's verbose: 1 or more prints what the CLI prints as it trains
+        self._verbose = int(hyperparameters.pop("verbose", 0))
         algo = preset if preset is not None else self._presets[0]
         if algo not in self._presets:
             raise ValueError(f"{type(self).__name__} presets are {', '.join(self._presets)}; got {algo!r}")
@@ -90,6 +92,7 @@ class Algorithm:
         self = cls.__new__(cls)
         self._model = model
         self.env = env
+        self._verbose = 0
         return self
 
     def learn(self, total_timesteps: int | None = None, progress_bar: bool = False) -> Self:
@@ -100,7 +103,7 @@ class Algorithm:
         Python env's ``step``/``reset`` is re-raised with its traceback, and the run directory is
         left at its last checkpoint.
         """
-        self._model.learn(total_timesteps, progress_bar)
+        self._model.learn(total_timesteps, progress_bar or self._verbose > 0)
         return self
 
     def predict(
@@ -217,6 +220,7 @@ def _document(cls: type[Algorithm]) -> None:
     lines += [
         "",
         "Also: env (id or gymnasium.Env; SB3's form SAC('MlpPolicy', env) works too), seed, preset,",
+        "verbose (SB3's: 1 prints the run's header, each evaluation and the summary as the CLI does),",
         "out (run directory;",
         "default runs/<algo>_<env>_s<seed>_<time>), eval_env (a second instance of a Python env;",
         "default gymnasium.make(env.spec) or a deep copy).",

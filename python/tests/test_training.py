@@ -143,6 +143,16 @@ def test_sb3s_mlppolicy_form_builds_the_same_model() -> None:
         polyak.SAC("MlpPolicy", "Pendulum-v1", policy="MlpPolicy")
 
 
+def test_verbose_prints_what_the_cli_prints(capfd: pytest.CaptureFixture[str]) -> None:
+    short: dict[str, Any] = {"learning_starts": 100, "eval_every": 200, "eval_episodes": 1}
+    polyak.SAC("MlpPolicy", "Pendulum-v1", verbose=1, out="loud", **short).learn(200)
+    loud = capfd.readouterr()
+    assert re.search(r"step +200 +eval", loud.out + loud.err), loud
+    polyak.SAC("MlpPolicy", "Pendulum-v1", verbose=0, out="quiet", **short).learn(200)
+    quiet = capfd.readouterr()
+    assert quiet.out + quiet.err == "", quiet
+
+
 def test_save_makes_a_run_that_continues_exactly_and_writes_over_nothing() -> None:
     settings: dict[str, Any] = {"learning_starts": 200, "checkpoint_every": 300}
     model = polyak.TD3("Pendulum-v1", seed=2, out="orig", **settings)
