@@ -6,12 +6,13 @@ Rust core.
   Gymnasium's, stepped in Rust;
   ``polyak.make_vec(id, num_envs)``: a vector env stepped on helper threads.
 - ``polyak.SAC / TD3 / DDPG(env, seed=…, **hyperparameters)``, ``.learn``, ``.predict``, ``.save``;
-  ``polyak.load(run_dir)`` for any run directory, from the CLI or from Python.
+  ``polyak.load(run_dir)`` for any run directory, from the CLI or from Python;
+  ``polyak.evaluate_policy(model)``, SB3's, on the episodes ``polyak eval`` plays.
 """
 
 from polyak import _mujoco, _polyak
 from polyak._polyak import __version__
-from polyak.algorithms import DDPG, SAC, TD3, Algorithm, load
+from polyak.algorithms import DDPG, SAC, TD3, Algorithm, evaluate_policy, load
 from polyak.envs import PolyakEnv, PolyakVectorEnv, make, make_vec, register_envs
 
 _mujoco.configure()
@@ -37,6 +38,7 @@ __all__ = [
     "PolyakVectorEnv",
     "__version__",
     "env_ids",
+    "evaluate_policy",
     "load",
     "make",
     "make_vec",

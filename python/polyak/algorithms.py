@@ -13,13 +13,14 @@ import copy
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self, overload
 
 import gymnasium as gym
 import numpy as np
 from numpy.typing import NDArray
 
 from polyak import _polyak
+from polyak.envs import make
 
 EnvLike = str | gym.Env[Any, Any]
 
@@ -201,6 +202,65 @@ def load(
     model = _polyak.load(Path(path), env, eval_env)
     cls = _class_for(model.algo)
     return cls._from_model(model, env if env is not None else tomllib.loads(model.config_toml)["env"])
+
+
+@overload
+def evaluate_policy(
+    model: Algorithm,
+    env: gym.Env[Any, Any] | None = None,
+    n_eval_episodes: int = 10,
+    deterministic: bool = True,
+    return_episode_rewards: Literal[False] = False,
+    seed: int = 0,
+) -> tuple[float, float]: ...
+@overload
+def evaluate_policy(
+    model: Algorithm,
+    env: gym.Env[Any, Any] | None = None,
+    n_eval_episodes: int = 10,
+    deterministic: bool = True,
+    *,
+    return_episode_rewards: Literal[True],
+    seed: int = 0,
+) -> tuple[list[float], list[int]]: ...
+def evaluate_policy(
+    model: Algorithm,
+    env: gym.Env[Any, Any] | None = None,
+    n_eval_episodes: int = 10,
+    deterministic: bool = True,
+    return_episode_rewards: bool = False,
+    seed: int = 0,
+) -> tuple[float, float] | tuple[list[float], list[int]]:
+    """Plays ``n_eval_episodes`` episodes with ``model.predict``: the mean and (population) std
+    of their returns, or with ``return_episode_rewards`` the returns and lengths, as
+    Stable-Baselines3's ``evaluate_policy`` gives them.
+
+    Episode ``i`` starts from ``env.reset(seed=s_i)``, the reset seeds ``polyak eval --seed
+    SEED`` plays, so on a built-in env the returns are the CLI's. ``env`` defaults to a new
+    instance of the model's env (``polyak.make`` of a built-in id; for a Python env, one made as
+    training's ``eval_env`` is), so the training env is never stepped.
+    """
+    if n_eval_episodes < 1:
+        raise ValueError(f"n_eval_episodes must be at least 1, got {n_eval_episodes}")
+    if env is None:
+        env = make(model.env) if isinstance(model.env, str) else _second_instance(model.env)
+    elif isinstance(env, gym.vector.VectorEnv):
+        raise TypeError("evaluate_policy plays one env: pass a gymnasium.Env, not a VectorEnv")
+    returns: list[float] = []
+    lengths: list[int] = []
+    for episode_seed in _polyak.eval_seeds(seed, n_eval_episodes):
+        obs, _ = env.reset(seed=episode_seed)
+        total, steps, done = 0.0, 0, False
+        while not done:
+            action, _ = model.predict(obs, deterministic=deterministic)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total, steps = total + float(reward), steps + 1
+            done = bool(terminated or truncated)
+        returns.append(total)
+        lengths.append(steps)
+    if return_episode_rewards:
+        return returns, lengths
+    return float(np.mean(returns)), float(np.std(returns))
 
 
 def _document(cls: type[Algorithm]) -> None:

@@ -72,6 +72,18 @@ def test_load_of_a_cli_run_acts_as_polyak_eval(polyak_cli: str) -> None:
             done = terminated or truncated
         ours.append(round(total, 2))
     assert ours == cli_returns
+    # SB3's evaluate_policy, on a new instance of the model's env: the same episodes.
+    returns, lengths = polyak.evaluate_policy(model, n_eval_episodes=3, return_episode_rewards=True)
+    assert [round(r, 2) for r in returns] == cli_returns and lengths == [200, 200, 200]
+    mean, std = polyak.evaluate_policy(model, env, n_eval_episodes=3)
+    assert (mean, std) == (float(np.mean(returns)), float(np.std(returns)))
+    with pytest.raises(ValueError, match="at least 1"):
+        polyak.evaluate_policy(model, n_eval_episodes=0)
+    # A model on a Python env plays a new instance of it by default.
+    on_python = polyak.TD3(gym.make("Pendulum-v1"), seed=2)
+    default = polyak.evaluate_policy(on_python, n_eval_episodes=2, return_episode_rewards=True)
+    given = polyak.evaluate_policy(on_python, gym.make("Pendulum-v1"), 2, return_episode_rewards=True)
+    assert default == given
 
 
 def interrupt_after(seconds: float) -> threading.Timer:
