@@ -45,6 +45,87 @@ def _env_of(first: EnvLike, second: EnvLike | None, policy: Any) -> EnvLike:
     return env
 
 
+def _seed_of(seed: int | None) -> int:
+    """SB3's ``seed=None`` is a random seed: one drawn here, then recorded in the run's config
+    like any other, so the run can be made again."""
+    return int.from_bytes(os.urandom(4), "little") if seed is None else seed
+
+
+def _sb3_keywords(family: str, given: dict[str, Any]) -> dict[str, Any]:
+    """Stable-Baselines3's keyword arguments for what polyak has, turned into polyak's keys, so
+    that SB3 code runs as written. A value with no polyak equivalent (a learning-rate schedule,
+    several gradient steps per env step, a GPU) is a ``ValueError`` that says so; a key SB3 does
+    not have goes on to polyak's own check."""
+    out = dict(given)
+
+    def put(key: str, value: Any, sb3: str) -> None:
+        if key in out:
+            raise ValueError(f"{sb3}= and {key}= both given: pass one")
+        out[key] = value
+
+    if "learning_rate" in out:
+        lr = out.pop("learning_rate")
+        if isinstance(lr, bool) or not isinstance(lr, int | float):
+            raise ValueError(f"learning_rate: polyak takes a constant rate, not {lr!r}")
+        # SB3's SAC also steps its entropy coefficient at this rate
+        for key in ("actor_lr", "critic_lr", "alpha_lr") if family == "sac" else ("actor_lr", "critic_lr"):
+            put(key, float(lr), "learning_rate")
+    if "policy_kwargs" in out:
+        kwargs = dict(out.pop("policy_kwargs") or {})
+        arch = kwargs.pop("net_arch", None)
+        if kwargs:
+            not_taken = ", ".join(kwargs)
+            raise ValueError(f"policy_kwargs: polyak's MLPs take net_arch only (as hidden=), not {not_taken}")
+        if isinstance(arch, dict):
+            sizes = {tuple(layers) for layers in arch.values()}
+            if len(sizes) != 1:
+                raise ValueError(f"net_arch={arch!r}: polyak's actor and critics share their hidden sizes")
+            arch = list(sizes.pop())
+        if arch is not None:
+            put("hidden", [int(n) for n in arch], "policy_kwargs")
+    for name in ("train_freq", "gradient_steps"):
+        if name in out and out.pop(name) not in (1, (1, "step")):
+            raise ValueError(f"{name}: polyak takes one gradient step per env step (SB3's 1 and 1)")
+    if "device" in out and str(out.pop("device")) not in ("auto", "cpu"):
+        raise ValueError("device: polyak runs on the CPU ('auto' or 'cpu')")
+    if "tensorboard_log" in out:
+        raise ValueError("tensorboard_log: polyak writes TensorBoard scalars into the run directory (out=)")
+    if family == "td3":
+        if "target_policy_noise" in out:
+            put("target_noise", out.pop("target_policy_noise"), "target_policy_noise")
+        if "action_noise" in out:
+            put("exploration_noise", _normal_sigma(out.pop("action_noise")), "action_noise")
+    else:
+        if "ent_coef" in out:
+            coef = out.pop("ent_coef")
+            learned = isinstance(coef, str) and (coef == "auto" or coef.startswith("auto_"))
+            put("auto_alpha", learned, "ent_coef")
+            start = coef.removeprefix("auto").removeprefix("_") if isinstance(coef, str) else coef
+            if start != "":
+                try:
+                    put("initial_alpha", float(start), "ent_coef")
+                except ValueError:
+                    raise ValueError(f"ent_coef: 'auto', 'auto_<start>' or a number, not {coef!r}") from None
+        if out.get("target_entropy") == "auto":
+            del out["target_entropy"]  # polyak's default, -|A|, as SB3's
+    return out
+
+
+def _normal_sigma(noise: Any) -> float:
+    """The sigma of SB3's zero-mean ``NormalActionNoise`` with one sigma for every action dimension
+    (on the normalised action, as polyak's ``exploration_noise``); ``None`` is no noise."""
+    if noise is None:
+        return 0.0
+    mu, sigma = getattr(noise, "_mu", None), getattr(noise, "_sigma", None)
+    if type(noise).__name__ != "NormalActionNoise" or mu is None or sigma is None:
+        kind = type(noise).__name__
+        raise ValueError(f"action_noise: polyak adds Gaussian noise (NormalActionNoise), not {kind}")
+    mu, sigma = np.asarray(mu, dtype=np.float64).ravel(), np.asarray(sigma, dtype=np.float64).ravel()
+    if np.any(mu != 0) or np.any(sigma != sigma[0]):
+        raise ValueError("action_noise: polyak's noise has mean 0 and one sigma for every action dimension")
+    return float(sigma[0])
+
+
 def _second_instance(env: gym.Env[Any, Any]) -> gym.Env[Any, Any]:
     """A separate instance of a Python env for evaluations: from its spec where it has one."""
     if env.spec is not None:
@@ -59,6 +140,7 @@ class Algorithm:
     """One polyak run: built on a built-in env id (no Python per step) or a Gymnasium env."""
 
     _presets: ClassVar[tuple[str, ...]]
+    _family: ClassVar[str]
     _model: _polyak.Model
 
     def __init__(
@@ -66,7 +148,7 @@ class Algorithm:
         env: EnvLike,
         sb3_env: EnvLike | None = None,
         *,
-        seed: int = 0,
+        seed: int | None = 0,
         preset: str | None = None,
         out: str | os.PathLike[str] | None = None,
         eval_env: gym.Env[Any, Any] | None = None,
@@ -75,6 +157,7 @@ class Algorithm:
         env = _env_of(env, sb3_env, hyperparameters.pop("policy", None))
         # SB3's verbose: 1 or more prints what the CLI prints as it trains
         self._verbose = int(hyperparameters.pop("verbose", 0))
+        hyperparameters = _sb3_keywords(self._family, hyperparameters)
         algo = preset if preset is not None else self._presets[0]
         if algo not in self._presets:
             raise ValueError(f"{type(self).__name__} presets are {', '.join(self._presets)}; got {algo!r}")
@@ -85,7 +168,7 @@ class Algorithm:
         elif eval_env is None:
             eval_env = _second_instance(env)
         out_path = None if out is None else Path(out)
-        self._model = _polyak.Model(algo, env, seed, hyperparameters, out_path, eval_env)
+        self._model = _polyak.Model(algo, env, _seed_of(seed), hyperparameters, out_path, eval_env)
         self.env = env
 
     @classmethod
@@ -165,6 +248,7 @@ class SAC(Algorithm):
     """Soft actor-critic (Haarnoja et al. 2018) with a learned temperature."""
 
     _presets = ("sac",)
+    _family = "sac"
 
 
 class TD3(Algorithm):
@@ -172,12 +256,14 @@ class TD3(Algorithm):
     td3-no-smoothing) or all three (ddpg), or takes the paper's own settings (td3-paper)."""
 
     _presets = ("td3", "td3-no-twin", "td3-no-delay", "td3-no-smoothing", "ddpg", "td3-paper")
+    _family = "td3"
 
 
 class DDPG(Algorithm):
     """DDPG as the TD3 paper re-tuned it: TD3 with one critic, no delay and no target smoothing."""
 
     _presets = ("ddpg",)
+    _family = "td3"
 
 
 def _class_for(algo: str) -> type[Algorithm]:
@@ -281,6 +367,8 @@ def _document(cls: type[Algorithm]) -> None:
         "",
         "Also: env (id or gymnasium.Env; SB3's form SAC('MlpPolicy', env) works too), seed, preset,",
         "verbose (SB3's: 1 prints the run's header, each evaluation and the summary as the CLI does),",
+        "and SB3's own names where polyak has the same thing (learning_rate, ent_coef,",
+        "policy_kwargs=dict(net_arch=...), target_policy_noise, action_noise, seed=None, ...),",
         "out (run directory;",
         "default runs/<algo>_<env>_s<seed>_<time>), eval_env (a second instance of a Python env;",
         "default gymnasium.make(env.spec) or a deep copy).",

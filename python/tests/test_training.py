@@ -155,6 +155,61 @@ def test_sb3s_mlppolicy_form_builds_the_same_model() -> None:
         polyak.SAC("MlpPolicy", "Pendulum-v1", policy="MlpPolicy")
 
 
+class NormalActionNoise:
+    """Stable-Baselines3's NormalActionNoise as far as polyak reads it (its class name, _mu, _sigma)."""
+
+    def __init__(self, mean: Any, sigma: Any) -> None:
+        self._mu, self._sigma = np.asarray(mean), np.asarray(sigma)
+
+
+def test_sb3s_keyword_arguments_become_polyaks_settings() -> None:
+    sac = polyak.SAC(
+        "MlpPolicy",
+        "Pendulum-v1",
+        learning_rate=1e-3,
+        policy_kwargs={"net_arch": [64, 32]},
+        ent_coef="auto_0.1",
+        target_entropy="auto",
+        train_freq=1,
+        gradient_steps=1,
+        device="auto",
+        buffer_size=50_000,
+    ).config
+    assert (sac["actor_lr"], sac["critic_lr"], sac["sac"]["alpha_lr"]) == (1e-3, 1e-3, 1e-3)
+    assert sac["hidden"] == [64, 32] and sac["buffer_size"] == 50_000
+    assert sac["sac"]["auto_alpha"] is True and sac["sac"]["initial_alpha"] == 0.1
+    fixed = polyak.SAC("Pendulum-v1", ent_coef=0.2).config["sac"]
+    assert fixed["auto_alpha"] is False and fixed["initial_alpha"] == 0.2
+    td3 = polyak.TD3(
+        "MlpPolicy",
+        "Pendulum-v1",
+        action_noise=NormalActionNoise(np.zeros(1), 0.3 * np.ones(1)),
+        target_policy_noise=0.25,
+        policy_kwargs={"net_arch": {"pi": [48], "qf": [48]}},
+    ).config
+    assert (td3["td3"]["exploration_noise"], td3["td3"]["target_noise"], td3["hidden"]) == (0.3, 0.25, [48])
+    assert polyak.DDPG("Pendulum-v1", action_noise=None).config["td3"]["exploration_noise"] == 0.0
+    # SB3's seed=None: a seed drawn at random, then recorded like any other.
+    drawn = [polyak.SAC("Pendulum-v1", seed=None).config["seed"] for _ in range(2)]
+    assert all(isinstance(s, int) for s in drawn) and drawn[0] != drawn[1]
+    # What polyak has no equivalent for is refused, saying why.
+    refused = {
+        "a constant rate": {"learning_rate": lambda progress: 1e-3 * progress},
+        "one gradient step per env step": {"gradient_steps": 2},
+        "share their hidden sizes": {"policy_kwargs": {"net_arch": {"pi": [64], "qf": [32]}}},
+        "net_arch only": {"policy_kwargs": {"activation_fn": "tanh"}},
+        "runs on the CPU": {"device": "cuda"},
+        "into the run directory": {"tensorboard_log": "logs"},
+        "learning_rate= and actor_lr= both given": {"learning_rate": 1e-3, "actor_lr": 1e-3},
+        "'auto', 'auto_<start>' or a number": {"ent_coef": "always"},
+    }
+    for why, kwargs in refused.items():
+        with pytest.raises(ValueError, match=re.escape(why)):
+            polyak.SAC("Pendulum-v1", **kwargs)
+    with pytest.raises(ValueError, match="mean 0 and one sigma"):
+        polyak.TD3("Pendulum-v1", action_noise=NormalActionNoise(np.ones(1), np.ones(1)))
+
+
 def test_verbose_prints_what_the_cli_prints(capfd: pytest.CaptureFixture[str]) -> None:
     short: dict[str, Any] = {"learning_starts": 100, "eval_every": 200, "eval_episodes": 1}
     polyak.SAC("MlpPolicy", "Pendulum-v1", verbose=1, out="loud", **short).learn(200)
