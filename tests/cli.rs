@@ -165,3 +165,32 @@ fn bench_into_a_closed_pipe_ends_quietly_and_a_bad_simd_level_is_refused() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("POLYAK_SIMD=sse9: expected one of scalar, avx2, avx512"), "{}", stderr(&o));
 }
+
+#[test]
+fn log_episodes_prints_the_mean_of_each_n_episodes_as_metrics_csv_has_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let sets = ["learning_starts=100", "hidden=[16]", "eval_every=0", "checkpoint_every=0"];
+    let mut args = vec!["train", "--algo", "ddpg", "--steps", "1000", "--log-episodes", "2", "--out"];
+    args.push(run.to_str().unwrap());
+    args.extend(sets.iter().flat_map(|s| ["--set", s]));
+    let o = polyak(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let head: Vec<&str> = metrics.lines().next().unwrap().split(',').collect();
+    let col = head.iter().position(|c| *c == "episode_return").unwrap();
+    let returns: Vec<f64> = metrics.lines().skip(1).filter_map(|l| l.split(',').nth(col)?.parse().ok()).collect();
+    assert_eq!(returns.len(), 5, "five Pendulum episodes of 200 steps");
+    // Pendulum's episodes are 200 steps: lines after episodes 2 and 4, none after the fifth.
+    let log = stderr(&o);
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains(" episodes ")).map(str::trim).collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    for (k, line) in lines.iter().enumerate() {
+        let mean = (returns[2 * k] + returns[2 * k + 1]) / 2.0;
+        let step = 400 * (k + 1);
+        let want = format!("step {step:>8}  episodes {:>6}  return {mean:9.2}  length  200.0", 2 * (k + 1));
+        assert!(line.starts_with(&want), "{line:?} against {want:?}");
+    }
+    let o = polyak(&["train", "--steps", "10", "--log-episodes", "0"]);
+    assert!(!o.status.success() && stderr(&o).contains("--log-episodes"), "{}", stderr(&o));
+}

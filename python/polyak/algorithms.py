@@ -83,9 +83,10 @@ def _sb3_keywords(family: str, given: dict[str, Any]) -> dict[str, Any]:
             arch = list(sizes.pop())
         if arch is not None:
             put("hidden", [int(n) for n in arch], "policy_kwargs")
-    for name in ("train_freq", "gradient_steps"):
-        if name in out and out.pop(name) not in (1, (1, "step")):
-            raise ValueError(f"{name}: polyak takes one gradient step per env step (SB3's 1 and 1)")
+    if "train_freq" in out and out.pop("train_freq") not in (1, (1, "step")):
+        raise ValueError("train_freq: polyak trains after every env step (gradient_steps= updates each)")
+    if out.get("gradient_steps") == -1:
+        out["gradient_steps"] = 1  # SB3's "as many as the env steps since the last training": one
     if "device" in out and str(out.pop("device")) not in ("auto", "cpu"):
         raise ValueError("device: polyak runs on the CPU ('auto' or 'cpu')")
     if "tensorboard_log" in out:
@@ -179,15 +180,20 @@ class Algorithm:
         self._verbose = 0
         return self
 
-    def learn(self, total_timesteps: int | None = None, progress_bar: bool = False) -> Self:
+    def learn(
+        self, total_timesteps: int | None = None, progress_bar: bool = False, log_interval: int | None = None
+    ) -> Self:
         """Trains ``total_timesteps`` more env steps (the first call creates the run directory).
+
+        With ``verbose=1`` (or ``progress_bar``), ``log_interval=n`` adds a line every ``n``
+        training episodes: their mean return and length, and env steps/s (SB3's ``log_interval``).
 
         ``None`` continues a loaded, interrupted run to its own ``total_steps``. Ctrl-C stops
         within a step with a resume checkpoint and raises ``KeyboardInterrupt``; an exception in a
         Python env's ``step``/``reset`` is re-raised with its traceback, and the run directory is
         left at its last checkpoint.
         """
-        self._model.learn(total_timesteps, progress_bar or self._verbose > 0)
+        self._model.learn(total_timesteps, progress_bar or self._verbose > 0, log_interval)
         return self
 
     def predict(

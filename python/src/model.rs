@@ -220,16 +220,20 @@ impl Model {
 
     /// Trains `total_timesteps` more env steps (`None`: on to the run's own `total_steps`, for a
     /// loaded run that was interrupted). Returns (steps, final eval mean, std, complete).
-    #[pyo3(signature = (total_timesteps=None, progress_bar=false))]
+    #[pyo3(signature = (total_timesteps=None, progress_bar=false, log_interval=None))]
     fn learn(
         &self,
         py: Python<'_>,
         total_timesteps: Option<u64>,
         progress_bar: bool,
+        log_interval: Option<u64>,
     ) -> PyResult<(u64, f64, f64, bool)> {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if total_timesteps == Some(0) {
             return Err(PyValueError::new_err("total_timesteps must be at least 1"));
+        }
+        if log_interval == Some(0) {
+            return Err(PyValueError::new_err("log_interval must be at least 1"));
         }
         let failure: Failure = Arc::new(Mutex::new(None));
         let (env, eval_env) = inner.envs(py, &failure)?;
@@ -247,7 +251,12 @@ impl Model {
                 })
             }))
         };
-        let opts = TrainOptions { quiet: !progress_bar, stop_after: None, interrupt: Some(interrupt) };
+        let opts = TrainOptions {
+            quiet: !progress_bar,
+            stop_after: None,
+            interrupt: Some(interrupt),
+            log_episodes: log_interval,
+        };
         let outcome = match inner.run_dir.clone() {
             None => {
                 let steps = total_timesteps

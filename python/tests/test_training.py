@@ -176,7 +176,9 @@ def test_sb3s_keyword_arguments_become_polyaks_settings() -> None:
         buffer_size=50_000,
     ).config
     assert (sac["actor_lr"], sac["critic_lr"], sac["sac"]["alpha_lr"]) == (1e-3, 1e-3, 1e-3)
-    assert sac["hidden"] == [64, 32] and sac["buffer_size"] == 50_000
+    assert sac["hidden"] == [64, 32] and sac["buffer_size"] == 50_000 and sac["gradient_steps"] == 1
+    assert polyak.SAC("Pendulum-v1", train_freq=(1, "step"), gradient_steps=2).config["gradient_steps"] == 2
+    assert polyak.SAC("Pendulum-v1", gradient_steps=-1).config["gradient_steps"] == 1
     assert sac["sac"]["auto_alpha"] is True and sac["sac"]["initial_alpha"] == 0.1
     fixed = polyak.SAC("Pendulum-v1", ent_coef=0.2).config["sac"]
     assert fixed["auto_alpha"] is False and fixed["initial_alpha"] == 0.2
@@ -195,7 +197,7 @@ def test_sb3s_keyword_arguments_become_polyaks_settings() -> None:
     # What polyak has no equivalent for is refused, saying why.
     refused = {
         "a constant rate": {"learning_rate": lambda progress: 1e-3 * progress},
-        "one gradient step per env step": {"gradient_steps": 2},
+        "trains after every env step": {"train_freq": 4},
         "share their hidden sizes": {"policy_kwargs": {"net_arch": {"pi": [64], "qf": [32]}}},
         "net_arch only": {"policy_kwargs": {"activation_fn": "tanh"}},
         "runs on the CPU": {"device": "cuda"},
@@ -212,9 +214,12 @@ def test_sb3s_keyword_arguments_become_polyaks_settings() -> None:
 
 def test_verbose_prints_what_the_cli_prints(capfd: pytest.CaptureFixture[str]) -> None:
     short: dict[str, Any] = {"learning_starts": 100, "eval_every": 200, "eval_episodes": 1}
-    polyak.SAC("MlpPolicy", "Pendulum-v1", verbose=1, out="loud", **short).learn(200)
+    polyak.SAC("MlpPolicy", "Pendulum-v1", verbose=1, out="loud", **short).learn(400, log_interval=2)
     loud = capfd.readouterr()
     assert re.search(r"step +200 +eval", loud.out + loud.err), loud
+    # SB3's log_interval: a line of the mean of every 2 episodes (Pendulum's are 200 steps).
+    line = r"step +400 +episodes +2 +return +-?\d+\.\d\d +length +200\.0"
+    assert re.search(line, loud.out + loud.err), loud
     polyak.SAC("MlpPolicy", "Pendulum-v1", verbose=0, out="quiet", **short).learn(200)
     quiet = capfd.readouterr()
     assert quiet.out + quiet.err == "", quiet

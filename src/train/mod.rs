@@ -43,6 +43,10 @@ pub struct TrainOptions {
     /// current step ([`TrainSummary::interrupted`]) — how the Python package turns Ctrl-C into a
     /// clean stop.
     pub interrupt: Option<Interrupt>,
+    /// With `Some(n)`, a log line every `n` training episodes: the step, the episode count, the
+    /// mean return and length of those `n` episodes, and env steps/s since the line before
+    /// (Stable-Baselines3's `log_interval`). Not with `quiet`.
+    pub log_episodes: Option<u64>,
 }
 
 /// A question the training loop asks once per step: should it stop now?
@@ -446,6 +450,7 @@ impl Run {
         self.start = Instant::now();
         let stop = opts.stop_after.unwrap_or(cfg.total_steps).min(cfg.total_steps);
         let mut interrupted = false;
+        let mut since_log = EpisodeLog::new(self.step);
 
         while self.step < stop {
             if opts.interrupt.as_ref().is_some_and(|i| (i.0)()) {
@@ -514,6 +519,9 @@ impl Run {
                 self.write_row(&mut row)?;
                 self.last_episode_return = Some(self.ep_return);
                 pb.set_message(status(self.last_episode_return, self.last_eval.0));
+                if let Some(line) = since_log.add(opts.log_episodes, step, self.episodes, self.ep_return, self.ep_len) {
+                    log_line(&pb, opts.quiet, line);
+                }
                 self.obs = self.env.reset(None);
                 (self.ep_return, self.ep_len) = (0.0, 0);
                 self.ep_terms.fill(0.0);
@@ -650,6 +658,40 @@ impl Run {
 }
 
 /// The progress bar's message: last training-episode return and last evaluation mean.
+/// The training episodes since the last episode log line ([`TrainOptions::log_episodes`]).
+struct EpisodeLog {
+    episodes: u64,
+    returns: f64,
+    lengths: u64,
+    /// Where the last line was written.
+    step: u64,
+    clock: Instant,
+}
+
+impl EpisodeLog {
+    fn new(step: u64) -> Self {
+        EpisodeLog { episodes: 0, returns: 0.0, lengths: 0, step, clock: Instant::now() }
+    }
+
+    /// Counts an episode that ended at `step`; the line, when `every` episodes are in.
+    fn add(&mut self, every: Option<u64>, step: u64, episodes: u64, ret: f64, len: u64) -> Option<String> {
+        let every = every.filter(|&n| n > 0)?;
+        (self.episodes, self.returns, self.lengths) = (self.episodes + 1, self.returns + ret, self.lengths + len);
+        if self.episodes < every {
+            return None;
+        }
+        let n = self.episodes as f64;
+        let rate = (step - self.step) as f64 / self.clock.elapsed().as_secs_f64().max(1e-9);
+        let line = format!(
+            "step {step:>8}  episodes {episodes:>6}  return {:9.2}  length {:6.1}  {rate:.0} steps/s",
+            self.returns / n,
+            self.lengths as f64 / n
+        );
+        *self = EpisodeLog::new(step);
+        Some(line)
+    }
+}
+
 fn status(episode_return: Option<f64>, eval_mean: f64) -> String {
     let show = |v: Option<f64>| v.filter(|x| x.is_finite()).map(|x| format!("{x:.1}")).unwrap_or_else(|| "–".into());
     format!("episode {}  eval {}", show(episode_return), show(Some(eval_mean)))

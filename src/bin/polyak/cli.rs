@@ -173,6 +173,9 @@ pub struct TrainArgs {
     /// Stop after this env step with a resume checkpoint (continue later with --resume).
     #[arg(long, value_name = "STEP")]
     pub stop_after: Option<u64>,
+    /// A log line every N training episodes: their mean return and length, and env steps/s.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub log_episodes: Option<u64>,
     /// No progress bar or log lines.
     #[arg(long, short)]
     pub quiet: bool,
@@ -358,7 +361,12 @@ fn run_train(args: TrainArgs) -> Result<()> {
     if let Some(seed) = args.seed {
         sets.push(format!("seed={seed}"));
     }
-    let opts = TrainOptions { quiet: args.quiet, stop_after: args.stop_after, ..Default::default() };
+    let opts = TrainOptions {
+        quiet: args.quiet,
+        stop_after: args.stop_after,
+        log_episodes: args.log_episodes,
+        ..Default::default()
+    };
     let (summary, run_dir) = match args.resume {
         Some(run_dir) => (resume(&run_dir, &sets, &opts)?, run_dir),
         None => {
