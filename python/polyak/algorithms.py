@@ -54,8 +54,8 @@ def _seed_of(seed: int | None) -> int:
 def _sb3_keywords(family: str, given: dict[str, Any]) -> dict[str, Any]:
     """Stable-Baselines3's keyword arguments for what polyak has, turned into polyak's keys, so
     that SB3 code runs as written. A value with no polyak equivalent (a learning-rate schedule,
-    several gradient steps per env step, a GPU) is a ``ValueError`` that says so; a key SB3 does
-    not have goes on to polyak's own check."""
+    training only every few env steps, a GPU) is a ``ValueError`` that says so; any other key goes
+    on to polyak's own check."""
     out = dict(given)
 
     def put(key: str, value: Any, sb3: str) -> None:
