@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 /// <run>/checkpoints/final.safetensors    the agent at the end
 /// <run>/checkpoints/resume.safetensors   everything else a resume needs
 /// <run>/checkpoints/replay/<first>-<end>.safetensors   replay transitions
+/// <run>/python_env.toml                  a Python env's spaces (the Python package's runs)
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunDir {
@@ -69,6 +70,10 @@ impl RunDir {
     /// The replay file of transitions `first..end`.
     pub fn segment(&self, first: u64, end: u64) -> PathBuf {
         self.replay_dir().join(format!("{first:012}-{end:012}.safetensors"))
+    }
+    /// The spaces of the Python env a run trains on ([`write_env_spaces`]).
+    pub fn python_env(&self) -> PathBuf {
+        self.root.join("python_env.toml")
     }
     /// Whether a run was started here (it has a config or metrics).
     pub fn holds_run(&self) -> bool {
@@ -199,6 +204,38 @@ pub fn check_memory(what: &str, bytes: Option<u64>, hint: &str) -> Result<()> {
         Some(b) if b <= available => Ok(()),
         needed => Err(Error::TooLarge { what: what.to_string(), needed, available, hint: hint.to_string() }),
     }
+}
+
+/// Records the spaces of the Python env a run trains on (the Python package does, at each
+/// `learn`), so that `polyak.load` of the run predicts without the env: the observation size and
+/// the action bounds, which actions are scaled to.
+pub fn write_env_spaces(dir: &RunDir, obs_dim: usize, action: &crate::env::BoxSpace) -> Result<()> {
+    let floats = |v: &[f32]| toml::Value::Array(v.iter().map(|&x| toml::Value::Float(x.into())).collect());
+    let mut table = toml::Table::new();
+    table.insert("observation_dim".into(), toml::Value::Integer(obs_dim as i64));
+    table.insert("action_low".into(), floats(&action.low));
+    table.insert("action_high".into(), floats(&action.high));
+    let text = toml::to_string(&table).map_err(|e| Error::Invalid(format!("python_env.toml: {e}")))?;
+    let head = "# The spaces of the Python env this run trains on: polyak.load predicts from them without it.\n";
+    crate::fsutil::write_atomic(&dir.python_env(), format!("{head}{text}").as_bytes())
+}
+
+/// The spaces [`write_env_spaces`] recorded: (observation size, action bounds).
+pub fn read_env_spaces(dir: &RunDir) -> Result<(usize, crate::env::BoxSpace)> {
+    let path = dir.python_env();
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let bad = |what: &str| Error::checkpoint(&path, format!("damaged: {what}"));
+    let table: toml::Table = text.parse().map_err(|e| Error::checkpoint(&path, format!("damaged: {e}")))?;
+    let floats = |key: &str| -> Result<Vec<f32>> {
+        let values = table.get(key).and_then(|v| v.as_array()).ok_or_else(|| bad(key))?;
+        values.iter().map(|v| v.as_float().map(|x| x as f32).ok_or_else(|| bad(key))).collect()
+    };
+    let obs_dim = table.get("observation_dim").and_then(|v| v.as_integer()).filter(|&n| n > 0);
+    let (low, high) = (floats("action_low")?, floats("action_high")?);
+    if low.is_empty() || low.len() != high.len() {
+        return Err(bad("action bounds"));
+    }
+    Ok((obs_dim.ok_or_else(|| bad("observation_dim"))? as usize, crate::env::BoxSpace::new(low, high)))
 }
 
 /// `secs` after the Unix epoch as `YYYY-MM-DD hh:mm:ss` in UTC (the proleptic Gregorian
@@ -382,6 +419,19 @@ mod tests {
         drop(held);
         let names: Vec<_> = std::fs::read_dir(top.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 4, "{names:?}");
+    }
+
+    #[test]
+    fn a_python_envs_spaces_read_back_exactly_and_damage_is_reported() {
+        let top = tempfile::tempdir().unwrap();
+        let dir = RunDir::new(top.path());
+        let space = crate::env::BoxSpace::new(vec![-2.0, f32::NEG_INFINITY, 0.1], vec![2.0, f32::INFINITY, 0.7]);
+        write_env_spaces(&dir, 17, &space).unwrap();
+        assert_eq!(read_env_spaces(&dir).unwrap(), (17, space));
+        std::fs::write(dir.python_env(), "observation_dim = 3\naction_low = [1.0]\n").unwrap();
+        let err = read_env_spaces(&dir).unwrap_err().to_string();
+        assert!(err.contains("python_env.toml") && err.contains("action_high"), "{err}");
+        assert!(std::fs::read_to_string(dir.python_env()).unwrap().contains("action_low"), "left as it was");
     }
 
     #[test]

@@ -286,8 +286,9 @@ def load(
 ) -> Algorithm:
     """A run directory from the CLI or from Python, ready to ``predict`` or ``learn`` on.
 
-    A run on a built-in env needs nothing more; a run on a Python env needs the env passed again
-    (its state at the last checkpoint is restored from the resume file when it could be pickled).
+    A run on a built-in env needs nothing more. A run on a Python env predicts without it (its
+    spaces are recorded in the run directory); to ``learn`` it needs the env passed again (its
+    state at the last checkpoint is restored from the resume file when it could be pickled).
     """
     if env is not None and eval_env is None:
         eval_env = _second_instance(env)
@@ -334,6 +335,8 @@ def evaluate_policy(
     """
     if n_eval_episodes < 1:
         raise ValueError(f"n_eval_episodes must be at least 1, got {n_eval_episodes}")
+    if env is None and isinstance(model.env, str) and model.env.startswith("python:"):
+        raise ValueError(f"the model was loaded without its Python env ({model.env}): pass one, env=...")
     if env is None:
         env = make(model.env) if isinstance(model.env, str) else _second_instance(model.env)
     elif isinstance(env, gym.vector.VectorEnv):

@@ -21,6 +21,8 @@ enum Source {
     BuiltIn,
     /// A Python env (and a second instance for evaluation).
     Python { env: Py<PyAny>, eval_env: Py<PyAny> },
+    /// A run on a Python env loaded without it: its recorded spaces, enough to predict.
+    Recorded { obs_dim: usize, space: BoxSpace },
 }
 
 /// The agent `predict` uses, with the action bounds it scales to.
@@ -136,6 +138,14 @@ impl Inner {
                 Box::new(PyEnv::new(env.bind(py), failure.clone())?),
                 Box::new(PyEnv::new(eval_env.bind(py), failure.clone())?),
             ),
+            Source::Recorded { .. } => {
+                let dir = self.run_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default();
+                return Err(PyValueError::new_err(format!(
+                    "{dir} trained on a Python env ({}): to train it, pass the env again, polyak.load(run_dir, \
+                     env=...)",
+                    self.cfg.env
+                )));
+            }
         })
     }
 
@@ -151,6 +161,7 @@ impl Inner {
                 let obs = box_space(&env.getattr("observation_space")?, "observation space")?;
                 Ok((obs.dim(), box_space(&env.getattr("action_space")?, "action space")?))
             }
+            Source::Recorded { obs_dim, space } => Ok((*obs_dim, space.clone())),
         }
     }
 
@@ -290,6 +301,14 @@ impl Model {
             }
         };
         inner.policy = None;
+        if let (Source::Python { .. }, Some(dir)) = (&inner.source, inner.run_dir.clone()) {
+            // Recorded for a later polyak.load of the run without the env
+            let run = polyak::rundir::RunDir::new(&dir);
+            if run.holds_run() {
+                let (obs_dim, space) = inner.spaces(py)?;
+                polyak::rundir::write_env_spaces(&run, obs_dim, &space).map_err(to_py)?;
+            }
+        }
         if let Some(dir) = inner.run_dir.clone() {
             if let Ok(steps) = polyak::train::state::steps_done(&dir) {
                 inner.steps = steps;
@@ -393,12 +412,17 @@ pub fn load(run_dir: PathBuf, env: Option<&Bound<'_, PyAny>>, eval_env: Option<&
                 cfg.env
             )))
         }
-        (Some(name), None) => {
-            return Err(PyValueError::new_err(format!(
-                "{} trained on a Python env ({name}): pass it again, polyak.load(run_dir, env=...)",
-                run_dir.display()
-            )))
-        }
+        (Some(name), None) => match polyak::rundir::read_env_spaces(&polyak::rundir::RunDir::new(&run_dir)) {
+            // Enough to predict; learn() asks for the env
+            Ok((obs_dim, space)) => Source::Recorded { obs_dim, space },
+            Err(why) => {
+                return Err(PyValueError::new_err(format!(
+                    "{} trained on a Python env ({name}) and its spaces cannot be read ({why}): pass the env \
+                     again, polyak.load(run_dir, env=...)",
+                    run_dir.display()
+                )))
+            }
+        },
         (Some(_), Some(env)) => {
             let eval_env = eval_env.ok_or_else(|| PyValueError::new_err("a Python env needs an eval_env"))?;
             let name = python_env_name(env)?;

@@ -283,8 +283,14 @@ def test_an_env_exception_surfaces_with_its_traceback_and_the_run_resumes_exactl
         model.learn(1000)
     assert any(entry.name == "step" for entry in raised.traceback), "the env's frame is in the traceback"
     FAIL["at"] = -1
-    with pytest.raises(ValueError, match="pass it again"):
-        polyak.load("cut")
+    # Without the env the run predicts (its spaces are recorded), but trains only with it.
+    bare = polyak.load("cut")
+    obs = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, -3.0]], dtype=np.float32)
+    assert np.array_equal(bare.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])
+    with pytest.raises(ValueError, match="pass the env again"):
+        bare.learn()
+    with pytest.raises(ValueError, match="pass one, env="):
+        polyak.evaluate_policy(bare)
     resumed = polyak.load("cut", env=Flaky(gym.make("Pendulum-v1")))
     assert resumed.num_timesteps == 600
     resumed.learn()
