@@ -13,7 +13,7 @@ import copy
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Self, overload
+from typing import Any, ClassVar, Self
 
 import gymnasium as gym
 import numpy as np
@@ -297,25 +297,6 @@ def load(
     return cls._from_model(model, env if env is not None else tomllib.loads(model.config_toml)["env"])
 
 
-@overload
-def evaluate_policy(
-    model: Algorithm,
-    env: gym.Env[Any, Any] | None = None,
-    n_eval_episodes: int = 10,
-    deterministic: bool = True,
-    return_episode_rewards: Literal[False] = False,
-    seed: int = 0,
-) -> tuple[float, float]: ...
-@overload
-def evaluate_policy(
-    model: Algorithm,
-    env: gym.Env[Any, Any] | None = None,
-    n_eval_episodes: int = 10,
-    deterministic: bool = True,
-    *,
-    return_episode_rewards: Literal[True],
-    seed: int = 0,
-) -> tuple[list[float], list[int]]: ...
 def evaluate_policy(
     model: Algorithm,
     env: gym.Env[Any, Any] | None = None,
@@ -326,7 +307,7 @@ def evaluate_policy(
 ) -> tuple[float, float] | tuple[list[float], list[int]]:
     """Plays ``n_eval_episodes`` episodes with ``model.predict``: the mean and (population) std
     of their returns, or with ``return_episode_rewards`` the returns and lengths, as
-    Stable-Baselines3's ``evaluate_policy`` gives them.
+    Stable-Baselines3's ``evaluate_policy`` gives them (and types them: one or the other).
 
     Episode ``i`` starts from ``env.reset(seed=s_i)``, the reset seeds ``polyak eval --seed
     SEED`` plays, so on a built-in env the returns are the CLI's. ``env`` defaults to a new
