@@ -128,10 +128,13 @@ def _normal_sigma(noise: Any) -> float:
 
 
 def _second_instance(env: gym.Env[Any, Any]) -> gym.Env[Any, Any]:
-    """A separate instance of a Python env for evaluations: from its spec where it has one."""
+    """A separate instance of a Python env for evaluations: from its spec where it has one.
+    Without ``render_mode="human"``: a training env shown in a window does not open a second one
+    for every evaluation (other render modes draw only when asked, and are kept)."""
     if env.spec is not None:
         try:
-            return gym.make(env.spec)
+            quiet = {"render_mode": None} if env.spec.kwargs.get("render_mode") == "human" else {}
+            return gym.make(env.spec, **quiet)
         except Exception:
             pass
     return copy.deepcopy(env)
@@ -361,7 +364,7 @@ def _document(cls: type[Algorithm]) -> None:
         "policy_kwargs=dict(net_arch=...), target_policy_noise, action_noise, seed=None, ...),",
         "out (run directory;",
         "default runs/<algo>_<env>_s<seed>_<time>), eval_env (a second instance of a Python env;",
-        "default gymnasium.make(env.spec) or a deep copy).",
+        "default gymnasium.make(env.spec), without human rendering, or a deep copy).",
     ]
     cls.__doc__ = "\n".join(lines)
 

@@ -141,6 +141,12 @@ def test_a_cli_run_continues_in_python(polyak_cli: str) -> None:
     )
 
 
+def test_the_eval_instance_of_a_human_rendered_env_opens_no_window() -> None:
+    second = polyak.algorithms._second_instance
+    assert second(gym.make("Pendulum-v1", render_mode="human")).render_mode is None
+    assert second(gym.make("Pendulum-v1", render_mode="rgb_array")).render_mode == "rgb_array"
+
+
 def test_sb3s_mlppolicy_form_builds_the_same_model() -> None:
     want = polyak.SAC("Pendulum-v1", seed=1, batch_size=64).config
     assert polyak.SAC("MlpPolicy", "Pendulum-v1", seed=1, batch_size=64).config == want
