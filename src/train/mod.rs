@@ -657,7 +657,6 @@ impl Run {
     }
 }
 
-/// The progress bar's message: last training-episode return and last evaluation mean.
 /// The training episodes since the last episode log line ([`TrainOptions::log_episodes`]).
 struct EpisodeLog {
     episodes: u64,
@@ -692,6 +691,7 @@ impl EpisodeLog {
     }
 }
 
+/// The progress bar's message: last training-episode return and last evaluation mean.
 fn status(episode_return: Option<f64>, eval_mean: f64) -> String {
     let show = |v: Option<f64>| v.filter(|x| x.is_finite()).map(|x| format!("{x:.1}")).unwrap_or_else(|| "–".into());
     format!("episode {}  eval {}", show(episode_return), show(Some(eval_mean)))
