@@ -101,9 +101,9 @@ impl RunLock {
     }
 }
 
-/// Copies the run in `src` into `dst`, a new (or empty) directory: a run of its own, which
-/// `polyak train --resume` and `polyak.load` continue exactly as they would continue `src` (the
-/// Python package's `save`). Checkpoint files, which polyak never changes once written, are
+/// Copies the run in `src` into `dst`, a new (or empty) directory (its missing parents made): a
+/// run of its own, which `polyak train --resume` and `polyak.load` continue exactly as they would
+/// continue `src` (the Python package's `save`). Checkpoint files, which polyak never changes once written, are
 /// hard-linked where the filesystem allows and copied otherwise; every other file is copied. The
 /// copy is built under a temporary name beside `dst`, each file and folder fsynced, and renamed
 /// into place last, so `dst` is either untouched or complete. `src` is locked meanwhile, so a run
@@ -122,10 +122,16 @@ pub fn copy_run(src: &Path, dst: &Path) -> Result<()> {
     }
     let name = dst.file_name().and_then(|n| n.to_str()).ok_or_else(|| Error::run_dir(dst, "is not a folder name"))?;
     let parent = dst.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let inside = |dir: &Path| std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e));
-    if inside(parent)?.starts_with(inside(src)?) {
+    // The nearest folder of `dst`'s that exists, to see whether `dst` is inside `src` before
+    // creating anything.
+    let existing = parent.ancestors().find(|a| a.as_os_str().is_empty() || a.exists()).unwrap_or(parent);
+    let existing = if existing.as_os_str().is_empty() { Path::new(".") } else { existing };
+    let real = |dir: &Path| std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e));
+    if real(existing)?.starts_with(real(src)?) {
         return Err(Error::run_dir(dst, format!("is inside the run it would copy, {}", src.display())));
     }
+    // Missing folders on the way are made, as SB3's `save` makes them.
+    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     // `create_dir`, not `create_dir_all`: the temporary is this process's own, so removing it on
     // failure removes nothing else.
@@ -411,6 +417,12 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep");
         let err = copy_run(&src, &src.join("inner")).unwrap_err().to_string();
         assert!(err.contains("is inside the run"), "{err}");
+        let err = copy_run(&src, &src.join("deep/er/inner")).unwrap_err().to_string();
+        assert!(err.contains("is inside the run") && !src.join("deep").exists(), "{err}");
+        // Folders on the way to a new place are made.
+        copy_run(&src, &top.path().join("models/sac/saved")).unwrap();
+        assert_eq!(std::fs::read_to_string(top.path().join("models/sac/saved/notes.txt")).unwrap(), "mine");
+        std::fs::remove_dir_all(top.path().join("models")).unwrap();
         let err = copy_run(&top.path().join("file"), &top.path().join("x")).unwrap_err().to_string();
         assert!(err.contains("holds no run"), "{err}");
         // A run another writer holds is refused, and leaves nothing behind.
