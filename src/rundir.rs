@@ -124,8 +124,7 @@ pub fn copy_run(src: &Path, dst: &Path) -> Result<()> {
     let parent = dst.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     // The nearest folder of `dst`'s that exists, to see whether `dst` is inside `src` before
     // creating anything.
-    let existing = parent.ancestors().find(|a| a.as_os_str().is_empty() || a.exists()).unwrap_or(parent);
-    let existing = if existing.as_os_str().is_empty() { Path::new(".") } else { existing };
+    let existing = parent.ancestors().find(|a| a.exists()).unwrap_or(Path::new("."));
     let real = |dir: &Path| std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e));
     if real(existing)?.starts_with(real(src)?) {
         return Err(Error::run_dir(dst, format!("is inside the run it would copy, {}", src.display())));
