@@ -87,7 +87,7 @@ pub fn remove_stale_temporaries(dir: &Path) {
 }
 
 /// Whether `name` is `.<name>.safetensors.tmp-<pid>`.
-fn is_checkpoint_temporary(name: &str) -> bool {
+pub(crate) fn is_checkpoint_temporary(name: &str) -> bool {
     let Some((file, pid)) = name.strip_prefix('.').and_then(|n| n.rsplit_once(".tmp-")) else { return false };
     let stem = file.strip_suffix(".safetensors").unwrap_or("");
     !stem.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())

@@ -149,15 +149,21 @@ pub fn copy_run(src: &Path, dst: &Path) -> Result<()> {
 pub const DESTINATION_TAKEN: &str = "exists and is not empty: polyak writes over nothing; choose a new path";
 
 /// Copies the contents of folder `src` into the existing folder `dst` (see [`copy_run`]); files
-/// under `checkpoints/` are linked when `in_checkpoints`.
+/// under `checkpoints/` (`in_checkpoints`) are linked, and the temporaries of interrupted
+/// checkpoint writes there left out.
 fn copy_tree(src: &Path, dst: &Path, in_checkpoints: bool) -> Result<()> {
     for entry in std::fs::read_dir(src).map_err(|e| Error::io(src, e))? {
         let entry = entry.map_err(|e| Error::io(src, e))?;
         let (from, to) = (entry.path(), dst.join(entry.file_name()));
         let kind = entry.file_type().map_err(|e| Error::io(&from, e))?;
+        let name = entry.file_name();
+        if in_checkpoints && name.to_str().is_some_and(crate::fsutil::is_checkpoint_temporary) {
+            // A checkpoint write a crash interrupted: not part of the run (a resume removes it)
+            continue;
+        }
         if kind.is_dir() {
             std::fs::create_dir(&to).map_err(|e| Error::io(&to, e))?;
-            copy_tree(&from, &to, in_checkpoints || entry.file_name() == "checkpoints")?;
+            copy_tree(&from, &to, in_checkpoints || name == "checkpoints")?;
         } else if kind.is_symlink() {
             let target = std::fs::read_link(&from).map_err(|e| Error::io(&from, e))?;
             std::os::unix::fs::symlink(target, &to).map_err(|e| Error::io(&to, e))?;
@@ -431,8 +437,12 @@ mod tests {
             std::fs::create_dir_all(src.join(name).parent().unwrap()).unwrap();
             std::fs::write(src.join(name), text).unwrap();
         }
+        // A checkpoint write a crash interrupted stays where it is and is not copied.
+        let stale = "checkpoints/replay/.000000000500-000000001000.safetensors.tmp-4242";
+        std::fs::write(src.join(stale), "half").unwrap();
         let dst = top.path().join("saved");
         copy_run(&src, &dst).unwrap();
+        assert!(src.join(stale).exists() && !dst.join(stale).exists());
         for (name, text) in files {
             assert_eq!(std::fs::read_to_string(dst.join(name)).unwrap(), text, "{name}");
             let (a, b) = (std::fs::metadata(src.join(name)).unwrap(), std::fs::metadata(dst.join(name)).unwrap());
