@@ -301,14 +301,16 @@ impl Model {
             }
         };
         inner.policy = None;
-        if let (Source::Python { .. }, Some(dir)) = (&inner.source, inner.run_dir.clone()) {
-            // Recorded for a later polyak.load of the run without the env
-            let run = polyak::rundir::RunDir::new(&dir);
-            if run.holds_run() {
-                let (obs_dim, space) = inner.spaces(py)?;
-                polyak::rundir::write_env_spaces(&run, obs_dim, &space).map_err(to_py)?;
+        // The env's spaces, recorded for a later polyak.load of the run without the env; a failure
+        // here is reported after the run's own error, if it had one, and the state below
+        let recorded = match (&inner.source, inner.run_dir.clone()) {
+            (Source::Python { .. }, Some(dir)) if polyak::rundir::RunDir::new(&dir).holds_run() => {
+                inner.spaces(py).and_then(|(obs_dim, space)| {
+                    polyak::rundir::write_env_spaces(&polyak::rundir::RunDir::new(&dir), obs_dim, &space).map_err(to_py)
+                })
             }
-        }
+            _ => Ok(()),
+        };
         if let Some(dir) = inner.run_dir.clone() {
             if let Ok(steps) = polyak::train::state::steps_done(&dir) {
                 inner.steps = steps;
@@ -321,6 +323,7 @@ impl Model {
             return Err(e);
         }
         let summary = outcome.map_err(to_py)?;
+        recorded?;
         inner.steps = summary.steps;
         Ok((summary.steps, summary.final_eval.0, summary.final_eval.1, summary.complete))
     }
