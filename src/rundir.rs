@@ -113,8 +113,16 @@ pub fn copy_run(src: &Path, dst: &Path) -> Result<()> {
         return Err(Error::run_dir(src, "holds no run (no config.toml or metrics.csv)"));
     }
     let _lock = RunLock::acquire(src)?;
+    copy_locked_run(src, dst)
+}
+
+/// [`copy_run`] of a run whose lock the caller holds: the training loop's own, between two steps
+/// ([`crate::train::StepContext::copy_run`]).
+pub(crate) fn copy_locked_run(src: &Path, dst: &Path) -> Result<()> {
+    let replace = made_here(dst);
     match std::fs::read_dir(dst).map(|mut entries| entries.next().is_none()) {
         Ok(true) => {}
+        Ok(false) if replace => {}
         Ok(false) => return Err(Error::run_dir(dst, DESTINATION_TAKEN)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => return Err(Error::run_dir(dst, DESTINATION_TAKEN)),
@@ -129,6 +137,9 @@ pub fn copy_run(src: &Path, dst: &Path) -> Result<()> {
     if real(existing)?.starts_with(real(src)?) {
         return Err(Error::run_dir(dst, format!("is inside the run it would copy, {}", src.display())));
     }
+    // A copy being replaced may be a run someone now trains (or the one being copied): locked,
+    // it is refused
+    let _replaced = if replace { Some(RunLock::acquire(dst)?) } else { None };
     // Missing folders on the way are made, as SB3's `save` makes them.
     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
@@ -136,13 +147,72 @@ pub fn copy_run(src: &Path, dst: &Path) -> Result<()> {
     // failure removes nothing else.
     std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let made = copy_tree(src, &tmp, false).and_then(|()| {
-        std::fs::rename(&tmp, dst).map_err(|e| Error::io(dst, e))?;
+        if replace {
+            // The earlier copy goes to the temporary's name, and is removed from there
+            exchange(&tmp, dst)?;
+        } else {
+            std::fs::rename(&tmp, dst).map_err(|e| Error::io(dst, e))?;
+        }
         File::open(parent).and_then(|d| d.sync_all()).map_err(|e| Error::io(parent, e))
     });
-    if made.is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
+    // The temporary: the copy after a failure, or the replaced earlier copy
+    let _ = std::fs::remove_dir_all(&tmp);
+    made?;
+    if let Some(id) = folder_id(dst) {
+        MADE.lock().unwrap_or_else(|p| p.into_inner()).push(id);
     }
-    made
+    Ok(())
+}
+
+/// The folders [`copy_run`] made in this process, as [`folder_id`] saw them when made. A later
+/// copy to the same path replaces one of these (Stable-Baselines3's `EvalCallback` saves its
+/// best model under one name each time it improves); anything else there is refused, as polyak
+/// writes over nothing it did not make in the same process.
+static MADE: std::sync::Mutex<Vec<FolderId>> = std::sync::Mutex::new(Vec::new());
+
+/// Device, inode and change time of a folder: another folder put at the same path since (which
+/// may get the freed inode number) has another change time, and so does the same folder once
+/// anything in it was added, removed or renamed — such as a run trained in it. (Within the clock
+/// tick of the copy, a few milliseconds on some filesystems, a change may keep the time.)
+type FolderId = (u64, u64, i64, i64);
+
+fn folder_id(dir: &Path) -> Option<FolderId> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(dir).ok().filter(|m| m.is_dir())?;
+    Some((meta.dev(), meta.ino(), meta.ctime(), meta.ctime_nsec()))
+}
+
+/// Whether `dst` is a folder [`copy_run`] made in this process, as it left it.
+fn made_here(dst: &Path) -> bool {
+    folder_id(dst).is_some_and(|id| MADE.lock().unwrap_or_else(|p| p.into_inner()).contains(&id))
+}
+
+/// Swaps folders `a` and `b` in one step (`renameat2`'s `RENAME_EXCHANGE`), so `b`'s path never
+/// lacks a whole run; where the filesystem cannot, `b` moves aside to `a`'s name first, after
+/// `a` moves to a third name.
+fn exchange(a: &Path, b: &Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c =
+        |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|_| Error::run_dir(p, "has a NUL byte"));
+    let (ca, cb) = (c(a)?, c(b)?);
+    // SAFETY: two NUL-terminated paths, relative to the working directory.
+    let done =
+        unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) };
+    if done == 0 {
+        return Ok(());
+    }
+    let aside = a.with_file_name(format!("{}-new", a.file_name().unwrap_or_default().to_string_lossy()));
+    std::fs::rename(a, &aside).map_err(|e| Error::io(a, e))?;
+    // Each failure puts back what moved, so `b` keeps the earlier run and `a` the new copy
+    if let Err(e) = std::fs::rename(b, a) {
+        let _ = std::fs::rename(&aside, a);
+        return Err(Error::io(b, e));
+    }
+    if let Err(e) = std::fs::rename(&aside, b) {
+        let _ = std::fs::rename(a, b).and_then(|()| std::fs::rename(&aside, a));
+        return Err(Error::io(b, e));
+    }
+    Ok(())
 }
 
 /// What [`copy_run`] says of a destination that already holds something.
@@ -449,8 +519,33 @@ mod tests {
             let linked = name.starts_with("checkpoints/");
             assert_eq!(a.ino() == b.ino(), linked, "{name}: linked only if a checkpoint");
         }
-        let beside: Vec<_> = std::fs::read_dir(top.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(beside.len(), 2, "no temporary left: {beside:?}");
+        let beside = || -> Vec<_> { std::fs::read_dir(top.path()).unwrap().map(|e| e.unwrap().file_name()).collect() };
+        assert_eq!(beside().len(), 2, "no temporary left: {:?}", beside());
+        // A copy this process made is replaced by the next one to the same path, whole
+        std::fs::write(src.join("notes.txt"), "mine, later").unwrap();
+        copy_run(&src, &dst).unwrap();
+        assert_eq!(std::fs::read_to_string(dst.join("notes.txt")).unwrap(), "mine, later");
+        assert_eq!(std::fs::read_to_string(dst.join("videos/step_000000500.gif")).unwrap(), "gif");
+        assert_eq!(beside().len(), 2, "the replaced copy is gone: {:?}", beside());
+        // ... unless someone holds it (training it, say)
+        let held = RunLock::acquire(&dst).unwrap();
+        assert!(matches!(copy_run(&src, &dst), Err(Error::InUse { .. })));
+        drop(held);
+        // ... or it changed since (a run trained in it, say), or it is no longer that folder:
+        // what stands at the path now is not polyak's to replace. (Change times may tick only
+        // every few milliseconds: a change within the tick of the copy would go unseen.)
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::fs::write(dst.join("added.txt"), "added").unwrap();
+        let err = copy_run(&src, &dst).unwrap_err().to_string();
+        assert!(err.contains(DESTINATION_TAKEN), "{err}");
+        assert_eq!(std::fs::read_to_string(dst.join("notes.txt")).unwrap(), "mine, later");
+        std::fs::remove_dir_all(&dst).unwrap();
+        std::fs::create_dir(&dst).unwrap();
+        std::fs::write(dst.join("theirs.txt"), "theirs").unwrap();
+        let err = copy_run(&src, &dst).unwrap_err().to_string();
+        assert!(err.contains(DESTINATION_TAKEN), "{err}");
+        assert_eq!(std::fs::read_to_string(dst.join("theirs.txt")).unwrap(), "theirs");
+        std::fs::write(src.join("notes.txt"), "mine").unwrap();
         // An empty folder may take the copy; nothing else is written over.
         let empty = top.path().join("empty");
         std::fs::create_dir(&empty).unwrap();

@@ -92,6 +92,45 @@ fn stopping_at_any_step_and_resuming_is_bitwise_identical() {
 }
 
 #[test]
+fn a_step_hook_sees_each_step_copies_the_run_as_it_stands_and_stops_it_for_an_exact_resume() {
+    use polyak::train::{StepContext, StepHook};
+    use std::sync::{Arc, Mutex};
+    let want = reference(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy_at_437");
+    let run = dir.path().join("run");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let hook = {
+        let (seen, copy) = (seen.clone(), copy.clone());
+        StepHook(Arc::new(move |ctx: &mut StepContext<'_>| {
+            seen.lock().unwrap().push((ctx.step(), ctx.episode.map(|e| e.1)));
+            if ctx.step() == 437 {
+                ctx.copy_run(&copy).unwrap();
+            }
+            ctx.step() < 650
+        }))
+    };
+    let cfg = TrainConfig::resolve(Some("sac"), None, &sets(&[])).unwrap();
+    let s = train(&cfg, &run, &TrainOptions { quiet: true, on_step: Some(hook), ..Default::default() }).unwrap();
+    // Stopped by the hook at 650, with a resume checkpoint there
+    assert!(s.interrupted && !s.complete && s.steps == 650);
+    assert!(run.join("checkpoints/step_000000650.safetensors").is_file());
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), (1..=650).collect::<Vec<_>>());
+    // Pendulum's episodes end every 200 steps, and the hook hears of each one
+    let ends: Vec<_> = seen.iter().filter_map(|&(step, len)| len.map(|l| (step, l))).collect();
+    assert_eq!(ends, vec![(200, 200), (400, 200), (600, 200)]);
+    // The run, and the copy made during it (a run of its own, at step 437), each resume to the
+    // outcome of a run never stopped
+    assert_eq!(polyak::train::state::steps_done(&copy).unwrap(), 437);
+    for dir in [&run, &copy] {
+        let s = resume(dir, &[], &TrainOptions { quiet: true, ..Default::default() }).unwrap();
+        assert!(s.complete && s.steps == 900);
+        assert_same(outcome(dir), &want, &dir.display().to_string());
+    }
+}
+
+#[test]
 fn sigkill_at_an_arbitrary_moment_then_resume_is_bitwise_identical() {
     let extra = [
         "total_steps=6000",

@@ -1,5 +1,6 @@
 """Type stubs of the Rust extension module (``python/src/*.rs``)."""
 
+from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,11 @@ class Model:
         eval_env: Any = None,
     ) -> None: ...
     def learn(
-        self, total_timesteps: int | None = None, progress_bar: bool = False, log_interval: int | None = None
+        self,
+        total_timesteps: int | None = None,
+        progress_bar: bool = False,
+        log_interval: int | None = None,
+        on_step: Callable[[dict[str, Any]], bool] | None = None,
     ) -> tuple[int, float, float, bool]: ...
     def predict(self, observation: Any, deterministic: bool = True) -> NDArray[np.float32]: ...
     def save(self, path: str | PathLike[str]) -> Path: ...

@@ -9,6 +9,7 @@ the closest known one.
 
 from __future__ import annotations
 
+import collections
 import copy
 import os
 import tomllib
@@ -20,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from polyak import _polyak
+from polyak.callbacks import Logger, TrainingEnv, as_callback
 from polyak.envs import make
 
 EnvLike = str | gym.Env[Any, Any]
@@ -146,6 +148,9 @@ class Algorithm:
     _presets: ClassVar[tuple[str, ...]]
     _family: ClassVar[str]
     _model: _polyak.Model
+    _logger: Logger | None = None
+    _training_env: TrainingEnv | None = None
+    _ep_info_buffer: collections.deque[dict[str, float]] | None = None
 
     def __init__(
         self,
@@ -184,20 +189,115 @@ class Algorithm:
         return self
 
     def learn(
-        self, total_timesteps: int | None = None, progress_bar: bool = False, log_interval: int | None = None
+        self,
+        total_timesteps: int | None = None,
+        callback: Any = None,
+        log_interval: int | None = None,
+        progress_bar: bool = False,
     ) -> Self:
         """Trains ``total_timesteps`` more env steps (the first call creates the run directory).
 
         With ``verbose=1`` (or ``progress_bar``), ``log_interval=n`` adds a line every ``n``
         training episodes: their mean return and length, and env steps/s (SB3's ``log_interval``).
+        ``callback`` is Stable-Baselines3's: a callback object, a list of them or a function
+        ``f(locals, globals) -> bool``, called after every step (see :mod:`polyak.callbacks`); an
+        ``on_step`` that returns ``False`` stops training there, with a resume checkpoint.
 
         ``None`` continues a loaded, interrupted run to its own ``total_steps``. Ctrl-C stops
         within a step with a resume checkpoint and raises ``KeyboardInterrupt``; an exception in a
-        Python env's ``step``/``reset`` is re-raised with its traceback, and the run directory is
-        left at its last checkpoint.
+        Python env's ``step``/``reset`` or in a callback is re-raised with its traceback, and the
+        run directory is left at its last checkpoint (a callback's: at that step).
         """
-        self._model.learn(total_timesteps, progress_bar or self._verbose > 0, log_interval)
+        if callback is None:
+            self._model.learn(total_timesteps, progress_bar or self._verbose > 0, log_interval)
+            return self
+        callback = as_callback(callback)
+        callback.init_callback(self)
+        # SB3's locals: the step count to reach, counted from the run's start (as SB3 counts
+        # with reset_num_timesteps=False: polyak's count goes on across learn calls)
+        start = self.num_timesteps
+        to_reach = start + total_timesteps if total_timesteps is not None else self.config["total_steps"]
+        learn_locals = {
+            "self": self,
+            "total_timesteps": to_reach,
+            "callback": callback,
+            "log_interval": log_interval,
+            "tb_log_name": type(self).__name__,
+            "progress_bar": progress_bar,
+        }
+        callback.on_training_start(learn_locals, globals())
+        on_step = self._step_for(callback, learn_locals)
+        self._model.learn(total_timesteps, progress_bar or self._verbose > 0, log_interval, on_step)
+        callback.on_training_end()
         return self
+
+    def _step_for(self, callback: Any, learn_locals: dict[str, Any]) -> Any:
+        """What the training loop calls after each step: ``callback``'s calls in SB3's order,
+        with SB3's locals for one env (``polyak.callbacks``); ``False`` stops training."""
+
+        def on_step(record: dict[str, Any]) -> bool:
+            info = dict(record["info"])
+            done = bool(record["terminated"] or record["truncated"])
+            if record["episode"] is not None:
+                ret, length, seconds = record["episode"]
+                info["episode"] = {"r": round(ret, 6), "l": length, "t": round(seconds, 6)}
+                info["terminal_observation"] = record["next_obs"]
+                info["TimeLimit.truncated"] = bool(record["truncated"] and not record["terminated"])
+            callback.on_rollout_start()
+            callback.update_locals(
+                {
+                    **learn_locals,
+                    "new_obs": record["obs"][None],
+                    "actions": record["action"][None],
+                    "rewards": np.array([record["reward"]], dtype=np.float32),
+                    "dones": np.array([done]),
+                    "infos": [info],
+                    "num_collected_steps": 1,
+                    "num_collected_episodes": int(done),
+                }
+            )
+            if not callback.on_step():
+                return False
+            if "episode" in info:
+                self.ep_info_buffer.append(info["episode"])
+            callback.on_rollout_end()
+            return True
+
+        return on_step
+
+    def get_env(self) -> TrainingEnv:
+        """The env the model trains on, as the reading side of SB3's ``VecEnv``
+        (:class:`polyak.callbacks.TrainingEnv`: ``num_envs``, the spaces, ``envs``); a built-in
+        env steps in Rust, with no Python object in ``envs``."""
+        if self._training_env is None:
+            if isinstance(self.env, gym.Env):
+                env = self.env
+                self._training_env = TrainingEnv(env, env.observation_space, env.action_space)
+            elif self.env.startswith("python:"):
+                raise ValueError(f"the model was loaded without its Python env ({self.env})")
+            else:
+                built_in = make(self.env)
+                self._training_env = TrainingEnv(None, built_in.observation_space, built_in.action_space)
+        return self._training_env
+
+    def get_vec_normalize_env(self) -> None:
+        """``None``: polyak does not normalise observations (SB3's, for its ``EvalCallback``)."""
+        return None
+
+    @property
+    def logger(self) -> Logger:
+        """SB3's logger for callbacks (:class:`polyak.callbacks.Logger`)."""
+        if self._logger is None:
+            self._logger = Logger(self._verbose)
+        return self._logger
+
+    @property
+    def ep_info_buffer(self) -> collections.deque[dict[str, float]]:
+        """SB3's: the last 100 training episodes that ended under a ``learn(callback=...)``, as
+        ``{"r": return, "l": length, "t": seconds}``."""
+        if self._ep_info_buffer is None:
+            self._ep_info_buffer = collections.deque(maxlen=100)
+        return self._ep_info_buffer
 
     def predict(
         self,
@@ -217,8 +317,10 @@ class Algorithm:
         write out first: ``save`` makes a second run directory, which :func:`polyak.load` and
         ``polyak train --resume`` continue exactly as they would continue this one (replay
         buffer included; checkpoint files are hard-linked where the filesystem allows). Unlike
-        SB3's ``save``, no ``.zip`` is added, and nothing is written over: ``FileExistsError``
-        if ``path`` holds anything. ``ValueError`` before the first ``learn``.
+        SB3's ``save``, no ``.zip`` is added, and nothing is written over but a copy this
+        process saved there, as it left it (``EvalCallback``'s best model): ``FileExistsError``
+        if ``path`` holds anything else. ``ValueError`` before the first ``learn``. From a
+        ``learn`` callback, the run as it stands, after a checkpoint at the current step.
         """
         return Path(self._model.save(Path(path)))
 

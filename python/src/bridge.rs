@@ -12,11 +12,16 @@ use std::sync::{Arc, Mutex};
 /// The first exception a Python env (or an interrupt) raised during a `learn()`.
 pub type Failure = Arc<Mutex<Option<PyErr>>>;
 
+/// The info dict of the training env's last step, kept for `learn()`'s callbacks.
+pub type LastInfo = Arc<Mutex<Option<Py<PyAny>>>>;
+
 pub struct PyEnv {
     env: Py<PyAny>,
     obs_space: BoxSpace,
     act_space: BoxSpace,
     failure: Failure,
+    /// Where each step's info dict goes, when something reads it.
+    last_info: Option<LastInfo>,
 }
 
 /// A Box space's bounds, flattened, as float32.
@@ -44,12 +49,13 @@ fn obs_vec(obs: &Bound<'_, PyAny>) -> PyResult<Vec<f32>> {
 }
 
 impl PyEnv {
-    pub fn new(env: &Bound<'_, PyAny>, failure: Failure) -> PyResult<PyEnv> {
+    pub fn new(env: &Bound<'_, PyAny>, failure: Failure, last_info: Option<LastInfo>) -> PyResult<PyEnv> {
         Ok(PyEnv {
             obs_space: box_space(&env.getattr("observation_space")?, "observation space")?,
             act_space: box_space(&env.getattr("action_space")?, "action space")?,
             env: env.clone().unbind(),
             failure,
+            last_info,
         })
     }
 
@@ -108,6 +114,9 @@ impl Env for PyEnv {
             let shape = self.env.bind(py).getattr("action_space")?.getattr("shape")?;
             let a = a.call_method1("reshape", (shape,))?;
             let r = self.env.bind(py).call_method1("step", (a,))?;
+            if let Some(slot) = &self.last_info {
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(r.get_item(4)?.unbind());
+            }
             Ok(Step {
                 obs: obs_vec(&r.get_item(0)?)?,
                 reward: r.get_item(1)?.extract::<f64>()?,

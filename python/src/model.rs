@@ -1,17 +1,18 @@
 //! `Model`: one training run as Stable-Baselines3 shapes it (`learn`, `predict`, `load`), on a
 //! run directory the CLI can read, resume and evaluate too.
 
-use crate::bridge::{box_space, Failure, PyEnv};
+use crate::bridge::{box_space, Failure, LastInfo, PyEnv};
 use crate::to_py;
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
 use polyak::algo::{ActMode, Agent};
 use polyak::config::{hyperparameters, Algo, TrainConfig};
 use polyak::env::{BoxSpace, Env, PYTHON_ENV_PREFIX};
 use polyak::rng::Rng;
-use polyak::train::{self, Interrupt, TrainOptions};
+use polyak::train::{self, Interrupt, StepContext, StepHook, TrainOptions};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
+use std::cell::Cell;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -46,11 +47,39 @@ struct Inner {
     policy: Option<Policy>,
     /// Noise of `predict(deterministic=False)`.
     rng: Rng,
+    /// A `learn()` is running (the lock is not held meanwhile, so that its callbacks can use the
+    /// model).
+    learning: bool,
 }
 
 #[pyclass(module = "polyak._polyak")]
 pub struct Model {
     inner: Mutex<Inner>,
+}
+
+thread_local! {
+    /// The training loop between two steps, while `learn()`'s callback runs on this thread: the
+    /// model it trains (by address) and the loop's [`StepContext`], its lifetime erased. Set and
+    /// cleared by [`Live::enter`] around the callback, which runs inside the hook call that
+    /// borrows the context, so the pointer is valid whenever it is set.
+    static LIVE: Cell<Option<(usize, *mut StepContext<'static>)>> = const { Cell::new(None) };
+}
+
+/// [`LIVE`] set for as long as this lives; then what it was before (a callback may train
+/// another model, whose callbacks set it in turn).
+struct Live(Option<(usize, *mut StepContext<'static>)>);
+
+impl Live {
+    fn enter(model: usize, ctx: &mut StepContext<'_>) -> Live {
+        let ptr = std::ptr::from_mut(ctx).cast::<StepContext<'static>>();
+        Live(LIVE.with(|l| l.replace(Some((model, ptr)))))
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        LIVE.with(|l| l.set(self.0));
+    }
 }
 
 /// A Python value as a TOML value of a config.
@@ -128,15 +157,20 @@ fn toml_str(s: &str) -> String {
 }
 
 impl Inner {
-    fn envs(&self, py: Python<'_>, failure: &Failure) -> PyResult<(Box<dyn Env>, Box<dyn Env>)> {
+    fn envs(
+        &self,
+        py: Python<'_>,
+        failure: &Failure,
+        info: Option<LastInfo>,
+    ) -> PyResult<(Box<dyn Env>, Box<dyn Env>)> {
         Ok(match &self.source {
             Source::BuiltIn => {
                 let make = || polyak::env::make(&self.cfg.env).map_err(to_py);
                 (make()?, make()?)
             }
             Source::Python { env, eval_env } => (
-                Box::new(PyEnv::new(env.bind(py), failure.clone())?),
-                Box::new(PyEnv::new(eval_env.bind(py), failure.clone())?),
+                Box::new(PyEnv::new(env.bind(py), failure.clone(), info)?),
+                Box::new(PyEnv::new(eval_env.bind(py), failure.clone(), None)?),
             ),
             Source::Recorded { .. } => {
                 let dir = self.run_dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default();
@@ -165,6 +199,18 @@ impl Inner {
         }
     }
 
+    /// Records a Python env's spaces in the run directory (`python_env.toml`), so that
+    /// `polyak.load` of the run, or of a copy, predicts without the env.
+    fn record_spaces(&self, py: Python<'_>) -> PyResult<()> {
+        match (&self.source, &self.run_dir) {
+            (Source::Python { .. }, Some(dir)) if polyak::rundir::RunDir::new(dir).holds_run() => {
+                let (obs_dim, space) = self.spaces(py)?;
+                polyak::rundir::write_env_spaces(&polyak::rundir::RunDir::new(dir), obs_dim, &space).map_err(to_py)
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn policy(&mut self, py: Python<'_>) -> PyResult<&mut Policy> {
         if self.policy.is_none() {
             let (obs_dim, space) = self.spaces(py)?;
@@ -178,6 +224,47 @@ impl Inner {
         }
         Ok(self.policy.as_mut().expect("set above"))
     }
+}
+
+impl Model {
+    /// The training loop's step context while this model's `learn()` runs its callback on this
+    /// thread.
+    #[allow(clippy::mut_from_ref)]
+    fn live(&self) -> Option<&mut StepContext<'static>> {
+        let (model, ctx) = LIVE.with(Cell::get)?;
+        // SAFETY: LIVE is set only while the hook that borrows the context mutably waits on the
+        // callback (see LIVE), on this thread; the hook does not touch the context meanwhile, and
+        // each use here ends before the callback returns.
+        (model == self as *const Model as usize).then(|| unsafe { &mut *ctx })
+    }
+}
+
+/// What `learn()`'s callback gets after each step: `step`, `action` (in the env's bounds),
+/// `reward`, `terminated`, `truncated`, `next_obs` (what the step returned: the episode's last
+/// observation when it ended), `obs` (what the next step acts on: the next episode's first after
+/// a reset), `info` (a Python env's own info dict; for a built-in env its reward terms), and
+/// `episode`: `None`, or `(return, length, wall-clock seconds of the run)` when the step ended one.
+fn step_record<'py>(py: Python<'py>, ctx: &StepContext<'_>, info: Option<Py<PyAny>>) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("step", ctx.step())?;
+    d.set_item("action", PyArray1::from_slice(py, ctx.action))?;
+    d.set_item("reward", ctx.reward)?;
+    d.set_item("terminated", ctx.terminated)?;
+    d.set_item("truncated", ctx.truncated)?;
+    d.set_item("next_obs", PyArray1::from_slice(py, ctx.next_obs))?;
+    d.set_item("obs", PyArray1::from_slice(py, ctx.obs()))?;
+    match info {
+        Some(info) => d.set_item("info", info)?,
+        None => {
+            let terms = PyDict::new(py);
+            for (key, value) in ctx.info {
+                terms.set_item(*key, *value)?;
+            }
+            d.set_item("info", terms)?;
+        }
+    }
+    d.set_item("episode", ctx.episode.map(|(ret, len)| (ret, len, ctx.wall_time())))?;
+    Ok(d)
 }
 
 #[pymethods]
@@ -225,21 +312,25 @@ impl Model {
                 steps: 0,
                 policy: None,
                 rng: Rng::stream(seed, 7),
+                learning: false,
             }),
         })
     }
 
     /// Trains `total_timesteps` more env steps (`None`: on to the run's own `total_steps`, for a
-    /// loaded run that was interrupted). Returns (steps, final eval mean, std, complete).
-    #[pyo3(signature = (total_timesteps=None, progress_bar=false, log_interval=None))]
+    /// loaded run that was interrupted). With `on_step`, `on_step(record)` is called after every
+    /// step (see [`step_record`]) and stops the run with a resume checkpoint when it returns
+    /// something false or raises; meanwhile `predict`, `save` and `num_timesteps` see the run as
+    /// it stands. Returns (steps, final eval mean, std, complete).
+    #[pyo3(signature = (total_timesteps=None, progress_bar=false, log_interval=None, on_step=None))]
     fn learn(
         &self,
         py: Python<'_>,
         total_timesteps: Option<u64>,
         progress_bar: bool,
         log_interval: Option<u64>,
+        on_step: Option<Py<PyAny>>,
     ) -> PyResult<(u64, f64, f64, bool)> {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if total_timesteps == Some(0) {
             return Err(PyValueError::new_err("total_timesteps must be at least 1"));
         }
@@ -247,7 +338,7 @@ impl Model {
             return Err(PyValueError::new_err("log_interval must be at least 1"));
         }
         let failure: Failure = Arc::new(Mutex::new(None));
-        let (env, eval_env) = inner.envs(py, &failure)?;
+        let last_info: Option<LastInfo> = on_step.as_ref().map(|_| Arc::new(Mutex::new(None)));
         let interrupt = {
             let failure = failure.clone();
             Interrupt(Arc::new(move || {
@@ -262,55 +353,81 @@ impl Model {
                 })
             }))
         };
+        let on_step = on_step.map(|callback| {
+            let (failure, last_info, model) = (failure.clone(), last_info.clone(), self as *const Model as usize);
+            StepHook(Arc::new(move |ctx: &mut StepContext<'_>| {
+                Python::attach(|py| {
+                    let info = last_info.as_ref().and_then(|i| i.lock().ok()?.take());
+                    let go = step_record(py, ctx, info).and_then(|record| {
+                        let _live = Live::enter(model, ctx);
+                        callback.bind(py).call1((record,))?.is_truthy()
+                    });
+                    go.unwrap_or_else(|e| {
+                        if let Ok(mut f) = failure.lock() {
+                            f.get_or_insert(e);
+                        }
+                        false
+                    })
+                })
+            }))
+        });
         let opts = TrainOptions {
             quiet: !progress_bar,
             stop_after: None,
             interrupt: Some(interrupt),
             log_episodes: log_interval,
+            on_step,
         };
-        let outcome = match inner.run_dir.clone() {
-            None => {
-                let steps = total_timesteps
-                    .ok_or_else(|| PyValueError::new_err("learn() of a new model needs total_timesteps"))?;
-                let mut sets = inner.sets.clone();
-                sets.push(format!("total_steps={steps}"));
-                let cfg = TrainConfig::resolve(Some(inner.algo.name()), None, &sets).map_err(to_py)?;
-                let dir = inner.out.clone().unwrap_or_else(|| polyak::rundir::default_run_dir(&cfg));
-                inner.cfg = cfg.clone();
-                inner.run_dir = Some(dir.clone());
-                let result = py.detach(move || train::train_env(&cfg, env, eval_env, &dir, &opts));
-                if result.is_err() && !polyak::rundir::RunDir::new(inner.run_dir.as_ref().expect("set")).holds_run() {
-                    inner.run_dir = None; // refused before the run began: nothing to continue
-                }
-                result
+        // Set up under the lock, train without it (the callback may use the model), then record
+        let run = {
+            let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            if inner.learning {
+                return Err(PyValueError::new_err("learn() is already running on this model"));
             }
-            Some(dir) => {
-                let target = match total_timesteps {
-                    Some(n) => inner.steps + n,
-                    None => inner.cfg.total_steps,
-                };
-                if target <= inner.steps {
-                    return Err(PyValueError::new_err(format!(
-                        "the run is complete at {} steps: learn(n) trains n more",
-                        inner.steps
-                    )));
+            let (env, eval_env) = inner.envs(py, &failure, last_info)?;
+            let run: Box<dyn FnOnce() -> polyak::Result<train::TrainSummary> + Send> = match inner.run_dir.clone() {
+                None => {
+                    let steps = total_timesteps
+                        .ok_or_else(|| PyValueError::new_err("learn() of a new model needs total_timesteps"))?;
+                    let mut sets = inner.sets.clone();
+                    sets.push(format!("total_steps={steps}"));
+                    let cfg = TrainConfig::resolve(Some(inner.algo.name()), None, &sets).map_err(to_py)?;
+                    let dir = inner.out.clone().unwrap_or_else(|| polyak::rundir::default_run_dir(&cfg));
+                    inner.cfg = cfg.clone();
+                    inner.run_dir = Some(dir.clone());
+                    Box::new(move || train::train_env(&cfg, env, eval_env, &dir, &opts))
                 }
-                let sets = vec![format!("total_steps={target}")];
-                let d = dir.clone();
-                py.detach(move || train::resume_env(&d, &sets, env, eval_env, &opts))
-            }
+                Some(dir) => {
+                    let target = match total_timesteps {
+                        Some(n) => inner.steps + n,
+                        None => inner.cfg.total_steps,
+                    };
+                    if target <= inner.steps {
+                        return Err(PyValueError::new_err(format!(
+                            "the run is complete at {} steps: learn(n) trains n more",
+                            inner.steps
+                        )));
+                    }
+                    let sets = vec![format!("total_steps={target}")];
+                    Box::new(move || train::resume_env(&dir, &sets, env, eval_env, &opts))
+                }
+            };
+            inner.learning = true;
+            run
         };
+        // The callback runs on this thread, holding the GIL only for its call
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| py.detach(run)));
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.learning = false;
+        let outcome = outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let dir = inner.run_dir.clone().expect("set before training");
+        if outcome.is_err() && inner.steps == 0 && !polyak::rundir::RunDir::new(&dir).holds_run() {
+            inner.run_dir = None; // refused before the run began: nothing to continue
+        }
         inner.policy = None;
         // The env's spaces, recorded for a later polyak.load of the run without the env; a failure
         // here is reported after the run's own error, if it had one, and the state below
-        let recorded = match (&inner.source, inner.run_dir.clone()) {
-            (Source::Python { .. }, Some(dir)) if polyak::rundir::RunDir::new(&dir).holds_run() => {
-                inner.spaces(py).and_then(|(obs_dim, space)| {
-                    polyak::rundir::write_env_spaces(&polyak::rundir::RunDir::new(&dir), obs_dim, &space).map_err(to_py)
-                })
-            }
-            _ => Ok(()),
-        };
+        let recorded = inner.record_spaces(py);
         if let Some(dir) = inner.run_dir.clone() {
             if let Ok(steps) = polyak::train::state::steps_done(&dir) {
                 inner.steps = steps;
@@ -345,27 +462,49 @@ impl Model {
         let (n, dim) = (obs2.shape()[0], obs2.shape()[1]);
         let rows: Vec<f32> = obs2.as_array().iter().copied().collect();
         let mut rng_local = inner.rng.clone();
-        let p = inner.policy(py)?;
-        if dim != p.obs_dim {
-            return Err(PyValueError::new_err(format!("expected observations of {} values, got {dim}", p.obs_dim)));
-        }
-        let act_dim = p.space.dim();
         let mode = if deterministic { ActMode::Deterministic } else { ActMode::Explore };
-        let (mut a, mut scaled) = (vec![0.0f32; act_dim], vec![0.0f32; act_dim]);
-        let mut out = Vec::with_capacity(n * act_dim);
-        for row in rows.chunks_exact(dim.max(1)).take(n) {
-            p.agent.act(row, mode, &mut rng_local, &mut a);
-            train::scale_action(&a, &p.space, &mut scaled);
-            out.extend_from_slice(&scaled);
-        }
+        let mut act = |agent: &mut dyn Agent, space: &BoxSpace, obs_dim: usize| {
+            if dim != obs_dim {
+                return Err(PyValueError::new_err(format!("expected observations of {obs_dim} values, got {dim}")));
+            }
+            let (mut a, mut scaled) = (vec![0.0f32; space.dim()], vec![0.0f32; space.dim()]);
+            let mut out = Vec::with_capacity(n * space.dim());
+            for row in rows.chunks_exact(dim.max(1)).take(n) {
+                agent.act(row, mode, &mut rng_local, &mut a);
+                train::scale_action(&a, space, &mut scaled);
+                out.extend_from_slice(&scaled);
+            }
+            Ok((out, space.dim()))
+        };
+        // During learn()'s callback: the agent being trained, as it stands
+        let (out, act_dim) = match self.live() {
+            Some(ctx) => {
+                let (space, obs_dim) = (ctx.action_space().clone(), ctx.obs().len());
+                act(ctx.agent(), &space, obs_dim)?
+            }
+            None => {
+                let p = inner.policy(py)?;
+                act(p.agent.as_mut(), &p.space, p.obs_dim)?
+            }
+        };
         inner.rng = rng_local;
         let arr = PyArray1::from_vec(py, out);
         Ok(if batched { arr.reshape([n, act_dim])?.into_any() } else { arr.into_any() })
     }
 
-    /// Copies the run directory to `path`, a new or empty folder, and returns `path`.
+    /// Copies the run directory to `path`, a new or empty folder, and returns `path`. During
+    /// `learn()`'s callback, the run as it stands after a checkpoint at the current step.
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<PathBuf> {
+        if let Some(ctx) = self.live() {
+            // The copy is loaded without the env too: its spaces go with it
+            self.inner.lock().unwrap_or_else(|p| p.into_inner()).record_spaces(py)?;
+            ctx.copy_run(&path).map_err(to_py)?;
+            return Ok(path);
+        }
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if inner.learning {
+            return Err(PyValueError::new_err("learn() is running: save from its callback, or after it"));
+        }
         let Some(src) = inner.run_dir.clone() else {
             return Err(PyValueError::new_err(
                 "nothing to save yet: the first learn() makes the run directory (an untrained model is its settings \
@@ -384,7 +523,10 @@ impl Model {
 
     #[getter]
     fn num_timesteps(&self) -> u64 {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).steps
+        match self.live() {
+            Some(ctx) => ctx.step(),
+            None => self.inner.lock().unwrap_or_else(|p| p.into_inner()).steps,
+        }
     }
 
     #[getter]
@@ -451,6 +593,7 @@ pub fn load(run_dir: PathBuf, env: Option<&Bound<'_, PyAny>>, eval_env: Option<&
             steps,
             policy: None,
             rng: Rng::stream(seed, 7),
+            learning: false,
         }),
     })
 }

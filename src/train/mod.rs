@@ -47,6 +47,86 @@ pub struct TrainOptions {
     /// mean return and length of those `n` episodes, and env steps/s since the line before
     /// (Stable-Baselines3's `log_interval`). Not with `quiet`.
     pub log_episodes: Option<u64>,
+    /// Called at the end of every step, once its updates, evaluation and checkpoint are done,
+    /// with the run as it stands ([`StepContext`]): `false` stops the run there with a resume
+    /// checkpoint, as an interrupt does. How the Python package runs Stable-Baselines3's
+    /// callbacks.
+    pub on_step: Option<StepHook>,
+}
+
+/// What [`TrainOptions::on_step`] calls after every step: `true` to go on.
+#[derive(Clone)]
+pub struct StepHook(pub std::sync::Arc<dyn Fn(&mut StepContext<'_>) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for StepHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StepHook")
+    }
+}
+
+/// A finished step, and the run it belongs to, as a [`StepHook`] sees them: the step's
+/// transition, the agent as it now stands (after the step's updates), and a checkpoint on demand.
+pub struct StepContext<'a> {
+    run: &'a mut Run,
+    /// The action taken, in the env's bounds.
+    pub action: &'a [f32],
+    pub reward: f64,
+    pub terminated: bool,
+    pub truncated: bool,
+    /// The observation the step returned (when it ended the episode, its last one: the run has
+    /// reset the env since, see [`StepContext::obs`]).
+    pub next_obs: &'a [f32],
+    /// The env's named per-step quantities ([`crate::env::Step::info`]).
+    pub info: &'a [(&'static str, f64)],
+    /// The episode's return and length, when this step ended it.
+    pub episode: Option<(f64, u64)>,
+}
+
+impl StepContext<'_> {
+    /// Env steps done, this one included.
+    pub fn step(&self) -> u64 {
+        self.run.step
+    }
+
+    /// The observation the next step acts on.
+    pub fn obs(&self) -> &[f32] {
+        &self.run.obs
+    }
+
+    /// The agent, with this step's updates made. Acting does not change its state.
+    pub fn agent(&mut self) -> &mut dyn Agent {
+        self.run.agent.as_mut()
+    }
+
+    /// The env's action bounds ([`scale_action`] maps the agent's actions into them).
+    pub fn action_space(&self) -> &BoxSpace {
+        &self.run.space
+    }
+
+    /// Wall-clock seconds of the run so far, earlier processes' included.
+    pub fn wall_time(&self) -> f64 {
+        self.run.wall_time()
+    }
+
+    /// Makes the run directory hold the run as it stands now: a resume checkpoint at this step,
+    /// unless its last checkpoint is of this step already. The training loop goes on from the
+    /// same state: a checkpoint changes no number.
+    fn checkpoint(&mut self) -> Result<()> {
+        let run = &mut *self.run;
+        let path = if run.step == run.cfg.total_steps { run.dir.final_agent() } else { run.dir.step_agent(run.step) };
+        if run.last_good_checkpoint.as_ref() != Some(&path) {
+            run.checkpoint(&path)?;
+        }
+        Ok(())
+    }
+
+    /// [`crate::rundir::copy_run`] of the run as it stands now, after a checkpoint at this step
+    /// (unless its last checkpoint is of it already): the copy a `save` during training makes.
+    /// The checkpoint changes no number of the run.
+    pub fn copy_run(&mut self, dst: &Path) -> Result<()> {
+        self.checkpoint()?;
+        crate::rundir::copy_locked_run(self.run.dir.root(), dst)
+    }
 }
 
 /// A question the training loop asks once per step: should it stop now?
@@ -455,9 +535,7 @@ impl Run {
         while self.step < stop {
             if opts.interrupt.as_ref().is_some_and(|i| (i.0)()) {
                 interrupted = true;
-                if self.step > 0 && self.last_good_checkpoint.as_ref() != Some(&self.dir.step_agent(self.step)) {
-                    self.checkpoint(&self.dir.step_agent(self.step))?;
-                }
+                self.resume_checkpoint()?;
                 break;
             }
             self.step += 1;
@@ -508,6 +586,7 @@ impl Run {
                     self.ep_terms[i] += value;
                 }
             }
+            let mut ended = None;
             self.obs = s.obs;
             if s.terminated || s.truncated {
                 self.episodes += 1;
@@ -522,7 +601,8 @@ impl Run {
                 if let Some(line) = since_log.add(opts.log_episodes, step, self.episodes, self.ep_return, self.ep_len) {
                     log_line(&pb, opts.quiet, line);
                 }
-                self.obs = self.env.reset(None);
+                let last = std::mem::replace(&mut self.obs, self.env.reset(None));
+                ended = Some((last, self.ep_return, self.ep_len));
                 (self.ep_return, self.ep_len) = (0.0, 0);
                 self.ep_terms.fill(0.0);
             }
@@ -575,6 +655,30 @@ impl Run {
             if step.is_multiple_of(64) || step == stop {
                 pb.set_position(step);
             }
+            if let Some(hook) = &opts.on_step {
+                let (next_obs, episode) = match ended {
+                    Some((last, ret, len)) => (last, Some((ret, len))),
+                    None => (self.obs.clone(), None),
+                };
+                let (reward, terminated, truncated) = (s.reward, s.terminated, s.truncated);
+                let mut ctx = StepContext {
+                    run: self,
+                    action: &scaled,
+                    reward,
+                    terminated,
+                    truncated,
+                    next_obs: &next_obs,
+                    info: &s.info,
+                    episode,
+                };
+                if !(hook.0)(&mut ctx) {
+                    if step < cfg.total_steps {
+                        interrupted = true;
+                        self.resume_checkpoint()?;
+                    }
+                    break;
+                }
+            }
         }
         pb.finish_and_clear();
         Ok(TrainSummary {
@@ -591,6 +695,15 @@ impl Run {
             eval_seconds: self.eval_time.as_secs_f64(),
             checkpoint_seconds: self.checkpoint_time.as_secs_f64(),
         })
+    }
+
+    /// The checkpoint an early stop leaves to resume from: at the current step, unless the last
+    /// checkpoint is of it already.
+    fn resume_checkpoint(&mut self) -> Result<()> {
+        if self.step > 0 && self.last_good_checkpoint.as_ref() != Some(&self.dir.step_agent(self.step)) {
+            self.checkpoint(&self.dir.step_agent(self.step))?;
+        }
+        Ok(())
     }
 
     fn wall_time(&self) -> f64 {
