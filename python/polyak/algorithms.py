@@ -193,6 +193,8 @@ class Algorithm:
         total_timesteps: int | None = None,
         callback: Any = None,
         log_interval: int | None = None,
+        tb_log_name: str | None = None,
+        reset_num_timesteps: bool | None = None,
         progress_bar: bool = False,
     ) -> Self:
         """Trains ``total_timesteps`` more env steps (the first call creates the run directory).
@@ -207,7 +209,19 @@ class Algorithm:
         within a step with a resume checkpoint and raises ``KeyboardInterrupt``; an exception in a
         Python env's ``step``/``reset`` or in a callback is re-raised with its traceback, and the
         run directory is left at its last checkpoint (a callback's: at that step).
+
+        polyak's step count goes on across ``learn`` calls, as SB3's does with
+        ``reset_num_timesteps=False`` (taken, as is ``True`` on a model that has not trained
+        yet; ``True`` after is a ``ValueError``). ``tb_log_name`` is a ``ValueError``: polyak
+        writes TensorBoard into the run directory.
         """
+        if tb_log_name is not None:
+            raise ValueError("tb_log_name: polyak writes TensorBoard scalars into the run directory (out=)")
+        if reset_num_timesteps is True and self.num_timesteps > 0:
+            raise ValueError(
+                f"reset_num_timesteps=True: polyak goes on counting from step {self.num_timesteps} "
+                "(SB3's reset_num_timesteps=False); pass that, or start a new model"
+            )
         if callback is None:
             self._model.learn(total_timesteps, progress_bar or self._verbose > 0, log_interval)
             return self

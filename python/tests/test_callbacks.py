@@ -203,6 +203,8 @@ def test_misuse_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     model = polyak.TD3("Pendulum-v1", seed=0, out="run", verbose=1, **SHORT)
     with pytest.raises(TypeError, match="callback: a callback object"):
         model.learn(300, callback=42)
+    with pytest.raises(ValueError, match="tb_log_name: polyak writes TensorBoard"):
+        model.learn(300, tb_log_name="TD3")
     nested: list[str] = []
 
     class Nested(BaseCallback):
@@ -216,7 +218,12 @@ def test_misuse_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
             self.logger.dump(self.num_timesteps)
             return self.num_timesteps < 2
 
-    model.learn(300, callback=Nested())
+    model.learn(300, callback=Nested(), reset_num_timesteps=True)
     assert nested == ["1.5", "1.5"]
+    # polyak's count goes on, as SB3's with reset_num_timesteps=False
+    with pytest.raises(ValueError, match="reset_num_timesteps=True: polyak goes on counting from step 2"):
+        model.learn(300, reset_num_timesteps=True)
+    model.learn(300, reset_num_timesteps=False)
+    assert model.num_timesteps == 302
     out = capsys.readouterr().out
     assert "| custom/mean | " in out and "| custom/step |          2 |" in out
