@@ -9,16 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${1:-3}
 THREADS=${2:-2}
-PY=${SB3_PYTHON:-.venv-sb3/bin/python}
-if [ ! -x "$PY" ]; then
-  python3 -m venv .venv-sb3
-  .venv-sb3/bin/pip install -q "stable-baselines3==2.9.2" "gymnasium[mujoco]==1.4.0" "mujoco-core==4.0.0" maturin==1.16.0
-  PY=.venv-sb3/bin/python
-fi
-"$(dirname "$PY")/pip" install -q maturin==1.16.0
-"$(dirname "$PY")/maturin" build --release -m python/Cargo.toml -o target/bench-wheels --quiet
-"$(dirname "$PY")/pip" install -q --force-reinstall --no-deps target/bench-wheels/polyak-*.whl
-WORK=$(mktemp -d)  # Gymnasium's MuJoCo envs write MUJOCO_LOG.TXT into the working directory
+source scripts/bench/sb3-setup.sh
+install_polyak_wheel
 cp scripts/bench/python_envs.py scripts/bench/python_training.py scripts/bench/sb3_training.py "$WORK"
 cd "$WORK"
 "$PY" python_envs.py "$ROUNDS" "${ENV_STEPS:-20000}" 2>/dev/null

@@ -2,7 +2,7 @@
 # sets PY to a Python with SB3 2.9.2, Gymnasium 1.4.0 and MuJoCo 4.0.0 (SB3_PYTHON, an absolute
 # path, or a venv in .venv-sb3 made on first use), builds the CLI into BIN, and makes WORK, a
 # scratch directory to run in (Gymnasium's MuJoCo envs write MUJOCO_LOG.TXT into the working
-# directory).
+# directory). `install_polyak_wheel` puts this checkout's wheel into PY's venv.
 PY=${SB3_PYTHON:-$PWD/.venv-sb3/bin/python}
 if [ ! -x "$PY" ]; then
   python3 -m venv .venv-sb3
@@ -12,3 +12,11 @@ fi
 cargo build --release --quiet --bin polyak
 BIN=$PWD/target/release/polyak
 WORK=$(mktemp -d)
+
+# Builds this checkout's wheel with maturin and installs it into PY's venv, leaving the venv's
+# other packages as they are.
+install_polyak_wheel() {
+  "$(dirname "$PY")/pip" install -q maturin==1.16.0
+  "$(dirname "$PY")/maturin" build --release -m python/Cargo.toml -o target/sb3-wheels --quiet
+  "$(dirname "$PY")/pip" install -q --force-reinstall --no-deps target/sb3-wheels/polyak-*.whl
+}
