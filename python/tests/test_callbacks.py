@@ -227,3 +227,20 @@ def test_misuse_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert model.num_timesteps == 302
     out = capsys.readouterr().out
     assert "| custom/mean | " in out and "| custom/step |          2 |" in out
+
+
+def test_a_callback_may_train_another_model_and_still_sees_its_own_run() -> None:
+    after: list[int] = []
+
+    class TrainsAnother(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps == 250:
+                other = polyak.DDPG("Pendulum-v1", seed=1, out="other", **SHORT)
+                other.learn(300, callback=lambda _locals, _globals: other.num_timesteps > 0)
+                after.append(other.num_timesteps)
+                after.append(self.model.num_timesteps)
+            return True
+
+    model = polyak.TD3("Pendulum-v1", seed=0, out="run", **SHORT)
+    model.learn(300, callback=TrainsAnother())
+    assert after == [300, 250] and model.num_timesteps == 300
