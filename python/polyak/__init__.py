@@ -6,6 +6,7 @@ Rust core.
   Gymnasium's, stepped in Rust;
   ``polyak.make_vec(id, num_envs)``: a vector env stepped on helper threads.
 - ``polyak.SAC / TD3 / DDPG(env, seed=…, **hyperparameters)``, ``.learn``, ``.predict``, ``.save``;
+  ``learn(callback=...)`` takes Stable-Baselines3's callbacks (``polyak.callbacks``);
   ``polyak.load(run_dir)`` for any run directory, from the CLI or from Python;
   ``polyak.evaluate_policy(model)``, SB3's, on the episodes ``polyak eval`` plays.
 """
