@@ -379,12 +379,14 @@ impl Model {
             on_step,
         };
         // Set up under the lock, train without it (the callback may use the model), then record
-        let run = {
+        let mut foreign = false;
+        let (run, new_run) = {
             let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
             if inner.learning {
                 return Err(PyValueError::new_err("learn() is already running on this model"));
             }
             let (env, eval_env) = inner.envs(py, &failure, last_info)?;
+            let new_run = inner.run_dir.is_none();
             let run: Box<dyn FnOnce() -> polyak::Result<train::TrainSummary> + Send> = match inner.run_dir.clone() {
                 None => {
                     let steps = total_timesteps
@@ -393,6 +395,9 @@ impl Model {
                     sets.push(format!("total_steps={steps}"));
                     let cfg = TrainConfig::resolve(Some(inner.algo.name()), None, &sets).map_err(to_py)?;
                     let dir = inner.out.clone().unwrap_or_else(|| polyak::rundir::default_run_dir(&cfg));
+                    // A run already there is another's: the core refuses it, and it is never this
+                    // model's to continue
+                    foreign = polyak::rundir::RunDir::new(&dir).holds_run();
                     inner.cfg = cfg.clone();
                     inner.run_dir = Some(dir.clone());
                     Box::new(move || train::train_env(&cfg, env, eval_env, &dir, &opts))
@@ -413,7 +418,7 @@ impl Model {
                 }
             };
             inner.learning = true;
-            run
+            (run, new_run)
         };
         // The callback runs on this thread, holding the GIL only for its call
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| py.detach(run)));
@@ -421,7 +426,7 @@ impl Model {
         inner.learning = false;
         let outcome = outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         let dir = inner.run_dir.clone().expect("set before training");
-        if outcome.is_err() && inner.steps == 0 && !polyak::rundir::RunDir::new(&dir).holds_run() {
+        if outcome.is_err() && new_run && (foreign || !polyak::rundir::RunDir::new(&dir).holds_run()) {
             inner.run_dir = None; // refused before the run began: nothing to continue
         }
         inner.policy = None;

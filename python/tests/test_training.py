@@ -363,3 +363,16 @@ def test_predict_is_batched_and_in_the_action_bounds() -> None:
     one, _ = model.predict(obs[2], deterministic=True)
     assert np.array_equal(one, batch[2])
     assert np.all(np.abs(model.predict(obs)[0]) <= 1.0)
+
+
+def test_a_new_model_refused_a_folder_that_holds_a_run_never_continues_that_run() -> None:
+    polyak.TD3("Pendulum-v1", seed=0, out="theirs", learning_starts=100).learn(300)
+    before = {p: p.read_bytes() for p in Path("theirs").rglob("*") if p.is_file()}
+    model = polyak.SAC("Pendulum-v1", seed=1, out="theirs", learning_starts=100)
+    for _ in range(2):
+        with pytest.raises(ValueError, match="already holds a run"):
+            model.learn(300)
+        assert model.run_dir is None and model.num_timesteps == 0
+    with pytest.raises(ValueError, match="nothing to save yet"):
+        model.save("copy")
+    assert {p: p.read_bytes() for p in Path("theirs").rglob("*") if p.is_file()} == before
