@@ -3,6 +3,7 @@ locals, stopping (with a resume checkpoint), predict and save from inside a call
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -244,3 +245,28 @@ def test_a_callback_may_train_another_model_and_still_sees_its_own_run() -> None
     model = polyak.TD3("Pendulum-v1", seed=0, out="run", **SHORT)
     model.learn(300, callback=TrainsAnother())
     assert after == [300, 250] and model.num_timesteps == 300
+
+
+def test_another_thread_cannot_save_or_learn_while_learn_runs_but_reads_the_model() -> None:
+    reached, checked = threading.Event(), threading.Event()
+
+    def pause_at_100(locals_: dict[str, Any], _globals: dict[str, Any]) -> bool:
+        if locals_["self"].num_timesteps == 100:
+            reached.set()
+            checked.wait(timeout=60)
+        return True
+
+    model = polyak.TD3("Pendulum-v1", seed=0, out="run", **SHORT)
+    trainer = threading.Thread(target=model.learn, args=(300,), kwargs={"callback": pause_at_100})
+    trainer.start()
+    try:
+        assert reached.wait(timeout=60)
+        with pytest.raises(ValueError, match="learn\\(\\) is running: save from its callback"):
+            model.save("copy")
+        with pytest.raises(ValueError, match="already running"):
+            model.learn(10)
+        assert model.run_dir == Path("run") and model.predict(np.zeros(3, dtype=np.float32))[0].shape == (1,)
+    finally:
+        checked.set()
+        trainer.join()
+    assert model.num_timesteps == 300 and not Path("copy").exists()
