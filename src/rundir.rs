@@ -119,7 +119,8 @@ pub fn copy_run(src: &Path, dst: &Path) -> Result<()> {
 /// [`copy_run`] of a run whose lock the caller holds: the training loop's own, between two steps
 /// ([`crate::train::StepContext::copy_run`]).
 pub(crate) fn copy_locked_run(src: &Path, dst: &Path) -> Result<()> {
-    let replace = made_here(dst);
+    let replaced = made_here(dst);
+    let replace = replaced.is_some();
     match std::fs::read_dir(dst).map(|mut entries| entries.next().is_none()) {
         Ok(true) => {}
         Ok(false) if replace => {}
@@ -158,9 +159,9 @@ pub(crate) fn copy_locked_run(src: &Path, dst: &Path) -> Result<()> {
     // The temporary: the copy after a failure, or the replaced earlier copy
     let _ = std::fs::remove_dir_all(&tmp);
     made?;
-    if let Some(id) = folder_id(dst) {
-        MADE.lock().unwrap_or_else(|p| p.into_inner()).push(id);
-    }
+    let mut made_here = MADE.lock().unwrap_or_else(|p| p.into_inner());
+    made_here.retain(|id| Some(*id) != replaced);
+    made_here.extend(folder_id(dst));
     Ok(())
 }
 
@@ -182,14 +183,14 @@ fn folder_id(dir: &Path) -> Option<FolderId> {
     Some((meta.dev(), meta.ino(), meta.ctime(), meta.ctime_nsec()))
 }
 
-/// Whether `dst` is a folder [`copy_run`] made in this process, as it left it.
-fn made_here(dst: &Path) -> bool {
-    folder_id(dst).is_some_and(|id| MADE.lock().unwrap_or_else(|p| p.into_inner()).contains(&id))
+/// `dst`'s id when it is a folder [`copy_run`] made in this process, as it left it.
+fn made_here(dst: &Path) -> Option<FolderId> {
+    folder_id(dst).filter(|id| MADE.lock().unwrap_or_else(|p| p.into_inner()).contains(id))
 }
 
 /// Swaps folders `a` and `b` in one step (`renameat2`'s `RENAME_EXCHANGE`), so `b`'s path never
-/// lacks a whole run; where the filesystem cannot, `b` moves aside to `a`'s name first, after
-/// `a` moves to a third name.
+/// lacks a whole run. A filesystem that cannot is an error, and nothing moves: moving `b` aside
+/// first would leave its path empty for a moment, and without the run should we crash then.
 fn exchange(a: &Path, b: &Path) -> Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let c =
@@ -201,18 +202,11 @@ fn exchange(a: &Path, b: &Path) -> Result<()> {
     if done == 0 {
         return Ok(());
     }
-    let aside = a.with_file_name(format!("{}-new", a.file_name().unwrap_or_default().to_string_lossy()));
-    std::fs::rename(a, &aside).map_err(|e| Error::io(a, e))?;
-    // Each failure puts back what moved, so `b` keeps the earlier run and `a` the new copy
-    if let Err(e) = std::fs::rename(b, a) {
-        let _ = std::fs::rename(&aside, a);
-        return Err(Error::io(b, e));
-    }
-    if let Err(e) = std::fs::rename(&aside, b) {
-        let _ = std::fs::rename(a, b).and_then(|()| std::fs::rename(&aside, a));
-        return Err(Error::io(b, e));
-    }
-    Ok(())
+    let why = std::io::Error::last_os_error();
+    Err(Error::run_dir(
+        b,
+        format!("cannot be replaced in one step here ({why}); the earlier copy is kept: save under a new path"),
+    ))
 }
 
 /// What [`copy_run`] says of a destination that already holds something.

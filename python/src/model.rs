@@ -251,7 +251,7 @@ fn step_record<'py>(py: Python<'py>, ctx: &StepContext<'_>, info: Option<Py<PyAn
     d.set_item("reward", ctx.reward)?;
     d.set_item("terminated", ctx.terminated)?;
     d.set_item("truncated", ctx.truncated)?;
-    d.set_item("next_obs", PyArray1::from_slice(py, ctx.next_obs))?;
+    d.set_item("next_obs", PyArray1::from_slice(py, ctx.next_obs()))?;
     d.set_item("obs", PyArray1::from_slice(py, ctx.obs()))?;
     match info {
         Some(info) => d.set_item("info", info)?,

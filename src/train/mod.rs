@@ -73,9 +73,8 @@ pub struct StepContext<'a> {
     pub reward: f64,
     pub terminated: bool,
     pub truncated: bool,
-    /// The observation the step returned (when it ended the episode, its last one: the run has
-    /// reset the env since, see [`StepContext::obs`]).
-    pub next_obs: &'a [f32],
+    /// When the step ended the episode, its last observation (the run has reset the env since).
+    last_obs: Option<&'a [f32]>,
     /// The env's named per-step quantities ([`crate::env::Step::info`]).
     pub info: &'a [(&'static str, f64)],
     /// The episode's return and length, when this step ended it.
@@ -91,6 +90,12 @@ impl StepContext<'_> {
     /// The observation the next step acts on.
     pub fn obs(&self) -> &[f32] {
         &self.run.obs
+    }
+
+    /// The observation the step returned: [`StepContext::obs`], or when the step ended the
+    /// episode, its last one.
+    pub fn next_obs(&self) -> &[f32] {
+        self.last_obs.unwrap_or(&self.run.obs)
     }
 
     /// The agent, with this step's updates made. Acting does not change its state.
@@ -656,9 +661,9 @@ impl Run {
                 pb.set_position(step);
             }
             if let Some(hook) = &opts.on_step {
-                let (next_obs, episode) = match ended {
-                    Some((last, ret, len)) => (last, Some((ret, len))),
-                    None => (self.obs.clone(), None),
+                let (last_obs, episode) = match &ended {
+                    Some((last, ret, len)) => (Some(last.as_slice()), Some((*ret, *len))),
+                    None => (None, None),
                 };
                 let (reward, terminated, truncated) = (s.reward, s.terminated, s.truncated);
                 let mut ctx = StepContext {
@@ -667,7 +672,7 @@ impl Run {
                     reward,
                     terminated,
                     truncated,
-                    next_obs: &next_obs,
+                    last_obs,
                     info: &s.info,
                     episode,
                 };
