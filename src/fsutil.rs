@@ -49,7 +49,7 @@ fn injected_enospc() -> std::io::Result<()> {
 /// never a torn one: write a temporary file in the same directory, fsync it, rename it over
 /// `path`, then fsync the directory so the rename itself survives a power cut.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = parent_dir(path);
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
@@ -71,6 +71,55 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
         Error::io(path, e)
     })
+}
+
+/// The directory `path` is in (`.` for a bare file name).
+pub fn parent_dir(path: &Path) -> &Path {
+    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
+/// The error for a destination that is already taken: polyak writes new files there only.
+pub fn refuse_existing(path: &Path) -> Result<()> {
+    if path.exists() {
+        let why = "already exists; polyak does not replace it: name another file";
+        return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::AlreadyExists, why)));
+    }
+    Ok(())
+}
+
+/// Gives the complete, fsynced temporary `tmp` the name `path` without ever replacing a file
+/// there: a hard link, which fails if anything appeared under the name meanwhile (the temporary
+/// is then left to its owner); where the file system has no hard links, a rename after a last
+/// check. Then the directory is fsynced, so that the name survives a power cut.
+pub fn publish_new(tmp: &Path, path: &Path) -> Result<()> {
+    match std::fs::hard_link(tmp, path) {
+        Ok(()) => {
+            let _ = std::fs::remove_file(tmp);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists || path.exists() => return Err(Error::io(path, e)),
+        Err(_) => std::fs::rename(tmp, path).map_err(|e| Error::io(path, e))?,
+    }
+    let _ = std::fs::File::open(parent_dir(path)).and_then(|d| d.sync_all());
+    Ok(())
+}
+
+/// Writes `bytes` as the new file `path` (its directories created), crash-safe: a temporary
+/// beside it, fsynced, then [`publish_new`]. An error if `path` exists, which is left as it is.
+pub fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+    refuse_existing(path)?;
+    let dir = parent_dir(path);
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let mut file = std::fs::File::create_new(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    // From here the temporary is this process's own, to remove if the write fails.
+    let written = file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| Error::io(&tmp, e));
+    drop(file);
+    let result = written.and_then(|()| publish_new(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// Removes the temporaries of checkpoint writes a crash interrupted in `dir`:
@@ -130,6 +179,26 @@ mod tests {
         let mut want: Vec<String> = kept.iter().map(|s| s.to_string()).chain([".d.safetensors.tmp-5".into()]).collect();
         want.sort();
         assert_eq!(left, want);
+    }
+
+    #[test]
+    fn a_new_file_never_replaces_one_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/policy.onnx");
+        write_new(&path, b"one").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"one");
+        let err = write_new(&path, b"two").unwrap_err().to_string();
+        assert!(err.contains("already exists") && err.contains("policy.onnx"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"one", "left as it was");
+        // Taken between the check and the link: still refused, the newcomer kept.
+        let raced = dir.path().join("raced.bin");
+        let tmp = dir.path().join(".raced.bin.tmp-1");
+        std::fs::write(&tmp, b"mine").unwrap();
+        std::fs::write(&raced, b"theirs").unwrap();
+        assert!(publish_new(&tmp, &raced).is_err());
+        assert_eq!(std::fs::read(&raced).unwrap(), b"theirs");
+        let names = |d: &Path| std::fs::read_dir(d).unwrap().count();
+        assert_eq!(names(&dir.path().join("sub")), 1, "no temporary left");
     }
 
     #[test]

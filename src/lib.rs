@@ -11,6 +11,7 @@
 //! - [`rundir`]: a run directory's layout and its lock; [`checkpoint`]: checkpoint files;
 //! - [`results`], [`report`], [`plot`], [`sweep`]: reading runs back, reports, pictures and
 //!   multi-seed sweeps; [`bench`]: speed measurements;
+//! - [`export`]: a checkpoint's deterministic policy as plain layers or an ONNX model;
 //! - [`algo`]: the agents behind [`algo::Agent`], for those who drive updates themselves;
 //!   [`parallel`]: the long-lived helper threads they (and vector envs) share work with.
 //!
@@ -32,6 +33,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod env;
 pub mod error;
+pub mod export;
 pub mod metrics;
 pub mod parallel;
 pub mod plot;

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 /// <run>/checkpoints/resume.safetensors   everything else a resume needs
 /// <run>/checkpoints/replay/<first>-<end>.safetensors   replay transitions
 /// <run>/python_env.toml                  a Python env's spaces (the Python package's runs)
+/// <run>/videos/, <run>/exports/          polyak render's videos, polyak export's ONNX policies
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunDir {
@@ -60,6 +61,10 @@ impl RunDir {
     /// Videos of the agent: training's `video_every` ones, and `polyak render`'s default place.
     pub fn videos(&self) -> PathBuf {
         self.root.join("videos")
+    }
+    /// `polyak export`'s default place for the ONNX policies.
+    pub fn exports(&self) -> PathBuf {
+        self.root.join("exports")
     }
     pub fn step_video(&self, step: u64) -> PathBuf {
         self.videos().join(format!("step_{step:09}.gif"))

@@ -64,6 +64,22 @@ fn train_writes_a_run_directory_and_eval_reloads_it() {
     let o = polyak(&["train", "--steps", "2000", "--out", run_s, "-q"]);
     assert!(!o.status.success() && stderr(&o).contains("already holds a run"), "{}", stderr(&o));
 
+    // Its policy as ONNX (python/tests/test_export.py runs it), never over a file.
+    let o = polyak(&["export", "--run", run_s, "--checkpoint", "300"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let onnx = run.join("exports/step_000000300.onnx");
+    assert!(stdout(&o).contains(&format!("wrote {}", onnx.display())), "{}", stdout(&o));
+    assert!(stdout(&o).contains("[batch, 3] -> action: float32 [batch, 1], in low [-2], high [2]"), "{}", stdout(&o));
+    let exported = std::fs::read(&onnx).unwrap();
+    let o = polyak(&["export", "--run", run_s, "--checkpoint", "300"]);
+    assert!(!o.status.success() && stderr(&o).contains("already exists"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&onnx).unwrap(), exported);
+    let o = polyak(&["export", "--run", run_s, "--checkpoint", "301"]);
+    assert!(!o.status.success() && stderr(&o).contains("step_000000300"), "{}", stderr(&o));
+    let o = polyak(&["export", "--run", run_s, "--out", dir.path().join("policy.txt").to_str().unwrap()]);
+    assert!(!o.status.success() && stderr(&o).contains(".onnx"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_dir(run.join("exports")).unwrap().count(), 1, "nothing else written");
+
     // A corrupt checkpoint is a clear error naming the file.
     let ckpt = run.join("checkpoints/final.safetensors");
     let bytes = std::fs::read(&ckpt).unwrap();

@@ -338,6 +338,22 @@ class Algorithm:
         """
         return Path(self._model.save(Path(path)))
 
+    def export_onnx(self, path: str | os.PathLike[str]) -> Path:
+        """Writes the policy as an ONNX model at ``path``, a new ``.onnx`` file, and returns it:
+        what ``predict(obs, deterministic=True)`` computes, for a robot or a service that runs
+        onnxruntime, TensorRT or OpenVINO instead of polyak.
+
+        The model's input ``observation`` is float32 ``(batch, obs_dim)`` and its output
+        ``action`` float32 ``(batch, act_dim)``, in the env's bounds. It is written with the
+        standard operators of ONNX opset 13, and its ``metadata_props`` hold the algorithm, env,
+        seed and env step. Other runtimes sum in their own order, so their actions agree with
+        ``predict``'s to float32 rounding, not bit for bit. An existing file is never replaced
+        (``polyak.Error``). From a ``learn`` callback, the agent as it stands; before any
+        ``learn``, the untrained one. The CLI's ``polyak export --run DIR`` does the same for a
+        run directory.
+        """
+        return Path(self._model.export_onnx(Path(path)))
+
     @classmethod
     def load(
         cls,

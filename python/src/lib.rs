@@ -27,6 +27,9 @@ pub(crate) fn to_py(e: Error) -> PyErr {
             PyFileExistsError::new_err(e.to_string())
         }
         Error::RunDir { .. } => PyValueError::new_err(e.to_string()),
+        Error::Io { ref source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
+            PyFileExistsError::new_err(e.to_string())
+        }
         Error::Io { .. } => PyOSError::new_err(e.to_string()),
         _ => PyRuntimeError::new_err(e.to_string()),
     }

@@ -31,6 +31,8 @@ struct Policy {
     agent: Box<dyn Agent>,
     space: BoxSpace,
     obs_dim: usize,
+    /// The env step of its checkpoint (0: not trained yet).
+    step: Option<u64>,
 }
 
 struct Inner {
@@ -214,13 +216,14 @@ impl Inner {
     fn policy(&mut self, py: Python<'_>) -> PyResult<&mut Policy> {
         if self.policy.is_none() {
             let (obs_dim, space) = self.spaces(py)?;
-            let agent = match &self.run_dir {
+            let (agent, step) = match &self.run_dir {
                 Some(dir) if !polyak::train::state::agent_checkpoints(dir).is_empty() => {
-                    train::load_agent(dir, None, obs_dim, space.dim()).map_err(to_py)?.1
+                    let loaded = train::load_agent(dir, None, obs_dim, space.dim()).map_err(to_py)?;
+                    (loaded.agent, loaded.step)
                 }
-                _ => train::build_agent(&self.cfg, obs_dim, space.dim()),
+                _ => (train::build_agent(&self.cfg, obs_dim, space.dim()), Some(0)),
             };
-            self.policy = Some(Policy { agent, space, obs_dim });
+            self.policy = Some(Policy { agent, space, obs_dim, step });
         }
         Ok(self.policy.as_mut().expect("set above"))
     }
@@ -495,6 +498,25 @@ impl Model {
         inner.rng = rng_local;
         let arr = PyArray1::from_vec(py, out);
         Ok(if batched { arr.reshape([n, act_dim])?.into_any() } else { arr.into_any() })
+    }
+
+    /// The deterministic policy `predict(deterministic=True)` uses, written as the new ONNX file
+    /// `path` (`polyak::export`); returns `path`. During `learn()`'s callback, the agent being
+    /// trained, as it stands.
+    fn export_onnx(&self, py: Python<'_>, path: PathBuf) -> PyResult<PathBuf> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let (layers, action, step) = match self.live() {
+            Some(ctx) => (ctx.agent().policy_layers(), ctx.action_space().clone(), Some(ctx.step())),
+            None => {
+                let p = inner.policy(py)?;
+                (p.agent.policy_layers(), p.space.clone(), p.step)
+            }
+        };
+        let policy = polyak::export::Policy { layers, action };
+        let metadata = polyak::export::metadata(&inner.cfg, step);
+        drop(inner);
+        py.detach(|| polyak::export::write_onnx(&policy, &metadata, &path)).map_err(to_py)?;
+        Ok(path)
     }
 
     /// Copies the run directory to `path`, a new or empty folder, and returns `path`. During

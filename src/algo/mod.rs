@@ -93,6 +93,9 @@ pub trait Agent: Send {
     fn update_beside(&mut self, batch: &Batch, meanwhile: &mut dyn FnMut()) -> UpdateStats {
         self.update_with(batch, Some(meanwhile))
     }
+    /// The deterministic policy's network as plain layers, ReLU between them: tanh of the last
+    /// one's outputs is the action [`ActMode::Deterministic`] takes ([`crate::export`]).
+    fn policy_layers(&self) -> Vec<crate::export::Layer>;
     /// Shows `visitor` every piece of learned state once, by name: tensors (weights, target
     /// weights, Adam moments, log α) and counters (update count, Adam step counts, the
     /// update-noise generator). Saving, restoring and checking all go through this one list.

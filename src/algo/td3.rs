@@ -201,6 +201,10 @@ impl Agent for Td3 {
         }
     }
 
+    fn policy_layers(&self) -> Vec<crate::export::Layer> {
+        crate::export::policy_layers(&self.actor.net, self.act_dim)
+    }
+
     fn visit_state(&mut self, v: &mut dyn StateVisitor) {
         v.counter("updates", &mut self.updates);
         self.actor.visit("actor", v);

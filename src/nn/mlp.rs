@@ -71,8 +71,14 @@ impl Mlp {
         self.params.len()
     }
 
-    fn n_layers(&self) -> usize {
+    pub fn n_layers(&self) -> usize {
         self.sizes.len() - 1
+    }
+
+    /// Layer `l`'s weights (`sizes[l] × sizes[l+1]`, row-major) and biases.
+    pub fn layer(&self, l: usize) -> (&[f32], &[f32]) {
+        let (w, b) = self.layer_ranges(l);
+        (&self.params[w], &self.params[b])
     }
 
     /// (weight range, bias range) of layer `l` inside `params`.

@@ -59,19 +59,14 @@ impl Video {
     /// frames. An existing `path` is an error: polyak does not replace files.
     pub fn create(path: &Path, fps: f64, width: usize, height: usize) -> Result<Video> {
         let format = Format::of(path)?;
-        if path.exists() {
-            return Err(Error::Invalid(format!(
-                "{} already exists; polyak does not replace it: name another file",
-                path.display()
-            )));
-        }
+        crate::fsutil::refuse_existing(path)?;
         if !(fps.is_finite() && fps > 0.0) {
             return Err(Error::flag("--fps", format!("{fps}: expected a positive number")));
         }
         if width > u16::MAX as usize || height > u16::MAX as usize || width == 0 || height == 0 {
             return Err(Error::Invalid(format!("a {width}×{height} frame cannot be stored in a video")));
         }
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = crate::fsutil::parent_dir(path);
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("video");
         let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
@@ -212,19 +207,9 @@ impl Video {
                 std::fs::File::open(&self.tmp).and_then(|f| f.sync_all()).map_err(|e| Error::io(&self.tmp, e))?;
             }
         }
-        // Link, not rename: it fails if something appeared under the name meanwhile, so nothing
-        // is ever replaced. Where the file system has no hard links, rename after a last check.
-        match std::fs::hard_link(&self.tmp, &self.path) {
-            Ok(()) => {
-                let _ = std::fs::remove_file(&self.tmp);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists || self.path.exists() => {
-                return Err(Error::io(&self.path, e));
-            }
-            Err(_) => std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io(&self.path, e))?,
-        }
-        let dir = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+        // Nothing is ever replaced: if something appeared under the name meanwhile, the
+        // temporary goes with this Video's drop.
+        crate::fsutil::publish_new(&self.tmp, &self.path)?;
         self.finished = true;
         Ok(self.path.clone())
     }

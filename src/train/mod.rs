@@ -825,14 +825,18 @@ pub fn latest_checkpoint(run_dir: &Path) -> Result<PathBuf> {
     latest.ok_or_else(|| Error::run_dir(run_dir, "has no checkpoint"))
 }
 
-/// A run's config and its agent from a checkpoint (`None`: [`latest_checkpoint`]), checked to
-/// belong to the run, for an env with these observation and action sizes.
-pub fn load_agent(
-    run_dir: &Path,
-    checkpoint: Option<&Path>,
-    obs_dim: usize,
-    act_dim: usize,
-) -> Result<(TrainConfig, Box<dyn Agent>, PathBuf)> {
+/// An agent as a checkpoint of its run holds it.
+pub struct LoadedAgent {
+    pub agent: Box<dyn Agent>,
+    /// The checkpoint file.
+    pub path: PathBuf,
+    /// The env step it was written at, where the file says.
+    pub step: Option<u64>,
+}
+
+/// A run's agent from a checkpoint (`None`: [`latest_checkpoint`]), checked to belong to the
+/// run, for an env with these observation and action sizes.
+pub fn load_agent(run_dir: &Path, checkpoint: Option<&Path>, obs_dim: usize, act_dim: usize) -> Result<LoadedAgent> {
     let cfg = state::run_config(run_dir)?;
     let path = match checkpoint {
         Some(p) => p.to_path_buf(),
@@ -842,7 +846,8 @@ pub fn load_agent(
     state::check_belongs(&ckpt, &cfg, &path, run_dir)?;
     let mut agent = build_agent(&cfg, obs_dim, act_dim);
     ckpt.restore(agent.as_mut(), &path)?;
-    Ok((cfg, agent, path))
+    let step = ckpt.info.get("step").and_then(|s| s.parse().ok());
+    Ok(LoadedAgent { agent, path, step })
 }
 
 /// The reset seeds of the episodes [`evaluate_run`] plays with evaluation seed `seed` (what
@@ -869,7 +874,7 @@ pub fn evaluate_run(
     let checkpoint = checkpoint.map(|c| resolve_checkpoint(run_dir, c)).transpose()?;
     let mut env = make(&cfg.env)?;
     let (obs_dim, act_dim) = (env.observation_space().dim(), env.action_space().dim());
-    let (_, mut agent, _) = load_agent(run_dir, checkpoint.as_deref(), obs_dim, act_dim)?;
+    let mut agent = load_agent(run_dir, checkpoint.as_deref(), obs_dim, act_dim)?.agent;
     Ok(evaluate(agent.as_mut(), env.as_mut(), episodes, &mut Rng::stream(seed, stream::EVAL)))
 }
 

@@ -1,7 +1,7 @@
 //! Videos of an agent: deterministic episodes drawn frame by frame ([`record`]), for
 //! `polyak render` ([`render_run`]) and training's `video_every`.
 
-use super::{eval_seeds, load_agent, scale_action, state};
+use super::{eval_seeds, load_agent, scale_action, state, LoadedAgent};
 use crate::algo::{ActMode, Agent};
 use crate::env::{make, Env};
 use crate::error::{Error, Result};
@@ -59,7 +59,7 @@ pub fn render_run(run_dir: &Path, options: &RenderOptions) -> Result<Recording> 
     let checkpoint = options.checkpoint.as_deref().map(|c| resolve_checkpoint(run_dir, c)).transpose()?;
     let mut env = make(&cfg.env)?;
     let (obs_dim, act_dim) = (env.observation_space().dim(), env.action_space().dim());
-    let (_, mut agent, path) = load_agent(run_dir, checkpoint.as_deref(), obs_dim, act_dim)?;
+    let LoadedAgent { mut agent, path, .. } = load_agent(run_dir, checkpoint.as_deref(), obs_dim, act_dim)?;
     let stem = path.file_stem().map_or_else(|| "agent".into(), |s| s.to_string_lossy().into_owned());
     let out = options.out.clone().unwrap_or_else(|| RunDir::new(run_dir).videos().join(format!("{stem}.gif")));
     let record_options = RecordOptions {

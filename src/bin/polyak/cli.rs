@@ -51,6 +51,9 @@ pub enum Command {
     /// Video of a run's agent: deterministic episodes as a GIF (or an MP4 through ffmpeg),
     /// drawn by MuJoCo's own renderer (MuJoCo envs) or as Gymnasium draws the classic envs.
     Render(RenderArgs),
+    /// A run's deterministic policy as an ONNX model (observation → action, in the env's
+    /// bounds), to run without polyak: onnxruntime, TensorRT, OpenVINO, OpenCV.
+    Export(ExportArgs),
     /// List the available algorithms/presets and environments.
     List,
     /// Measure gradient updates/s and env steps/s.
@@ -202,6 +205,20 @@ pub struct EvalArgs {
 }
 
 #[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// Run directory written by `polyak train` (or by the Python package).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Checkpoint: a file, or a name in the run's checkpoints/ (`final`, `step_000050000`, or a
+    /// step such as `50000`). Default: the run's final, else its latest.
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// The .onnx file to write (never replaced). Default: RUN/exports/<checkpoint>.onnx.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
 pub struct RenderArgs {
     /// Run directory written by `polyak train`.
     #[arg(long)]
@@ -268,6 +285,20 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => run_train(args),
         Command::Eval(args) => run_eval(args),
         Command::Render(args) => run_render(args),
+        Command::Export(args) => {
+            let e = polyak::export::export_run(&args.run, args.checkpoint.as_deref(), args.out.as_deref())?;
+            let bounds = |v: &[f32]| v.iter().map(|x| format!("{x}")).collect::<Vec<_>>().join(", ");
+            let name = e.checkpoint.file_stem().unwrap_or_default().to_string_lossy();
+            say!("wrote {} from checkpoint {name}", e.path.display());
+            say!(
+                "  observation: float32 [batch, {}] -> action: float32 [batch, {}], in low [{}], high [{}]",
+                e.policy.obs_dim(),
+                e.policy.act_dim(),
+                bounds(&e.policy.action.low),
+                bounds(&e.policy.action.high)
+            );
+            Ok(())
+        }
         Command::List => {
             say!("algorithms and presets (--algo):");
             for a in Algo::ALL {
