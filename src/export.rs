@@ -1,14 +1,14 @@
 //! A trained policy outside polyak: a checkpoint's deterministic policy as plain layers
-//! ([`Policy`]) and as an ONNX model (`polyak export`, Python's `export_onnx`), which
-//! onnxruntime, TensorRT, OpenVINO or OpenCV's `dnn` module runs on a robot's computer with no
-//! polyak, Python or PyTorch there.
+//! ([`Policy`]) and as an ONNX model (`polyak export`, Python's `export_onnx`), which an ONNX
+//! runtime (onnxruntime, TensorRT, OpenVINO, …) runs on a robot's computer with no polyak,
+//! Python or PyTorch there. The tests run it in onnxruntime (`python/tests/test_export.py`).
 //!
 //! The model is the action `predict(obs, deterministic=True)` and `polyak eval` take, in the
 //! env's bounds: `low + (tanh(f(obs)) + 1)/2 · (high − low)`, with `f` the actor's layers and
 //! ReLU between them (SAC: the mean half of its last layer). Its one input is `observation`
 //! (float32, `batch × obs_dim`) and its one output `action` (float32, `batch × act_dim`). It is
-//! written as ONNX's standard operators of opset 13 (`Gemm`, `Relu`, `Tanh`, `Add`, `Mul`), so
-//! any runtime since 2020 loads it; other runtimes sum each product in their own order, so their
+//! written as ONNX's standard operators of opset 13 (`Gemm`, `Relu`, `Tanh`, `Add`, `Mul`),
+//! which runtimes since 2020 read; other runtimes sum each product in their own order, so their
 //! actions agree with polyak's to float32 rounding, not bit for bit.
 
 use crate::config::TrainConfig;

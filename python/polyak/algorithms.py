@@ -348,9 +348,9 @@ class Algorithm:
         standard operators of ONNX opset 13, and its ``metadata_props`` hold the algorithm, env,
         seed and env step. Other runtimes sum in their own order, so their actions agree with
         ``predict``'s to float32 rounding, not bit for bit. An existing file is never replaced
-        (``polyak.Error``). From a ``learn`` callback, the agent as it stands; before any
-        ``learn``, the untrained one. The CLI's ``polyak export --run DIR`` does the same for a
-        run directory.
+        (``FileExistsError``; another name than ``.onnx`` is a ``ValueError``). From a ``learn``
+        callback, the agent as it stands; before any ``learn``, the untrained one. The CLI's
+        ``polyak export --run DIR`` does the same for a run directory.
         """
         return Path(self._model.export_onnx(Path(path)))
 

@@ -515,7 +515,11 @@ impl Model {
         let policy = polyak::export::Policy { layers, action };
         let metadata = polyak::export::metadata(&inner.cfg, step);
         drop(inner);
-        py.detach(|| polyak::export::write_onnx(&policy, &metadata, &path)).map_err(to_py)?;
+        py.detach(|| polyak::export::write_onnx(&policy, &metadata, &path)).map_err(|e| match e {
+            // Said of the CLI's --out; here it is the path argument
+            polyak::Error::Flag { message, .. } => PyValueError::new_err(message),
+            e => to_py(e),
+        })?;
         Ok(path)
     }
 

@@ -136,7 +136,7 @@ def test_an_export_writes_over_nothing_and_wants_an_onnx_name() -> None:
     with pytest.raises(FileExistsError, match=r"taken\.onnx"):
         model.export_onnx("taken.onnx")
     assert Path("taken.onnx").read_bytes() == b"mine"
-    with pytest.raises(ValueError, match=r"\.onnx"):
+    with pytest.raises(ValueError, match=r"^policy\.txt: name an \.onnx file$"):
         model.export_onnx("policy.txt")
     assert not Path("policy.txt").exists()
     # Before any learn: the untrained policy, as predict has it
