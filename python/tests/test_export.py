@@ -1,6 +1,6 @@
-"""Policies exported as ONNX, run by onnxruntime, against ``predict``: on a built-in env, on a
-Python env with uneven action bounds (from Python and from the CLI), from inside a callback; and
-an export never writes over a file."""
+"""Policies exported as ONNX, run by onnxruntime and by ONNX's reference evaluator, against
+``predict``: on a built-in env, on a Python env with uneven action bounds (from Python and from
+the CLI), from inside a callback; and an export never writes over a file."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 from numpy.typing import NDArray
+from onnx.reference import ReferenceEvaluator
 
 import polyak
 from polyak.callbacks import BaseCallback
@@ -22,10 +23,15 @@ SHORT = {"learning_starts": 200, "eval_every": 0, "hidden": [32, 32], "batch_siz
 
 
 def run_onnx(path: Path, obs: NDArray[np.float32]) -> NDArray[np.float32]:
+    """The actions onnxruntime computes, checked against ONNX's own reference evaluator (a
+    second, independent reading of the file)."""
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["observation"]
     assert [o.name for o in session.get_outputs()] == ["action"]
-    return session.run(["action"], {"observation": obs})[0]  # type: ignore[no-any-return]
+    actions: NDArray[np.float32] = session.run(["action"], {"observation": obs})[0]
+    reference = ReferenceEvaluator(str(path)).run(["action"], {"observation": obs})[0]
+    np.testing.assert_allclose(actions, reference, rtol=1e-5, atol=1e-5)
+    return actions
 
 
 def metadata(path: Path) -> dict[str, str]:
