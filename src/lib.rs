@@ -13,7 +13,8 @@
 //!   multi-seed sweeps; [`bench`]: speed measurements;
 //! - [`export`]: a checkpoint's deterministic policy as plain layers or an ONNX model;
 //! - [`algo`]: the agents behind [`algo::Agent`], for those who drive updates themselves;
-//!   [`parallel`]: the long-lived helper threads they (and vector envs) share work with.
+//!   [`parallel`]: the long-lived helper threads they (and vector envs) share work with;
+//!   [`alloc`]: the global allocator the binary installs (large buffers on cache lines).
 //!
 //! Every fallible function returns [`Result`] with the crate's [`Error`].
 //!
@@ -28,6 +29,7 @@
 //! ```
 
 pub mod algo;
+pub mod alloc;
 pub mod bench;
 pub mod checkpoint;
 pub mod config;

@@ -15,6 +15,10 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::sync::Mutex;
 
+/// Large buffers on cache lines (`polyak::alloc`), as in the `polyak` binary.
+#[global_allocator]
+static ALLOCATOR: polyak::alloc::CacheAligned = polyak::alloc::CacheAligned;
+
 /// A polyak error as the Python exception a user expects: bad names and values are
 /// `ValueError`, files `OSError`, everything else `RuntimeError`; the message is polyak's.
 pub(crate) fn to_py(e: Error) -> PyErr {

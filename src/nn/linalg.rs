@@ -1362,6 +1362,37 @@ mod tests {
         assert_eq!(Simd::parse("sse"), None);
     }
 
+    /// Where in memory the operands and the output start (on a cache line, as the binary's
+    /// allocator puts large buffers, or a few floats past one) changes no bit.
+    #[test]
+    fn where_the_operands_start_changes_no_bit() {
+        let levels: Vec<Simd> = Simd::ALL.into_iter().filter(|s| s.available()).collect();
+        // `len` values from `src` copied to start `shift` floats past a 64-byte line.
+        let placed = |src: &[f32], shift: usize| {
+            let mut v = vec![0.0f32; src.len() + 32];
+            let line = (64 - v.as_ptr() as usize % 64) % 64 / 4;
+            v[line + shift..line + shift + src.len()].copy_from_slice(src);
+            (v, line + shift)
+        };
+        for (case, &(m, k, n)) in [(40, 256, 256), (13, 37, 29), (256, 23, 64), (6, 64, 200)].iter().enumerate() {
+            let (a, b, bias) = (values(m * k, 11 + case as u64), values(k * n, 21 + case as u64), values(n, 5));
+            let want = chain(&a, &b, &[], m, k, n, Start::Row(&bias));
+            for &level in &levels {
+                use_simd(level).unwrap();
+                for shift in [0, 1, 4, 8, 13] {
+                    let ((av, a0), (bv, b0)) = (placed(&a, shift), placed(&b, (shift * 3) % 16));
+                    let (mut cv, c0) = placed(&vec![0.0; m * n], (shift * 7) % 16);
+                    let (aa, bb) = (&av[a0..a0 + m * k], &bv[b0..b0 + k * n]);
+                    let out = &mut cv[c0..c0 + m * n];
+                    matmul(out, aa, Layout::AsIs, bb, Layout::AsIs, m, k, n, Start::Row(&bias));
+                    let same = out.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits());
+                    assert!(same, "{m}×{k}×{n} shifted by {shift} floats at {level:?}");
+                }
+            }
+        }
+        use_simd(Simd::best()).unwrap();
+    }
+
     #[test]
     fn the_flop_count_grows_by_two_per_multiply_add() {
         let (m, k, n) = (3000, 7, 5);
