@@ -62,6 +62,11 @@ impl Env for PointMass {
     }
 }
 
+/// polyak's allocator, as the `polyak` binary installs it: the same numbers, faster updates
+/// (large buffers start on cache lines; `polyak::alloc`).
+#[global_allocator]
+static ALLOCATOR: polyak::alloc::CacheAligned = polyak::alloc::CacheAligned;
+
 fn main() -> polyak::Result<()> {
     let sets: Vec<String> = ["env=\"PointMass\"", "total_steps=6000", "eval_every=2000", "hidden=[64, 64]"]
         .iter()

@@ -11,6 +11,10 @@ use polyak::rng::Rng;
 use polyak::train::env_step_and_update;
 use std::time::Instant;
 
+/// As the `polyak` binary: large buffers on cache lines (`polyak::alloc`), so the timings match.
+#[global_allocator]
+static ALLOCATOR: polyak::alloc::CacheAligned = polyak::alloc::CacheAligned;
+
 fn main() -> polyak::Result<()> {
     polyak::use_simd_from_env().map_err(polyak::Error::Invalid)?;
     let mut args = std::env::args().skip(1);

@@ -4,6 +4,10 @@
 use polyak::bench::updates_per_second_on;
 use polyak::config::Algo;
 
+/// As the `polyak` binary: large buffers on cache lines (`polyak::alloc`), so the timings match.
+#[global_allocator]
+static ALLOCATOR: polyak::alloc::CacheAligned = polyak::alloc::CacheAligned;
+
 fn main() -> polyak::Result<()> {
     // POLYAK_SIMD picks the kernels, as for the CLI.
     polyak::use_simd_from_env().map_err(polyak::Error::Invalid)?;
