@@ -62,8 +62,8 @@ impl Policy {
     }
 
     /// The action for one observation, computed as polyak's agents compute it (each output one
-    /// fused multiply-add chain from its bias, in input order), so it has their bits: the
-    /// reference the exported model is checked against.
+    /// fused multiply-add chain from its bias, in input order), so it has their bits (tested
+    /// against each agent's `act`). Panics unless `obs` has `obs_dim` values.
     pub fn act(&self, obs: &[f32]) -> Vec<f32> {
         assert_eq!(obs.len(), self.obs_dim(), "Policy::act: observation size");
         let mut x = obs.to_vec();
