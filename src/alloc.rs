@@ -10,8 +10,8 @@
 //! **Why.** glibc's `malloc` aligns to 16 bytes. A buffer of 128 KiB or more (a 256-wide layer's
 //! weights, their Adam moments, a block's activations and δs) is mapped on its own and starts 16
 //! bytes into a page. Every 64-byte vector the AVX-512 kernels load or store then straddles two
-//! cache lines, and so does every line that one core reads from the other's buffers in a
-//! two-thread update. Aligned, `polyak bench` ran 5–14% more updates a second on one thread and
+//! cache lines, and a 256-float row that one core reads of the other's buffers in a two-thread
+//! update spans 17 lines, not 16. Aligned, `polyak bench` ran 5–14% more updates a second on one thread and
 //! 5–28% on two, the builds before and after alternating (README, "Buffers on cache lines").
 //! Alignment changes no number: the products' chains are the same wherever their operands start.
 
