@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
@@ -49,9 +49,7 @@ fn injected_enospc() -> std::io::Result<()> {
 /// never a torn one: write a temporary file in the same directory, fsync it, rename it over
 /// `path`, then fsync the directory so the rename itself survives a power cut.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = parent_dir(path);
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let (dir, tmp) = (parent_dir(path), temporary_for(path));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         let (head, tail) = bytes.split_at(bytes.len() / 2);
@@ -76,6 +74,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// The directory `path` is in (`.` for a bare file name).
 pub fn parent_dir(path: &Path) -> &Path {
     path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
+/// Where a write to `path` is made before it takes the name: `.<name>.tmp-<pid>` beside it
+/// (what [`is_checkpoint_temporary`] recognises).
+pub fn temporary_for(path: &Path) -> PathBuf {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    parent_dir(path).join(format!(".{name}.tmp-{}", std::process::id()))
 }
 
 /// The error for a destination that is already taken: polyak writes new files there only.
@@ -109,8 +114,7 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
     refuse_existing(path)?;
     let dir = parent_dir(path);
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let tmp = temporary_for(path);
     let mut file = std::fs::File::create_new(&tmp).map_err(|e| Error::io(&tmp, e))?;
     // From here the temporary is this process's own, to remove if the write fails.
     let written = file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| Error::io(&tmp, e));

@@ -68,8 +68,7 @@ impl Video {
         }
         let dir = crate::fsutil::parent_dir(path);
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("video");
-        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        let tmp = crate::fsutil::temporary_for(path);
         let sink = match format {
             Format::Gif => {
                 let file = File::create_new(&tmp).map_err(|e| Error::io(&tmp, e))?;
