@@ -37,6 +37,7 @@ pub mod env;
 pub mod error;
 pub mod export;
 pub mod metrics;
+pub mod outputs;
 pub mod parallel;
 pub mod plot;
 pub mod render;

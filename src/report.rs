@@ -23,6 +23,7 @@
 
 use crate::env::{EnvSpec, Normalisation};
 use crate::error::{Error, Result};
+use crate::outputs::Outputs;
 use crate::plot::{draw_figure, plot, Figure, Line, Metric};
 use crate::results::{curve, group, mean_std, RunData};
 use crate::stats::{Bootstrap, Interval};
@@ -224,7 +225,7 @@ fn profiles(scores: &BTreeMap<String, Tasks>, bootstrap: &Bootstrap) -> Vec<Line
 }
 
 /// The section across envs: normalisation, aggregates, improvement, pictures.
-fn across_envs(md: &mut String, runs: &[RunData], out: &Path, bootstrap: &Bootstrap) -> Result<()> {
+fn across_envs(md: &mut String, runs: &[RunData], out: &mut Outputs, bootstrap: &Bootstrap) -> Result<()> {
     let scores = normalised_scores(runs);
     if scores.is_empty() {
         return Ok(());
@@ -339,7 +340,9 @@ fn machines(md: &mut String, runs: &[RunData]) {
 }
 
 /// Writes `<out>/report.md` and its pictures (`eval_return`, `train_return`,
-/// `performance_profile` and `sample_efficiency`, each `.png` and `.svg`) for `runs`.
+/// `performance_profile` and `sample_efficiency`, each `.png` and `.svg`) for `runs`, all or
+/// none: a name that holds anything but polyak's own unchanged output is an error
+/// ([`crate::outputs`]).
 /// `skipped` lists runs that could not be read (directory, why); the report names them.
 pub fn write_report(
     runs: &[RunData],
@@ -347,9 +350,10 @@ pub fn write_report(
     opts: &ReportOptions,
     skipped: &[(std::path::PathBuf, String)],
 ) -> Result<String> {
+    let mut files = Outputs::new(out);
     // A sweep in its first minutes has no evaluation yet: the report says so per row.
-    let eval = plot(runs, out, Metric::Eval).ok();
-    let train = plot(runs, out, Metric::Train).ok();
+    let eval = plot(runs, &mut files, Metric::Eval).ok();
+    let train = plot(runs, &mut files, Metric::Train).ok();
     let b = &opts.bootstrap;
     let pct = b.confidence * 100.0;
     let mut md = String::from("# polyak report\n\n");
@@ -437,10 +441,10 @@ pub fn write_report(
              comparison.\n\n",
         );
     }
-    across_envs(&mut md, runs, out, b)?;
+    across_envs(&mut md, runs, &mut files, b)?;
     machines(&mut md, runs);
-    let path = out.join("report.md");
-    crate::fsutil::write_atomic(&path, md.as_bytes())?;
+    files.add("report.md", md.clone().into_bytes());
+    files.write()?;
     Ok(md)
 }
 

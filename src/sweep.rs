@@ -241,15 +241,18 @@ impl SweepSpec {
 }
 
 /// Writes `<sweep_dir>/sweep.slurm`, a job array of `n_runs` tasks, each running the sweep's own
-/// command (`args`, as given to this process) for one run, from the current directory.
+/// command (`args`, as given to this process) for one run, from the current directory. A script
+/// the user has edited since (an account or partition line, say) is refused, not replaced
+/// ([`crate::outputs`]).
 pub fn emit_slurm(n_runs: usize, sweep_dir: &Path, args: impl IntoIterator<Item = String>) -> Result<PathBuf> {
     let logs = sweep_dir.join("logs");
     std::fs::create_dir_all(&logs).map_err(|e| Error::io(&logs, e))?;
     let exe = std::env::current_exe().map_err(|e| Error::io("polyak", e))?;
     let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
     let line = slurm_command_line(&exe, args);
-    let path = sweep_dir.join("sweep.slurm");
-    crate::fsutil::write_atomic(&path, slurm_script(n_runs, &cwd.join(sweep_dir), &cwd, &line).as_bytes())?;
+    let mut files = crate::outputs::Outputs::new(sweep_dir);
+    let path = files.add("sweep.slurm", slurm_script(n_runs, &cwd.join(sweep_dir), &cwd, &line).into_bytes());
+    files.write()?;
     Ok(path)
 }
 

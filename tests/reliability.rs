@@ -250,6 +250,74 @@ fn slurm_scripts_run_the_sweep_command_once_whatever_flags_it_had() {
 }
 
 #[test]
+fn reports_pictures_and_slurm_scripts_replace_only_polyaks_own_unchanged_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    assert!(sweep(&out, &[]).status.success());
+    let (out_s, pics) = (out.to_str().unwrap(), dir.path().join("pics"));
+    let pics_s = pics.to_str().unwrap();
+    let emit = || sweep(&out, &["--emit", "slurm"]);
+    // Made again on request, each replacing what polyak wrote before.
+    for _ in 0..2 {
+        for o in [polyak(&["report", out_s]), polyak(&["plot", out_s, "--train", "--out", pics_s]), emit()] {
+            assert!(o.status.success(), "{}", text(&o));
+        }
+    }
+    // An edited report and Slurm script, and a user's picture under polyak's name: each command
+    // is refused naming the file, and writes nothing, its other files included.
+    let mine = |path: &Path, bytes: &str| {
+        let mut old = std::fs::read(path).unwrap_or_default();
+        old.extend(bytes.as_bytes());
+        std::fs::write(path, old).unwrap();
+    };
+    mine(&out.join("report.md"), "\nmy notes\n");
+    mine(&out.join("sweep.slurm"), "\n#SBATCH --account=mine\n");
+    mine(&pics.join("train_return.svg"), "<!-- my note -->");
+    let figures = dir.path().join("paper");
+    std::fs::create_dir(&figures).unwrap();
+    std::fs::write(figures.join("eval_return.png"), "my own figure").unwrap();
+    let before = [&out, &pics, &figures].map(|d| snapshot(d));
+    for (o, file, why) in [
+        (polyak(&["report", out_s]), "report.md", "was changed since polyak wrote it"),
+        (emit(), "sweep.slurm", "was changed since polyak wrote it"),
+        (polyak(&["plot", out_s, "--train", "--out", pics_s]), "train_return.svg", "was changed since polyak wrote it"),
+        (
+            polyak(&["plot", out_s, "--out", figures.to_str().unwrap()]),
+            "eval_return.png",
+            "already exists, and polyak did not write it",
+        ),
+    ] {
+        assert!(!o.status.success() && text(&o).contains(&format!("{file}: {why}")), "{}", text(&o));
+    }
+    assert_eq!([&out, &pics, &figures].map(|d| snapshot(d)), before);
+}
+
+#[test]
+fn pictures_can_be_made_again_after_a_crash_at_any_point_of_their_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, pics) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("pics"));
+    assert!(sweep(&a, &[]).status.success() && sweep(&b, &["--steps", "700"]).status.success());
+    let args =
+        |runs: &Path| ["plot", runs.to_str().unwrap(), "--train", "--out", pics.to_str().unwrap()].map(String::from);
+    let plot_crashing_at = |n: usize| {
+        let mut plot = Command::new(env!("CARGO_BIN_EXE_polyak"));
+        plot.args(args(&a)).env("POLYAK_FAILPOINT", format!("crash:{n}")).output().unwrap()
+    };
+    // A crash at each point of each write (the record, four pictures, the record again) while
+    // the pictures of `a` replace those of `b`; then `b`'s again, which must find every name
+    // still polyak's to replace.
+    let plot_b = || polyak(&args(&b).each_ref().map(String::as_str));
+    assert!(plot_b().status.success());
+    let mut n = 1;
+    while !plot_crashing_at(n).status.success() {
+        let o = plot_b();
+        assert!(o.status.success(), "after a crash at point {n}: {}", text(&o));
+        n += 1;
+    }
+    assert_eq!(n, 6 * 4 + 1, "crash points passed");
+}
+
+#[test]
 fn settings_of_the_wrong_type_or_family_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("never");

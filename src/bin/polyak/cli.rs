@@ -340,10 +340,12 @@ pub fn run(cli: Cli) -> Result<()> {
             for m in empty {
                 eprintln!("polyak: no run has logged a {} yet; {} not drawn", m.axis(), m.file_stem());
             }
+            let mut files = polyak::outputs::Outputs::new(&out);
             for m in drawable {
-                for f in &plot(&found.runs, &out, m)?.files {
-                    say!("wrote {}", f.display());
-                }
+                plot(&found.runs, &mut files, m)?;
+            }
+            for f in files.write()? {
+                say!("wrote {}", f.display());
             }
             Ok(())
         }
