@@ -1,5 +1,5 @@
 //! `cargo bench`: gradient updates/s and env steps/s — the same report as `polyak bench`.
-//! Figures and how they compare with PyTorch: README, "Speed".
+//! Figures: README, "Speed"; how they compare with PyTorch: docs/speed.md, "Earlier measurements".
 
 /// As the `polyak` binary: large buffers on cache lines (`polyak::alloc`), so the timings match.
 #[global_allocator]

@@ -12,7 +12,7 @@
 //! bytes into a page. Every 64-byte vector the AVX-512 kernels load or store then straddles two
 //! cache lines, and a 256-float row that one core reads of the other's buffers in a two-thread
 //! update spans 17 lines, not 16. Aligned, `polyak bench` ran 5–14% more updates a second on one thread and
-//! 5–28% on two, the builds before and after alternating (README, "Buffers on cache lines").
+//! 5–28% on two, the builds before and after alternating (docs/speed.md, "Buffers on cache lines").
 //! Alignment changes no number: the products' chains are the same wherever their operands start.
 
 use std::alloc::{GlobalAlloc, Layout, System};

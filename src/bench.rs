@@ -120,7 +120,7 @@ pub const WHOLE_CORES: f64 = 0.9;
 /// (the slower thread's; 1 = two whole cores). A virtual machine's two vCPUs do not always get
 /// two whole cores: on a 2-core AMD EPYC VM this read 0.91–1.08 most of the time and down to
 /// 0.50 in stretches of a few hundred milliseconds, in which the same 256³ products took
-/// 1,064–1,082 µs on both threads at once against 545–597 µs at other times (README, "Two whole
+/// 1,064–1,082 µs on both threads at once against 545–597 µs at other times (docs/speed.md, "Two whole
 /// cores"). Thread-scaling figures from such a stretch measure the host, not polyak. Takes ≈ 4 ms.
 pub fn cores_together() -> f64 {
     use std::sync::atomic::{AtomicUsize, Ordering};

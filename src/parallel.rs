@@ -53,7 +53,7 @@ const CLOSED: u8 = 3;
 /// cycles, and reading the state only once per 64 of them made each side of a hand-off see it
 /// ≈ 1 µs late on average (measured on Zen 5: the helper started 1.2 µs after the post, the
 /// caller saw it done 0.9 µs after). Reading it after every pause, a join of two equal jobs costs
-/// 0.31–0.44 µs more than the jobs, against 1.80–1.93 µs (README, "Two whole cores").
+/// 0.31–0.44 µs more than the jobs, against 1.80–1.93 µs (docs/speed.md, "Two whole cores").
 fn wait_while(state: &AtomicU8, from: u8) -> u8 {
     let start = Instant::now();
     loop {

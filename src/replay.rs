@@ -265,7 +265,7 @@ impl ReplayBuffer {
     /// Copies `size` slots, drawn in order by `draw`, into the rows of `batch`; a slot `skip` is
     /// not copied, its rows listed in `pending`. Each row is a handful of cache misses anywhere in
     /// a buffer of up to gigabytes: fetched one row at a time a HalfCheetah batch took 16–20 µs,
-    /// so each row's lines are asked for [`AHEAD`] rows before they are copied (6.5 µs; README,
+    /// so each row's lines are asked for [`AHEAD`] rows before they are copied (6.5 µs; docs/speed.md,
     /// "Batches fetched ahead"). The draws keep their order, so the rows are the same.
     fn gather(
         &self,

@@ -213,7 +213,7 @@ impl Critics {
     /// Whether [`Critics::learn_one_per_thread`] suits `pool`: one thread per critic. Each
     /// critic's step then runs start to finish on one core, which writes (Adam, Polyak) only
     /// what it has itself just read; sharing every critic's rows out among the threads instead
-    /// has each core write parameters both cores have just read (see README, "Speed").
+    /// has each core write parameters both cores have just read (docs/speed.md, "One critic per thread").
     pub(crate) fn one_per_thread(&self, pool: &Pool) -> bool {
         pool.threads() > 1 && pool.threads() == self.len()
     }

@@ -509,7 +509,7 @@ trait Kernel {
     /// copy: one contiguous stream of 256-byte rows, where B's own rows of the panel are a whole
     /// row of B apart (1 KB at 256 columns) and fall into a few of L1's sets, as do the lines of
     /// a transposed A they share L1 with. AVX-512 updates gained 11–13% with the 4-row tiles
-    /// (README, "Copies as read") and gain 1.005–1.011× with today's 6-row ones, which read a
+    /// (docs/speed.md, "Copies as read") and gain 1.005–1.011× with today's 6-row ones, which read a
     /// third less of B per FMA ("Six rows of 64"); AVX2, whose panels are copied in a pass of
     /// their own ([`Kernel::PACK`]) while the previous panel's tiles prefetch them, measured
     /// 1.00–1.02× with this instead.
@@ -1205,7 +1205,7 @@ mod x86 {
     // AVX-512: 6 rows × 4 vectors = 24 of the 32 zmm registers. It held 4 rows × 6 vectors
     // before: 6 × 4 reads B at 4 vectors per 24 FMAs where 4 × 6 read 6, and with the panel
     // copied as read (in L2, not L1) that made updates 1.03–1.10× faster on one thread and
-    // 1.00–1.06× on two on Zen 5 (README, "Six rows of 64").
+    // 1.00–1.06× on two on Zen 5 (docs/speed.md, "Six rows of 64").
     simd_kernel!(
         Avx512,
         "avx512f,avx2,fma",
