@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Opt-in: every speed figure the README's "Speed" section states for a CPU class, measured in one
+# run on the machine at hand, then each target of the performance work beside it, met or not:
+# end to end ≥ 3× Stable-Baselines3 (≥ 3.5× on a CPU without AVX-512), training ≥ 95% of the
+# update-only rate, two threads ≥ 1.8× one (end to end and update-only), one update's useful
+# GFLOP/s ≥ 60% of the FMA peak a core, two 1-thread sweep jobs ≥ 1.9× one, and the same bits at
+# every SIMD level the CPU has. Run it on each new class of machine and put its table in the
+# README. Needs MuJoCo (scripts/setup/mujoco.sh); SB3_PYTHON reuses a venv with
+# Stable-Baselines3 (scripts/bench/sb3-setup.sh makes one otherwise). About 30 minutes on 2
+# cores; nothing else should run meanwhile. Usage:
+#   scripts/bench/cpu-class.sh [folder=cpu-class-<date>]    (each part's output is kept there)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${1:-cpu-class-$(date +%Y%m%d-%H%M)}
+if [ -e "$OUT" ]; then
+  echo "$OUT already exists: name another folder" >&2
+  exit 2
+fi
+mkdir -p "$OUT"
+grep -m1 -E "^flags" /proc/cpuinfo > "$OUT/cpu.txt"
+grep -m3 -E "^(model name|cpu family|model)\s" /proc/cpuinfo >> "$OUT/cpu.txt"
+cargo build --release --quiet --bin polyak
+part() {
+  local name=$1
+  shift
+  echo "== $name: $*"
+  "$@" 2>&1 | tee "$OUT/$name.txt"
+}
+part bench target/release/polyak bench
+part threads scripts/bench/threads.sh 3
+part sweep-jobs scripts/bench/sweep-jobs.sh 3
+part vs-sb3 scripts/bench/vs-sb3.sh 2 2
+part determinism cargo test --release --test determinism
+python3 scripts/bench/cpu_class_summary.py "$OUT" | tee "$OUT/summary.md"
