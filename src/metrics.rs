@@ -9,6 +9,8 @@
 //! With one thread the same seed reproduces every column but `wall_time` and `sps` byte for byte.
 
 use crate::error::{Error, Result};
+use crate::fsutil::parent_dir;
+use crate::rundir::RunDir;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -108,8 +110,7 @@ impl MetricsWriter {
         let path = &self.path;
         crate::fsutil::write_atomic(path, self.text.as_bytes())?;
         let file = std::fs::OpenOptions::new().append(true).open(path).map_err(|e| Error::io(path, e))?;
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let events = crate::tensorboard::EventWriter::create(dir, &self.text)?;
+        let events = crate::tensorboard::EventWriter::create(&RunDir::new(parent_dir(path)).tensorboard(), &self.text)?;
         self.files = Some((BufWriter::new(file), events));
         Ok(())
     }

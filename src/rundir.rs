@@ -46,6 +46,9 @@ impl RunDir {
     pub fn machine(&self) -> PathBuf {
         self.root.join("machine.toml")
     }
+    pub fn tensorboard(&self) -> PathBuf {
+        self.root.join("events.out.tfevents.polyak")
+    }
     pub fn checkpoints(&self) -> PathBuf {
         self.root.join("checkpoints")
     }
@@ -83,6 +86,20 @@ impl RunDir {
     /// Whether a run was started here (it has a config or metrics).
     pub fn holds_run(&self) -> bool {
         self.config().exists() || self.metrics().exists()
+    }
+    /// What a new run would write here that exists already: its files at the top, and a
+    /// `checkpoints` that is not an empty folder. A run is started only where this is empty, so
+    /// that no file of anyone else's is written over.
+    pub fn taken(&self) -> Vec<PathBuf> {
+        let files = [self.config(), self.metrics(), self.machine(), self.tensorboard(), self.python_env()];
+        let mut taken: Vec<PathBuf> = files.into_iter().filter(|f| f.symlink_metadata().is_ok()).collect();
+        let checkpoints = self.checkpoints();
+        if checkpoints.symlink_metadata().is_ok()
+            && std::fs::read_dir(&checkpoints).map_or(true, |mut entries| entries.next().is_some())
+        {
+            taken.push(checkpoints);
+        }
+        taken
     }
 }
 

@@ -134,11 +134,11 @@ pub struct EventWriter {
 }
 
 impl EventWriter {
-    /// Starts `events.out.tfevents.polyak` in `dir` afresh from the metrics text written so
-    /// far (a resumed run rewrites it, so rows the interrupted process logged after its last
-    /// checkpoint do not appear twice).
-    pub fn create(dir: &Path, metrics_text: &str) -> Result<Self> {
-        let path = dir.join("events.out.tfevents.polyak");
+    /// Starts the event file `path` (a run's [`crate::rundir::RunDir::tensorboard`]) afresh from
+    /// the metrics text written so far (a resumed run rewrites it, so rows the interrupted
+    /// process logged after its last checkpoint do not appear twice).
+    pub fn create(path: &Path, metrics_text: &str) -> Result<Self> {
+        let path = path.to_path_buf();
         let mut bytes = record(&event(unix_now(), 0, &[], Some("brain.Event:2")));
         let mut lines = metrics_text.lines();
         let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();

@@ -318,6 +318,26 @@ fn pictures_can_be_made_again_after_a_crash_at_any_point_of_their_writing() {
 }
 
 #[test]
+fn a_new_run_is_not_started_over_anyone_elses_files() {
+    let dir = tempfile::tempdir().unwrap();
+    // Files a fresh run writes, each here as a user's own (the folder otherwise fit for a run).
+    for name in ["machine.toml", "events.out.tfevents.polyak", "python_env.toml", "metrics.csv", "checkpoints/mine"] {
+        let out = dir.path().join(name.replace(['/', '.'], "_"));
+        std::fs::create_dir_all(out.join("checkpoints")).unwrap();
+        std::fs::write(out.join(name), "mine").unwrap();
+        let before = snapshot(&out);
+        let o = train(&out, 600, &[]);
+        let shown = name.split('/').next().unwrap();
+        assert!(!o.status.success() && text(&o).contains(&format!("holds `{shown}`")), "{name}: {}", text(&o));
+        assert_eq!(snapshot(&out), before, "{name}");
+    }
+    // An empty checkpoints folder takes nothing.
+    let out = dir.path().join("empty");
+    std::fs::create_dir_all(out.join("checkpoints")).unwrap();
+    assert!(train(&out, 600, &[]).status.success());
+}
+
+#[test]
 fn settings_of_the_wrong_type_or_family_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("never");

@@ -325,11 +325,20 @@ fn start(
     run.go(opts)
 }
 
-/// A run directory is never silently overwritten.
+/// A run directory is never silently overwritten, nor a file of anyone else's where a new run
+/// would write one of its own.
 fn refuse_existing_run(dir: &Path) -> Result<()> {
-    if RunDir::new(dir).holds_run() {
+    let run = RunDir::new(dir);
+    if run.config().exists() {
         let how = format!("continue it with `polyak train --resume {}`, or choose another --out", dir.display());
         return Err(Error::run_dir(dir, format!("already holds a run; {how}")));
+    }
+    if let Some(taken) = run.taken().first() {
+        let name = taken.strip_prefix(dir).unwrap_or(taken).display();
+        let why = format!(
+            "holds `{name}`, where a new run would write its own; polyak leaves it as it is: choose another --out"
+        );
+        return Err(Error::run_dir(dir, why));
     }
     Ok(())
 }
