@@ -65,15 +65,16 @@ impl Outputs {
         }
         // The new stamps join the old ones first, so that a crash among the writes below leaves
         // every name holding bytes the record knows.
-        for (name, bytes) in &self.files {
-            record.written.entry(name.clone()).or_default().push(stamp(bytes));
+        let stamps: Vec<String> = self.files.iter().map(|(_, bytes)| stamp(bytes)).collect();
+        for ((name, _), new) in self.files.iter().zip(&stamps) {
+            record.written.entry(name.clone()).or_default().push(new.clone());
         }
         save_record(&record_path, &record)?;
         for (name, bytes) in &self.files {
             write_atomic(&self.dir.join(name), bytes)?;
         }
-        for (name, bytes) in &self.files {
-            record.written.insert(name.clone(), vec![stamp(bytes)]);
+        for ((name, _), new) in self.files.iter().zip(stamps) {
+            record.written.insert(name.clone(), vec![new]);
         }
         save_record(&record_path, &record)?;
         Ok(self.files.iter().map(|(name, _)| self.dir.join(name)).collect())
