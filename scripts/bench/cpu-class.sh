@@ -6,7 +6,7 @@
 # GFLOP/s ≥ 60% of the FMA peak a core, two 1-thread sweep jobs ≥ 1.9× one, and the same bits at
 # every SIMD level the CPU has. Run it on each new class of machine and put its table in the
 # README. Needs MuJoCo (scripts/setup/mujoco.sh); SB3_PYTHON reuses a venv with
-# Stable-Baselines3 (scripts/bench/sb3-setup.sh makes one otherwise). About 30 minutes on 2
+# Stable-Baselines3 (scripts/bench/sb3-setup.sh makes one otherwise). 10–30 minutes on 2
 # cores; nothing else should run meanwhile. Usage:
 #   scripts/bench/cpu-class.sh [folder=cpu-class-<date>]    (each part's output is kept there)
 set -euo pipefail
