@@ -16,10 +16,21 @@ if [ -e "$OUT" ]; then
   echo "$OUT already exists: name another folder" >&2
   exit 2
 fi
+cargo build --release --quiet --bin polyak
+# What the parts need, checked before anything is measured: MuJoCo's envs, and a Python with
+# Stable-Baselines3 (made now if missing, so that no install runs between the measurements).
+envs=$(target/release/polyak bench --envs --quick)
+if ! grep -q "HalfCheetah-v5" <<<"$envs"; then
+  echo "HalfCheetah-v5 is not available: run scripts/setup/mujoco.sh first" >&2
+  exit 2
+fi
+export SB3_PYTHON=${SB3_PYTHON:-$PWD/.venv-sb3/bin/python}
+if [ ! -x "$SB3_PYTHON" ]; then
+  (source scripts/bench/sb3-setup.sh && rm -rf "$WORK")
+fi
 mkdir -p "$OUT"
 grep -m1 -E "^flags" /proc/cpuinfo > "$OUT/cpu.txt"
 grep -m3 -E "^(model name|cpu family|model)\s" /proc/cpuinfo >> "$OUT/cpu.txt"
-cargo build --release --quiet --bin polyak
 part() {
   local name=$1
   shift
