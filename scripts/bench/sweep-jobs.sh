@@ -18,28 +18,22 @@ STEPS=${2:-5000}
 cargo build --release --quiet --bin polyak
 BIN=$PWD/target/release/polyak
 WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
 python3 - "$BIN" "$WORK" "$ROUNDS" "$STEPS" <<'PY'
-import csv, pathlib, statistics, subprocess, sys, time
+import pathlib, statistics, subprocess, sys, time
+
+sys.path.insert(0, "scripts/bench")
+from bench_runs import EPISODE, steady_rate, two_whole_cores
 
 binary, work, rounds, steps = sys.argv[1], pathlib.Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 START = 2000
+if steps % EPISODE or steps <= START:
+    sys.exit(f"steps = {steps}: a multiple of {EPISODE} (HalfCheetah's episode) above {START}")
 SETS = ["learning_starts=1000", "hidden=[256, 256]", "eval_every=0", "checkpoint_every=0", "threads=1"]
-
-
-def two_whole_cores():
-    out = subprocess.run([binary, "bench", "--cores", "1"], check=True, capture_output=True, text=True).stdout
-    return "(two whole cores)" in out
-
-
-def steady_rate(metrics):
-    with open(metrics) as f:
-        wall = {int(r["step"]): float(r["wall_time"]) for r in csv.DictReader(f) if r["episode_return"]}
-    return (steps - START) / (wall[steps] - wall[START])
-
 
 walls, rates, whole = {1: [], 2: []}, {1: [], 2: []}, []
 for r in range(rounds):
-    checks, pair = [two_whole_cores()], {}
+    checks, pair = [two_whole_cores(binary)], {}
     for jobs in (1, 2):
         out = work / f"r{r}-j{jobs}"
         cmd = [binary, "sweep", "--algos", "sac", "--env", "HalfCheetah-v5", "--seeds", "2", "--steps", str(steps)]
@@ -47,8 +41,8 @@ for r in range(rounds):
         start = time.monotonic()
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wall = time.monotonic() - start
-        checks.append(two_whole_cores())
-        runs = [steady_rate(m) for m in sorted(out.rglob("metrics.csv"))]
+        checks.append(two_whole_cores(binary))
+        runs = [steady_rate(m, START, steps) for m in sorted(out.rglob("metrics.csv"))]
         assert len(runs) == 2, f"{out}: {len(runs)} runs"
         # One job: the runs took turns, so its work per second is one run's rate (their mean);
         # two jobs: the two runs' rates add up.
@@ -66,4 +60,3 @@ one, two = statistics.median(rates[1]), statistics.median(rates[2])
 on_whole = f"{statistics.median(whole):.2f}x in {len(whole)} of {rounds} rounds on two whole cores" if whole else "no round on two whole cores"
 print(f"steady state (steps {START}-{steps}): --jobs 1 {one:.1f}, --jobs 2 {two:.1f} env-steps/s: two jobs do {two / one:.2f}x the work of one per second ({on_whole})")
 PY
-rm -rf "$WORK"

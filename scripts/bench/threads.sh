@@ -12,22 +12,21 @@ ROUNDS=${1:-3}
 cargo build --release --quiet --bin polyak
 BIN=$PWD/target/release/polyak
 WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
 python3 - "$BIN" "$WORK" "$ROUNDS" <<'PY'
-import csv, statistics, subprocess, sys
+import statistics, subprocess, sys
+from pathlib import Path
+
+sys.path.insert(0, "scripts/bench")
+from bench_runs import steady_rate, two_whole_cores
 
 binary, work, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
 START, END = 2000, 5000
 rates, whole = {}, {}
 
-
-def two_whole_cores():
-    out = subprocess.run([binary, "bench", "--cores", "1"], check=True, capture_output=True, text=True).stdout
-    return "(two whole cores)" in out
-
-
 for r in range(rounds):
     for algo in ("sac", "td3", "ddpg"):
-        checks = [two_whole_cores()]
+        checks = [two_whole_cores(binary)]
         pair = []
         for threads in (1, 2):
             out = f"{work}/{algo}-{threads}-{r}"
@@ -36,11 +35,8 @@ for r in range(rounds):
             cmd = [binary, "train", "-q", "--algo", algo, "--env", "HalfCheetah-v5", "--steps", str(END)]
             cmd += ["--out", out] + [x for s in sets for x in ("--set", s)]
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-            checks.append(two_whole_cores())
-            with open(out + "/metrics.csv") as f:
-                rows = [row for row in csv.DictReader(f) if row["episode_return"]]
-            wall = {int(row["step"]): float(row["wall_time"]) for row in rows}
-            rate = (END - START) / (wall[END] - wall[START])
+            checks.append(two_whole_cores(binary))
+            rate = steady_rate(Path(out) / "metrics.csv", START, END)
             rates.setdefault((algo, threads), []).append(rate)
             pair.append(rate)
             print(f"round {r + 1} {algo} {threads} thread(s): {rate:.1f} env-steps/s", flush=True)
@@ -54,4 +50,3 @@ for algo in ("sac", "td3", "ddpg"):
     on_whole = f"{statistics.median(w):.2f}x in {len(w)} of {rounds} pairs on two whole cores" if w else "no pair on two whole cores"
     print(f"  {algo:<5} 1 thread {one:7.1f}   2 threads {two:7.1f}   {two / one:.2f}x   ({on_whole})")
 PY
-rm -rf "$WORK"
