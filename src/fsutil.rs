@@ -50,8 +50,10 @@ fn injected_enospc() -> std::io::Result<()> {
 /// `path`, then fsync the directory so the rename itself survives a power cut.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let (dir, tmp) = (parent_dir(path), temporary_for(path));
+    // `create_new`: the temporary is this call's own, so removing it on failure removes nothing
+    // else, and a file already under that name is never truncated
+    let mut f = std::fs::File::create_new(&tmp).map_err(|e| Error::io(path, e))?;
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
         let (head, tail) = bytes.split_at(bytes.len() / 2);
         f.write_all(head)?;
         injected_enospc()?;
@@ -76,11 +78,14 @@ pub fn parent_dir(path: &Path) -> &Path {
     path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
 
-/// Where a write to `path` is made before it takes the name: `.<name>.tmp-<pid>` beside it
-/// (what [`is_checkpoint_temporary`] recognises).
+/// Where a write to `path` is made before it takes the name: `.<name>.tmp-<pid>-<n>` beside it
+/// (what [`is_checkpoint_temporary`] recognises), `n` counting this process's temporaries, so
+/// that two writes to one name at once (two threads saving one model) never share one.
 pub fn temporary_for(path: &Path) -> PathBuf {
+    static MADE: AtomicU64 = AtomicU64::new(0);
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    parent_dir(path).join(format!(".{name}.tmp-{}", std::process::id()))
+    let n = MADE.fetch_add(1, Ordering::Relaxed);
+    parent_dir(path).join(format!(".{name}.tmp-{}-{n}", std::process::id()))
 }
 
 /// The error for a destination that is already taken: polyak writes new files there only.
@@ -115,9 +120,10 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = parent_dir(path);
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let tmp = temporary_for(path);
-    let mut file = std::fs::File::create_new(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    // Errors name `path`, the file the user asked for, not its temporary
+    let mut file = std::fs::File::create_new(&tmp).map_err(|e| Error::io(path, e))?;
     // From here the temporary is this process's own, to remove if the write fails.
-    let written = file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| Error::io(&tmp, e));
+    let written = file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| Error::io(path, e));
     drop(file);
     let result = written.and_then(|()| publish_new(&tmp, path));
     if result.is_err() {
@@ -127,7 +133,7 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Removes the temporaries of checkpoint writes a crash interrupted in `dir`:
-/// `.<name>.safetensors.tmp-<pid>`, as [`write_atomic`] names them, and nothing else (a user's
+/// `.<name>.safetensors.tmp-<pid>-<n>`, as [`write_atomic`] names them, and nothing else (a user's
 /// `.notes.tmp-1` stays). Only a run's own `checkpoints/` folders are cleaned, by the process
 /// that holds the run's lock.
 pub fn remove_stale_temporaries(dir: &Path) {
@@ -139,16 +145,25 @@ pub fn remove_stale_temporaries(dir: &Path) {
     }
 }
 
-/// Whether `name` is `.<name>.safetensors.tmp-<pid>`.
+/// Whether `name` is `.<name>.safetensors.tmp-<pid>-<n>` (or `.tmp-<pid>`, as builds before
+/// 2026-12-03 named them).
 pub(crate) fn is_checkpoint_temporary(name: &str) -> bool {
-    let Some((file, pid)) = name.strip_prefix('.').and_then(|n| n.rsplit_once(".tmp-")) else { return false };
+    let Some((file, tag)) = name.strip_prefix('.').and_then(|n| n.rsplit_once(".tmp-")) else { return false };
     let stem = file.strip_suffix(".safetensors").unwrap_or("");
-    !stem.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
+    let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    !stem.is_empty() && tag.split_once('-').map_or(number(tag), |(pid, n)| number(pid) && number(n))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_write_gets_its_own_temporary() {
+        let path = Path::new("dir/a.txt");
+        assert_ne!(temporary_for(path), temporary_for(path));
+        assert_eq!(temporary_for(path).parent(), Some(Path::new("dir")));
+    }
 
     #[test]
     fn replaces_content_and_leaves_no_temporary() {
@@ -163,12 +178,17 @@ mod tests {
     #[test]
     fn only_checkpoint_temporaries_count_as_stale() {
         let dir = tempfile::tempdir().unwrap();
-        let stale = [".resume.safetensors.tmp-4242", ".000000000000-000000001000.safetensors.tmp-7"];
+        let ours = temporary_for(&dir.path().join("resume.safetensors"));
+        let ours = ours.file_name().unwrap().to_str().unwrap().to_string();
+        let stale = [&ours, ".resume.safetensors.tmp-4242", ".000000000000-000000001000.safetensors.tmp-7-12"];
         let kept = [
             ".notes.tmp-1",
             "resume.safetensors.tmp-12",
             ".resume.safetensors.tmp-",
             ".resume.safetensors.tmp-12x",
+            ".resume.safetensors.tmp-12-",
+            ".resume.safetensors.tmp--3",
+            ".resume.safetensors.tmp-1-2-3",
             "..safetensors.tmp-3",
             "final.safetensors",
         ];

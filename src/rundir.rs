@@ -151,7 +151,9 @@ pub(crate) fn copy_locked_run(src: &Path, dst: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => return Err(Error::run_dir(dst, DESTINATION_TAKEN)),
         Err(e) => return Err(Error::io(dst, e)),
     }
-    let name = dst.file_name().and_then(|n| n.to_str()).ok_or_else(|| Error::run_dir(dst, "is not a folder name"))?;
+    if dst.file_name().and_then(|n| n.to_str()).is_none() {
+        return Err(Error::run_dir(dst, "is not a folder name"));
+    }
     let parent = dst.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     // The nearest folder of `dst`'s that exists, to see whether `dst` is inside `src` before
     // creating anything.
@@ -165,7 +167,7 @@ pub(crate) fn copy_locked_run(src: &Path, dst: &Path) -> Result<()> {
     let _replaced = if replace { Some(RunLock::acquire(dst)?) } else { None };
     // Missing folders on the way are made, as SB3's `save` makes them.
     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    let tmp = crate::fsutil::temporary_for(dst);
     // `create_dir`, not `create_dir_all`: the temporary is this process's own, so removing it on
     // failure removes nothing else.
     std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
