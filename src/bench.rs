@@ -113,8 +113,50 @@ fn rates_per_round(
 }
 
 /// A round counts as run on two whole cores when [`cores_together`] read at least this before
-/// and after it.
+/// and after it (and [`round_trip_ns`] at most [`NEAR_NS`]).
 pub const WHOLE_CORES: f64 = 0.9;
+
+/// The longest round trip of a cache line between the two threads ([`round_trip_ns`]) at which
+/// they count as near each other. On the 2-core Zen 5 VM it read 49–87 ns at some times and
+/// 420–470 ns at others, for a tenth of a second to many seconds at a time (the host had put the
+/// two vCPUs far apart, on two core complexes by the look of it). In rounds between two far
+/// checks, DDPG's two threads ran a median 1.46× one; between two near ones, 1.85×
+/// (docs/speed.md, "Far cores").
+pub const NEAR_NS: f64 = 200.0;
+
+/// What a check of the two cores read: how fast each of two threads runs FMAs while both do, as a
+/// share of one alone ([`cores_together`]), and a cache line's round trip between them
+/// ([`round_trip_ns`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Cores {
+    pub fma: f64,
+    pub round_trip_ns: f64,
+}
+
+impl Cores {
+    /// Reads both (≈ 5–15 ms).
+    pub fn check() -> Cores {
+        Cores { fma: cores_together(), round_trip_ns: round_trip_ns() }
+    }
+
+    /// Two whole cores near each other: what thread-scaling figures should be read on.
+    pub fn whole(&self) -> bool {
+        self.fma >= WHOLE_CORES && self.round_trip_ns <= NEAR_NS
+    }
+
+    /// The check as `polyak bench --cores` prints it, its verdict in parentheses.
+    pub fn describe(&self) -> String {
+        let (share, trip) = (100.0 * self.fma, self.round_trip_ns);
+        let verdict = if self.fma < WHOLE_CORES {
+            "NOT two whole cores: thread-scaling figures now measure the host"
+        } else if trip > NEAR_NS {
+            "two cores, but NOT near each other: thread-scaling figures now measure the host"
+        } else {
+            "two whole cores"
+        };
+        format!("two threads at once: {share:.0}% of one thread's FMA rate each, a cache line there and back in {trip:.0} ns ({verdict})")
+    }
+}
 
 /// How fast each of two threads runs FMAs while both run at once, as a share of one thread alone
 /// (the slower thread's; 1 = two whole cores). A virtual machine's two vCPUs do not always get
@@ -146,37 +188,107 @@ pub fn cores_together() -> f64 {
     (0..2).map(together).fold(0.0, f64::max) / alone
 }
 
+/// Nanoseconds for a cache line to go from one thread to another and back: the median over
+/// blocks of 100 round trips (50 blocks, or as many as fit in 20 ms, so that two threads sharing
+/// one CPU do not hold it up), after a first one that waits for the other thread to start. The
+/// median leaves out the blocks the host interrupted. It is what every hand-off of a split
+/// update costs, and every weight or δ that one thread reads after the other wrote it.
+/// `f64::INFINITY` if the system refuses a thread or no block finished.
+pub fn round_trip_ns() -> f64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const STOP: u64 = u64::MAX;
+    // The line the two threads pass: odd values are the caller's, even ones the answers
+    let line = AtomicU64::new(0);
+    let answer = || loop {
+        let seen = line.load(Ordering::Acquire);
+        if seen == STOP {
+            return;
+        }
+        // Not a store: one that landed after the caller's STOP would leave this thread waiting
+        if !seen.is_multiple_of(2) {
+            let _ = line.compare_exchange(seen, seen + 1, Ordering::AcqRel, Ordering::Relaxed);
+        }
+        std::hint::spin_loop();
+    };
+    std::thread::scope(|s| {
+        let Ok(there) = std::thread::Builder::new().spawn_scoped(s, answer) else { return f64::INFINITY };
+        let (start, limit) = (Instant::now(), std::time::Duration::from_millis(20));
+        // One round trip; false if the time is up first
+        let mut sent = 0u64;
+        let mut trip = || {
+            sent += 2;
+            line.store(sent - 1, Ordering::Release);
+            let mut spins = 0u32;
+            while line.load(Ordering::Acquire) != sent {
+                std::hint::spin_loop();
+                spins += 1;
+                // The clock only now and then: reading it would lengthen what is timed
+                if spins.is_multiple_of(64) && start.elapsed() > limit {
+                    return false;
+                }
+            }
+            true
+        };
+        let mut blocks = Vec::with_capacity(50);
+        if trip() {
+            'blocks: while blocks.len() < 50 {
+                let clock = Instant::now();
+                for _ in 0..100 {
+                    if !trip() {
+                        break 'blocks;
+                    }
+                }
+                blocks.push(clock.elapsed().as_secs_f64() * 1e9 / 100.0);
+            }
+        }
+        line.store(STOP, Ordering::Release);
+        let _ = there.join();
+        if blocks.is_empty() {
+            f64::INFINITY
+        } else {
+            median(&mut blocks)
+        }
+    })
+}
+
 /// 1- and 2-thread updates/s of `algo` at `size` ([`updates_per_second_on`]), with a check of
-/// the cores ([`cores_together`]) before the first round and after each.
+/// the cores ([`Cores::check`]) before the first round and after each.
 pub struct ThreadScaling {
     /// Medians over all rounds.
     pub one: f64,
     pub two: f64,
-    /// The rounds run between two checks that both read [`WHOLE_CORES`] or more: (1 thread,
-    /// 2 threads) updates/s.
+    /// The rounds run between two checks that both read two whole cores near each other
+    /// ([`Cores::whole`]): (1 thread, 2 threads) updates/s.
     pub whole: Vec<(f64, f64)>,
-    /// What the checks read, lowest and highest.
+    /// What the checks read, lowest and highest: FMA shares, and round trips in ns.
     pub checks: (f64, f64),
+    pub round_trips: (f64, f64),
 }
 
 impl ThreadScaling {
     pub fn measure(algo: Algo, size: (usize, usize), rounds: usize, updates: usize) -> ThreadScaling {
         let mut checks = Vec::with_capacity(rounds + 1);
-        let rates = rates_per_round(algo, size, &[1, 2], rounds, updates, || checks.push(cores_together()));
+        let rates = rates_per_round(algo, size, &[1, 2], rounds, updates, || checks.push(Cores::check()));
         ThreadScaling::from_rounds(&rates[0], &rates[1], &checks)
     }
 
     /// From each round's 1- and 2-thread updates/s and the checks around the rounds (one more
     /// than the rounds: check r before round r, check r + 1 after it).
-    pub fn from_rounds(one: &[f64], two: &[f64], checks: &[f64]) -> ThreadScaling {
+    pub fn from_rounds(one: &[f64], two: &[f64], checks: &[Cores]) -> ThreadScaling {
         assert!(one.len() == two.len() && checks.len() == one.len() + 1, "a check before and after every round");
-        let whole = (0..one.len())
-            .filter(|&r| checks[r] >= WHOLE_CORES && checks[r + 1] >= WHOLE_CORES)
-            .map(|r| (one[r], two[r]))
-            .collect();
-        let (lo, hi) = checks.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &c| (lo.min(c), hi.max(c)));
+        let whole =
+            (0..one.len()).filter(|&r| checks[r].whole() && checks[r + 1].whole()).map(|r| (one[r], two[r])).collect();
+        let range = |read: fn(&Cores) -> f64| {
+            checks.iter().map(read).fold((f64::MAX, f64::MIN), |(lo, hi), c| (lo.min(c), hi.max(c)))
+        };
         let (mut one, mut two) = (one.to_vec(), two.to_vec());
-        ThreadScaling { one: median(&mut one), two: median(&mut two), whole, checks: (lo, hi) }
+        ThreadScaling {
+            one: median(&mut one),
+            two: median(&mut two),
+            whole,
+            checks: range(|c| c.fma),
+            round_trips: range(|c| c.round_trip_ns),
+        }
     }
 
     /// Median of the 2 / 1 ratios of the rounds on two whole cores (None without such a round).
@@ -249,11 +361,11 @@ pub fn print_report(quick: bool, envs_only: bool) -> crate::Result<()> {
     }
     out!("gradient updates/s (batch 256, 256×256 MLPs; {} kernels; median of {rounds} rounds)", crate::simd().name());
     out!(
-        "  (2 / 1 threads: all rounds; then the rounds on two whole cores, where two threads at once ran FMAs at ≥ {:.0}% of one's before and after)",
+        "  (2 / 1 threads: all rounds; then the rounds on two whole cores, where two threads at once ran FMAs at ≥ {:.0}% of one's, and passed a cache line there and back in ≤ {NEAR_NS:.0} ns, before and after)",
         100.0 * WHOLE_CORES
     );
     let mut cheetah = Vec::new();
-    let (mut lo, mut hi) = (f64::MAX, f64::MIN);
+    let ((mut lo, mut hi), (mut near, mut far)) = ((f64::MAX, f64::MIN), (f64::MAX, f64::MIN));
     for (label, size) in [("HalfCheetah sizes (obs 17, act 6)", (17, 6)), ("Pendulum sizes (obs 3, act 1)", (3, 1))] {
         for algo in BENCH_ALGOS {
             let t = ThreadScaling::measure(algo, size, rounds, updates);
@@ -268,12 +380,17 @@ pub fn print_report(quick: bool, envs_only: bool) -> crate::Result<()> {
                 two / one
             );
             (lo, hi) = (lo.min(t.checks.0), hi.max(t.checks.1));
+            (near, far) = (near.min(t.round_trips.0), far.max(t.round_trips.1));
             if size == (17, 6) {
                 cheetah.push((algo, t));
             }
         }
     }
-    out!("  two threads at once ran FMAs at {:.0}–{:.0}% of one thread's rate in the checks", 100.0 * lo, 100.0 * hi);
+    out!(
+        "  in the checks, two threads at once ran FMAs at {:.0}–{:.0}% of one thread's rate and passed a cache line there and back in {near:.0}–{far:.0} ns",
+        100.0 * lo,
+        100.0 * hi
+    );
     // Useful work against what the core can do: the matrix products' FLOPs per update × updates/s,
     // as a share of the FMA peak of one core (1 thread) or two (2 threads).
     let peak = crate::nn::fma_peak_gflops(crate::simd());
@@ -299,21 +416,15 @@ pub fn print_report(quick: bool, envs_only: bool) -> crate::Result<()> {
     print_checkpoint_cost(Path::new("."), quick)
 }
 
-/// `polyak bench --cores`: whether two threads get two whole cores now, `readings` times, a
-/// tenth of a second apart.
+/// `polyak bench --cores`: whether two threads get two whole cores near each other now,
+/// `readings` times, a tenth of a second apart.
 pub fn print_cores(readings: usize) -> crate::Result<()> {
     out!("CPU: {}", crate::rundir::cpu_model());
     for i in 0..readings {
         if i > 0 {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        let c = cores_together();
-        let verdict = if c >= WHOLE_CORES {
-            "two whole cores"
-        } else {
-            "NOT two whole cores: thread-scaling figures now measure the host"
-        };
-        out!("two threads at once: {:.0}% of one thread's FMA rate each ({verdict})", 100.0 * c);
+        out!("{}", Cores::check().describe());
     }
     Ok(())
 }
@@ -440,13 +551,50 @@ mod tests {
     fn only_rounds_between_two_whole_core_checks_count() {
         let (one, two) = ([100.0, 100.0, 100.0, 100.0], [190.0, 120.0, 130.0, 180.0]);
         // Round 1 ended, and round 2 began, in a stretch with the vCPUs on one core.
-        let t = ThreadScaling::from_rounds(&one, &two, &[0.97, 1.01, 0.72, 0.95, 0.90]);
+        let near = |fma| Cores { fma, round_trip_ns: 55.0 };
+        let t = ThreadScaling::from_rounds(&one, &two, &[0.97, 1.01, 0.72, 0.95, 0.90].map(near));
         assert_eq!(t.whole, vec![(100.0, 190.0), (100.0, 180.0)]);
         assert_eq!(t.whole_ratio(), Some(1.85));
         assert_eq!(t.whole_two(), Some(185.0));
         assert_eq!((t.one, t.two), (100.0, 155.0), "medians over all rounds");
         assert_eq!(t.checks, (0.72, 1.01));
-        let none = ThreadScaling::from_rounds(&one[..1], &two[..1], &[0.5, 1.0]);
+        let none = ThreadScaling::from_rounds(&one[..1], &two[..1], &[0.5, 1.0].map(near));
         assert_eq!((none.whole_ratio(), none.whole_two()), (None, None));
+        // Whole cores, but far apart before round 0 ends: it does not count
+        let far = Cores { fma: 1.0, round_trip_ns: 450.0 };
+        let t = ThreadScaling::from_rounds(&one[..2], &two[..2], &[near(1.0), far, near(1.0)]);
+        assert_eq!(t.whole, vec![]);
+        assert_eq!(t.round_trips, (55.0, 450.0));
+    }
+
+    #[test]
+    fn two_threads_on_one_cpu_end_the_round_trips_in_time() {
+        // SAFETY: a zeroed cpu_set_t is a valid empty set; the calls read and write only it.
+        let set_cpus = |cpus: &[usize]| unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            cpus.iter().for_each(|&c| libc::CPU_SET(c, &mut set));
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+        };
+        // This thread, and the one it spawns, on one CPU: every answer waits for a time slice
+        let mut was: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut was) }, 0);
+        let first = (0..libc::CPU_SETSIZE as usize).find(|&c| unsafe { libc::CPU_ISSET(c, &was) }).unwrap();
+        assert_eq!(set_cpus(&[first]), 0);
+        let clock = Instant::now();
+        let ns = round_trip_ns();
+        let took = clock.elapsed();
+        assert_eq!(unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &was) }, 0);
+        // Cut off at 20 ms (plus a last time slice), and read as far from near either way
+        assert!(took < std::time::Duration::from_millis(500), "{took:?}");
+        assert!(ns > NEAR_NS, "{ns}");
+    }
+
+    #[test]
+    fn a_check_names_what_it_read() {
+        let line = |fma, round_trip_ns| Cores { fma, round_trip_ns }.describe();
+        assert!(line(0.98, 55.0)
+            .ends_with("98% of one thread's FMA rate each, a cache line there and back in 55 ns (two whole cores)"));
+        assert!(line(0.5, 55.0).contains("(NOT two whole cores:"));
+        assert!(line(0.98, 450.0).contains("in 450 ns (two cores, but NOT near each other:"));
     }
 }

@@ -8,7 +8,8 @@
 # sweep also holds each run's start and end, and with two jobs it waits for the slower of two
 # runs; the steady-state rate measures only how the two jobs share the cores. Every sweep is
 # bracketed by `polyak bench --cores 1`, and a round counts as on two whole cores when the three
-# checks around it all say so (docs/speed.md, "Two whole cores"). Needs MuJoCo
+# checks around it all say so, near each other or not: separate runs share no data (docs/speed.md,
+# "Two whole cores"). Needs MuJoCo
 # (scripts/setup/mujoco.sh).
 #   scripts/bench/sweep-jobs.sh [rounds=3] [steps=5000]
 set -euo pipefail
@@ -33,7 +34,7 @@ SETS = ["learning_starts=1000", "hidden=[256, 256]", "eval_every=0", "checkpoint
 
 walls, rates, whole = {1: [], 2: []}, {1: [], 2: []}, []
 for r in range(rounds):
-    checks, pair = [two_whole_cores(binary)], {}
+    checks, pair = [two_whole_cores(binary, near=False)], {}
     for jobs in (1, 2):
         out = work / f"r{r}-j{jobs}"
         cmd = [binary, "sweep", "--algos", "sac", "--env", "HalfCheetah-v5", "--seeds", "2", "--steps", str(steps)]
@@ -41,7 +42,7 @@ for r in range(rounds):
         start = time.monotonic()
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wall = time.monotonic() - start
-        checks.append(two_whole_cores(binary))
+        checks.append(two_whole_cores(binary, near=False))
         runs = [steady_rate(m, START, steps) for m in sorted(out.rglob("metrics.csv"))]
         assert len(runs) == 2, f"{out}: {len(runs)} runs"
         # One job: the runs took turns, so its work per second is one run's rate (their mean);

@@ -4,7 +4,8 @@
 # and DDPG, medians and the 2-thread/1-thread ratio. Needs MuJoCo (scripts/setup/mujoco.sh).
 # Every run is bracketed by `polyak bench --cores 1`: a pair of runs (1 and 2 threads) counts as
 # on two whole cores when the three checks around it all say so (a VM's two vCPUs sometimes
-# share one core; docs/speed.md, "Two whole cores"), and those pairs get their own median ratio.
+# share one core, or sit far apart; docs/speed.md, "Two whole cores" and "Far cores"), and those
+# pairs get their own median ratio.
 #   scripts/bench/threads.sh [rounds=3]
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -273,8 +273,9 @@ pub struct BenchArgs {
     /// Threads per update with --algo (0: as `polyak train` chooses).
     #[arg(long, default_value_t = 0, requires = "algo")]
     pub threads: usize,
-    /// Only check whether two threads get two whole cores now (a virtual machine's two vCPUs may
-    /// share one), this many times; scripts/bench/threads.sh brackets its runs with it.
+    /// Only check whether two threads get two whole cores near each other now (a virtual
+    /// machine's two vCPUs may share one, or sit far apart), this many times;
+    /// scripts/bench/threads.sh brackets its runs with it.
     #[arg(long, value_name = "READINGS", num_args = 0..=1, default_missing_value = "3", conflicts_with_all = ["envs", "algo"])]
     pub cores: Option<usize>,
 }
