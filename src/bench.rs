@@ -190,7 +190,8 @@ pub fn cores_together() -> f64 {
 
 /// Nanoseconds for a cache line to go from one thread to another and back: the median over
 /// blocks of 100 round trips (50 blocks, or as many as fit in 20 ms, so that two threads sharing
-/// one CPU do not hold it up), after a first one that waits for the other thread to start. The
+/// one CPU do not hold it up), after a first one that waits up to 200 ms for the other thread to
+/// start. The
 /// median leaves out the blocks the host interrupted. It is what every hand-off of a split
 /// update costs, and every weight or δ that one thread reads after the other wrote it.
 /// `f64::INFINITY` if the system refuses a thread or no block finished.
@@ -212,10 +213,12 @@ pub fn round_trip_ns() -> f64 {
     };
     std::thread::scope(|s| {
         let Ok(there) = std::thread::Builder::new().spawn_scoped(s, answer) else { return f64::INFINITY };
-        let (start, limit) = (Instant::now(), std::time::Duration::from_millis(20));
+        // The first round trip waits for the thread to start: on a busy host, a vCPU that was idle
+        // may take milliseconds to run it. The timed blocks then get 20 ms of their own.
+        let (mut start, mut limit) = (Instant::now(), std::time::Duration::from_millis(200));
         // One round trip; false if the time is up first
         let mut sent = 0u64;
-        let mut trip = || {
+        let mut trip = |start: Instant, limit: std::time::Duration| {
             sent += 2;
             line.store(sent - 1, Ordering::Release);
             let mut spins = 0u32;
@@ -230,11 +233,12 @@ pub fn round_trip_ns() -> f64 {
             true
         };
         let mut blocks = Vec::with_capacity(50);
-        if trip() {
+        if trip(start, limit) {
+            (start, limit) = (Instant::now(), std::time::Duration::from_millis(20));
             'blocks: while blocks.len() < 50 {
                 let clock = Instant::now();
                 for _ in 0..100 {
-                    if !trip() {
+                    if !trip(start, limit) {
                         break 'blocks;
                     }
                 }
