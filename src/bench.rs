@@ -191,9 +191,8 @@ pub fn cores_together() -> f64 {
 /// Nanoseconds for a cache line to go from one thread to another and back: the median over
 /// blocks of 100 round trips (50 blocks, or as many as fit in 20 ms, so that two threads sharing
 /// one CPU do not hold it up), after a first one that waits up to 200 ms for the other thread to
-/// start. The
-/// median leaves out the blocks the host interrupted. It is what every hand-off of a split
-/// update costs, and every weight or δ that one thread reads after the other wrote it.
+/// start. The median leaves out the blocks the host interrupted. It is what every hand-off of a
+/// split update costs, and every weight or δ that one thread reads after the other wrote it.
 /// `f64::INFINITY` if the system refuses a thread or no block finished.
 pub fn round_trip_ns() -> f64 {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -573,22 +572,20 @@ mod tests {
 
     #[test]
     fn two_threads_on_one_cpu_end_the_round_trips_in_time() {
-        // SAFETY: a zeroed cpu_set_t is a valid empty set; the calls read and write only it.
-        let set_cpus = |cpus: &[usize]| unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            cpus.iter().for_each(|&c| libc::CPU_SET(c, &mut set));
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-        };
-        // This thread, and the one it spawns, on one CPU: every answer waits for a time slice
-        let mut was: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-        assert_eq!(unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut was) }, 0);
+        // This thread, and the one it spawns, on one CPU: every answer waits for a time slice.
+        // SAFETY: zeroed cpu_set_t values are valid empty sets; the calls read and write only them.
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        let (mut was, mut one): (libc::cpu_set_t, libc::cpu_set_t) = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::sched_getaffinity(0, size, &mut was) }, 0);
         let first = (0..libc::CPU_SETSIZE as usize).find(|&c| unsafe { libc::CPU_ISSET(c, &was) }).unwrap();
-        assert_eq!(set_cpus(&[first]), 0);
+        unsafe { libc::CPU_SET(first, &mut one) };
+        assert_eq!(unsafe { libc::sched_setaffinity(0, size, &one) }, 0);
         let clock = Instant::now();
         let ns = round_trip_ns();
         let took = clock.elapsed();
-        assert_eq!(unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &was) }, 0);
-        // Cut off at 20 ms (plus a last time slice), and read as far from near either way
+        assert_eq!(unsafe { libc::sched_setaffinity(0, size, &was) }, 0);
+        // Cut off (200 ms at most for the first round trip, then 20 ms), where without the cut-off
+        // this took 20 s; and read as far from near either way
         assert!(took < std::time::Duration::from_millis(500), "{took:?}");
         assert!(ns > NEAR_NS, "{ns}");
     }
