@@ -214,10 +214,10 @@ pub fn round_trip_ns() -> f64 {
         let Ok(there) = std::thread::Builder::new().spawn_scoped(s, answer) else { return f64::INFINITY };
         // The first round trip waits for the thread to start: on a busy host, a vCPU that was idle
         // may take milliseconds to run it. The timed blocks then get 20 ms of their own.
-        let (mut start, mut limit) = (Instant::now(), std::time::Duration::from_millis(200));
+        let after = |ms| Instant::now() + std::time::Duration::from_millis(ms);
         // One round trip; false if the time is up first
         let mut sent = 0u64;
-        let mut trip = |start: Instant, limit: std::time::Duration| {
+        let mut trip = |deadline: Instant| {
             sent += 2;
             line.store(sent - 1, Ordering::Release);
             let mut spins = 0u32;
@@ -225,19 +225,19 @@ pub fn round_trip_ns() -> f64 {
                 std::hint::spin_loop();
                 spins += 1;
                 // The clock only now and then: reading it would lengthen what is timed
-                if spins.is_multiple_of(64) && start.elapsed() > limit {
+                if spins.is_multiple_of(64) && Instant::now() > deadline {
                     return false;
                 }
             }
             true
         };
         let mut blocks = Vec::with_capacity(50);
-        if trip(start, limit) {
-            (start, limit) = (Instant::now(), std::time::Duration::from_millis(20));
+        if trip(after(200)) {
+            let deadline = after(20);
             'blocks: while blocks.len() < 50 {
                 let clock = Instant::now();
                 for _ in 0..100 {
-                    if !trip(start, limit) {
+                    if !trip(deadline) {
                         break 'blocks;
                     }
                 }
