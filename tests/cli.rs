@@ -16,6 +16,25 @@ fn stdout(o: &Output) -> String {
 }
 
 #[test]
+fn more_threads_than_cpus_train_with_a_warning_that_says_so() {
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let dir = tempfile::tempdir().unwrap();
+    let train = |threads: usize, name: &str| {
+        let out = dir.path().join(name);
+        let threads = format!("threads={threads}");
+        let args = ["--set", "learning_starts=200", "--set", "hidden=[16]", "--set", threads.as_str()];
+        let o = polyak(&[&["train", "--steps", "300", "-q", "--out", out.to_str().unwrap()][..], &args].concat());
+        assert!(o.status.success(), "{}", stderr(&o));
+        stderr(&o)
+    };
+    let over = train(cpus + 1, "over");
+    let want = format!("warning: threads = {} is more than the {cpus} CPU", cpus + 1);
+    assert!(over.contains(&want) && over.contains(&format!("faster with threads = {cpus}")), "{over}");
+    let fits = train(cpus, "fits");
+    assert!(!fits.contains("warning"), "{fits}");
+}
+
+#[test]
 fn train_writes_a_run_directory_and_eval_reloads_it() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");

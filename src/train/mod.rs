@@ -266,6 +266,19 @@ fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
     pb
 }
 
+/// Why `threads` is slower than it need be, when it is more than the CPUs this process may use:
+/// its threads then take turns on them.
+fn more_threads_than_cpus(threads: usize) -> Option<String> {
+    let cpus = std::thread::available_parallelism().ok()?.get();
+    (threads > cpus).then(|| {
+        format!(
+            "threads = {threads} is more than the {cpus} CPU{} this process may use: the update's threads take turns on \
+             them, and the run is faster with threads = {cpus} (the numbers are the same on any thread count)",
+            if cpus == 1 { "" } else { "s" }
+        )
+    })
+}
+
 /// A line that belongs in the log: above the bar on a terminal, on stderr otherwise.
 fn log_line(pb: &ProgressBar, quiet: bool, text: String) {
     if quiet {
@@ -537,6 +550,9 @@ impl Run {
         let here = crate::rundir::Machine::here(self.step, cfg.common.resolved_threads());
         if let Err(e) = here.record(&self.dir) {
             pb.suspend(|| eprintln!("polyak: warning: {e}"));
+        }
+        if let Some(why) = more_threads_than_cpus(cfg.common.resolved_threads()) {
+            pb.suspend(|| eprintln!("polyak: warning: {why}"));
         }
         if cfg.video_every > 0 {
             video::check_can_render(self.eval_env.as_mut())?;
