@@ -29,7 +29,7 @@ fn more_threads_than_cpus_train_with_a_warning_that_says_so() {
     };
     let over = train(cpus + 1, "over");
     let want = format!("warning: threads = {} is more than the {cpus} CPU", cpus + 1);
-    assert!(over.contains(&want) && over.contains(&format!("faster with threads = {cpus}")), "{over}");
+    assert!(over.contains(&want) && over.contains(&format!("set threads to at most {cpus}")), "{over}");
     let fits = train(cpus, "fits");
     assert!(!fits.contains("warning"), "{fits}");
 }

@@ -266,14 +266,14 @@ fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
     pb
 }
 
-/// Why `threads` is slower than it need be, when it is more than the CPUs this process may use:
-/// its threads then take turns on them.
+/// What to say when `threads` is more than the CPUs this process may use: the update's threads
+/// then take turns on them, and wait for each other.
 fn more_threads_than_cpus(threads: usize) -> Option<String> {
     let cpus = std::thread::available_parallelism().ok()?.get();
     (threads > cpus).then(|| {
         format!(
             "threads = {threads} is more than the {cpus} CPU{} this process may use: the update's threads take turns on \
-             them, and the run is faster with threads = {cpus} (the numbers are the same on any thread count)",
+             them and wait for each other; set threads to at most {cpus} (the numbers are the same on any thread count)",
             if cpus == 1 { "" } else { "s" }
         )
     })
