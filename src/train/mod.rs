@@ -266,10 +266,10 @@ fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
     pb
 }
 
-/// What to say when `threads` is more than the CPUs this process may use: the update's threads
-/// then take turns on them, and wait for each other.
-fn more_threads_than_cpus(threads: usize) -> Option<String> {
-    let cpus = std::thread::available_parallelism().ok()?.get();
+/// What to say when a run's threads are more than the CPUs this process may use (as `machine`
+/// records them): the update's threads then take turns on them, and wait for each other.
+fn more_threads_than_cpus(machine: &crate::rundir::Machine) -> Option<String> {
+    let (threads, cpus) = (machine.threads, machine.logical_cpus);
     (threads > cpus).then(|| {
         format!(
             "threads = {threads} is more than the {cpus} CPU{} this process may use: the update's threads take turns on \
@@ -551,7 +551,7 @@ impl Run {
         if let Err(e) = here.record(&self.dir) {
             pb.suspend(|| eprintln!("polyak: warning: {e}"));
         }
-        if let Some(why) = more_threads_than_cpus(cfg.common.resolved_threads()) {
+        if let Some(why) = more_threads_than_cpus(&here) {
             pb.suspend(|| eprintln!("polyak: warning: {why}"));
         }
         if cfg.video_every > 0 {
