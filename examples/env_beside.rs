@@ -1,7 +1,10 @@
 //! Training steps per second with each step's env step run after its update's batch is drawn
 //! (as `polyak train` did before) and beside its update (`Agent::update_beside`, as it does now),
-//! alternating rounds in one process: one agent, one env, one replay buffer prefilled with 5,000
-//! random transitions. Both ways give the same numbers; this times them.
+//! and updates alone on one batch (as `polyak bench` times them), rotating rounds in one process:
+//! one agent, one env, one replay buffer prefilled with 5,000 random transitions. Both ways of
+//! training give the same numbers; this times them, and training's share of the update-only rate
+//! (the performance work asks ≥ 95%) without the minutes between two processes that this host's
+//! drift puts into `scripts/bench/vs-sb3.sh`'s figure.
 //! `cargo run --release --example env_beside -- [sac|td3|ddpg] [threads=2] [rounds=20] [env=HalfCheetah-v5]`
 use polyak::algo::{ActMode, CommonConfig};
 use polyak::bench::{build, median};
@@ -37,13 +40,27 @@ fn main() -> polyak::Result<()> {
         obs = if s.terminated || s.truncated { env.reset(None) } else { s.obs };
     }
     let (mut batch, mut pending) = (Batch::default(), Vec::new());
-    let (mut after, mut beside) = (Vec::new(), Vec::new());
+    // Updates alone run on one batch drawn from the buffer, as `polyak bench` times them.
+    let fixed = {
+        let mut b = Batch::default();
+        replay.sample(256, &mut rng, &mut b);
+        b
+    };
+    let mut rates: [Vec<f64>; 3] = Default::default();
     let per_round = 200;
-    // Round 0 warms up; the order alternates so that neither way always runs first.
+    const ONLY: usize = 0;
+    const AFTER: usize = 1;
+    const BESIDE: usize = 2;
+    // Round 0 warms up; the order rotates so that no way always runs first.
     for round in 0..=rounds {
-        for side in if round % 2 == 0 { [false, true] } else { [true, false] } {
+        for k in 0..3 {
+            let side = (round + k) % 3;
             let clock = Instant::now();
             for _ in 0..per_round {
+                if side == ONLY {
+                    agent.update(&fixed);
+                    continue;
+                }
                 agent.act(&obs, ActMode::Explore, &mut rng, &mut action);
                 let mut next = None;
                 let mut env_step = |replay: &mut ReplayBuffer| {
@@ -52,7 +69,7 @@ fn main() -> polyak::Result<()> {
                     next = Some(s);
                     true
                 };
-                if side {
+                if side == BESIDE {
                     // As `polyak train` steps now.
                     env_step_and_update(agent.as_mut(), &mut replay, &mut rng, 256, &mut batch, &mut pending, env_step);
                 } else {
@@ -65,21 +82,21 @@ fn main() -> polyak::Result<()> {
             }
             let rate = per_round as f64 / clock.elapsed().as_secs_f64();
             if round > 0 {
-                if side {
-                    beside.push(rate)
-                } else {
-                    after.push(rate)
-                }
+                rates[side].push(rate);
             }
         }
     }
-    let mut ratios: Vec<f64> = after.iter().zip(&beside).map(|(x, y)| y / x).collect();
+    // One round's rates are seconds apart: their ratio, not the ratio of the medians, is what the
+    // host's drift leaves alone.
+    let ratio = |top: usize, bottom: usize| {
+        let mut each: Vec<f64> = rates[top].iter().zip(&rates[bottom]).map(|(t, b)| t / b).collect();
+        median(&mut each)
+    };
+    let (beside_after, beside_only) = (ratio(BESIDE, AFTER), ratio(BESIDE, ONLY));
+    let [only, after, beside] = rates.map(|mut r| median(&mut r));
     println!(
-        "{} on {env_name}, {threads} threads: env step after the batch {:.1}, beside the update {:.1} steps/s; median ratio {:.3}",
+        "{} on {env_name}, {threads} threads: updates alone {only:.1}/s; training steps with the env step after the batch {after:.1}/s, beside the update {beside:.1}/s; median ratios of a round: beside / after {beside_after:.3}, beside / updates alone {beside_only:.3}",
         algo.name(),
-        median(&mut after),
-        median(&mut beside),
-        median(&mut ratios)
     );
     Ok(())
 }

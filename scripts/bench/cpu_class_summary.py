@@ -38,10 +38,11 @@ def row(label: str, cells: list[str], target: str, met: bool) -> None:
 def main() -> None:
     folder = Path(sys.argv[1])
     cpu, bench, threads = read(folder, "cpu.txt"), read(folder, "bench.txt"), read(folder, "threads.txt")
-    sweep, sb3, same = (
+    sweep, sb3, same, beside = (
         read(folder, "sweep-jobs.txt"),
         read(folder, "vs-sb3.txt"),
         read(folder, "determinism.txt"),
+        read(folder, "env-beside.txt"),
     )
     avx512 = " avx512f " in f" {cpu} "
     # (what, per algorithm, at least, unit): "x" for ratios, "%" for shares.
@@ -53,8 +54,17 @@ def main() -> None:
             "x",
         ),
         (
-            "training / update-only rate",
+            "training / update-only rate, separate runs (vs-sb3)",
             per_algo(sb3, r"\n  {algo}\s+polyak .*?training at (\d+)% of it"),
+            95.0,
+            "%",
+        ),
+        (
+            "training / update-only rate, in one process",
+            {
+                a: 100 * v
+                for a, v in per_algo(beside, r"(?:^|\n){algo} on .*?beside / updates alone ([\d.]+)").items()
+            },
             95.0,
             "%",
         ),
