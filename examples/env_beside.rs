@@ -1,14 +1,18 @@
-//! Training steps per second with each step's env step run after its update's batch is drawn
-//! (as `polyak train` did before) and beside its update (`Agent::update_beside`, as it does now),
-//! and updates alone on one batch (as `polyak bench` times them), rotating rounds in one process:
-//! one agent, one env, one replay buffer prefilled with 5,000 random transitions. Both ways of
-//! training give the same numbers; this times them, and training's share of the update-only rate
-//! (the performance work asks ≥ 95%) without the minutes between two processes that this host's
-//! drift puts into `scripts/bench/vs-sb3.sh`'s figure.
+//! Training steps per second, rounds rotating in one process among four ways: updates alone on
+//! one batch (as `polyak bench` times them); training steps with the env step after the batch is
+//! drawn (as `polyak train` did before); training steps with the env step beside the update
+//! (`Agent::update_beside`, as it does now); and the same on one thread (a second agent, env and
+//! buffer). Each agent's replay buffer is prefilled with 5,000 random transitions. Both ways of
+//! training give the same numbers; this times them, training's share of the update-only rate
+//! (the performance work asks ≥ 95%) and training on two threads against one (≥ 1.8×), without
+//! the minutes between separate runs that this host's drift puts into `scripts/bench/vs-sb3.sh`'s
+//! and `scripts/bench/threads.sh`'s figures. `Cores::check` brackets each round, as in `polyak
+//! bench`, so the threads' ratio is also given over the rounds on two whole cores.
 //! `cargo run --release --example env_beside -- [sac|td3|ddpg] [threads=2] [rounds=20] [env=HalfCheetah-v5]`
-use polyak::algo::{ActMode, CommonConfig};
-use polyak::bench::{build, median};
+use polyak::algo::{ActMode, Agent, CommonConfig};
+use polyak::bench::{build, median, Cores};
 use polyak::config::Algo;
+use polyak::env::Env;
 use polyak::replay::{Batch, ReplayBuffer};
 use polyak::rng::Rng;
 use polyak::train::env_step_and_update;
@@ -18,6 +22,80 @@ use std::time::Instant;
 #[global_allocator]
 static ALLOCATOR: polyak::alloc::CacheAligned = polyak::alloc::CacheAligned;
 
+/// The ways a round runs its steps.
+#[derive(Clone, Copy, PartialEq)]
+enum Way {
+    UpdatesAlone,
+    EnvStepAfter,
+    EnvStepBeside,
+}
+
+/// One agent training on its own env and buffer.
+struct Run {
+    agent: Box<dyn Agent>,
+    env: Box<dyn Env>,
+    replay: ReplayBuffer,
+    rng: Rng,
+    obs: Vec<f32>,
+    action: Vec<f32>,
+    batch: Batch,
+    pending: Vec<usize>,
+    /// What updates alone run on: one batch drawn from the buffer.
+    fixed: Batch,
+}
+
+impl Run {
+    fn new(algo: Algo, env_name: &str, threads: usize) -> polyak::Result<Run> {
+        let mut env = polyak::env::make(env_name)?;
+        let (o, a) = (env.observation_space().dim(), env.action_space().dim());
+        let agent = build(algo, o, a, &CommonConfig { threads, ..Default::default() });
+        let (mut replay, mut rng) = (ReplayBuffer::new(1_000_000, o, a), Rng::new(3));
+        let mut obs = env.reset(Some(0));
+        let mut action = vec![0.0f32; a];
+        // Env actions are taken as they come from the actor: the env's bounds do not matter here.
+        for _ in 0..5000 {
+            action.iter_mut().for_each(|x| *x = rng.uniform_range(-1.0, 1.0) as f32);
+            let s = env.step(&action);
+            replay.push(&obs, &action, s.reward, &s.obs, s.terminated, s.truncated);
+            obs = if s.terminated || s.truncated { env.reset(None) } else { s.obs };
+        }
+        let mut fixed = Batch::default();
+        replay.sample(256, &mut rng, &mut fixed);
+        Ok(Run { agent, env, replay, rng, obs, action, batch: Batch::default(), pending: Vec::new(), fixed })
+    }
+
+    /// `steps` steps of `way`, in steps (or updates) per second.
+    fn rate(&mut self, way: Way, steps: usize) -> f64 {
+        let clock = Instant::now();
+        for _ in 0..steps {
+            if way == Way::UpdatesAlone {
+                self.agent.update(&self.fixed);
+                continue;
+            }
+            let Run { agent, env, replay, rng, obs, action, batch, pending, .. } = self;
+            agent.act(obs, ActMode::Explore, rng, action);
+            let mut next = None;
+            let mut env_step = |replay: &mut ReplayBuffer| {
+                let s = env.step(action);
+                replay.push(obs, action, s.reward, &s.obs, s.terminated, s.truncated);
+                next = Some(s);
+                true
+            };
+            if way == Way::EnvStepBeside {
+                // As `polyak train` steps now.
+                env_step_and_update(agent.as_mut(), replay, rng, 256, batch, pending, env_step);
+            } else {
+                env_step(replay);
+                replay.sample(256, rng, batch);
+                agent.update(batch);
+            }
+            let s = next.expect("the env stepped");
+            *obs = if s.terminated || s.truncated { env.reset(None) } else { s.obs };
+        }
+        steps as f64 / clock.elapsed().as_secs_f64()
+    }
+}
+
 fn main() -> polyak::Result<()> {
     polyak::use_simd_from_env().map_err(polyak::Error::Invalid)?;
     let mut args = std::env::args().skip(1);
@@ -25,78 +103,63 @@ fn main() -> polyak::Result<()> {
     let threads = args.next().and_then(|n| n.parse().ok()).unwrap_or(2);
     let rounds = args.next().and_then(|n| n.parse().ok()).unwrap_or(20);
     let env_name = args.next().unwrap_or_else(|| "HalfCheetah-v5".into());
-    let mut env = polyak::env::make(&env_name)?;
-    let (o, a) = (env.observation_space().dim(), env.action_space().dim());
-    let mut agent = build(algo, o, a, &CommonConfig { threads, ..Default::default() });
-    let mut replay = ReplayBuffer::new(1_000_000, o, a);
-    let mut rng = Rng::new(3);
-    let mut obs = env.reset(Some(0));
-    let mut action = vec![0.0f32; a];
-    // Env actions are taken as they come from the actor: the env's bounds do not matter here.
-    for _ in 0..5000 {
-        action.iter_mut().for_each(|x| *x = rng.uniform_range(-1.0, 1.0) as f32);
-        let s = env.step(&action);
-        replay.push(&obs, &action, s.reward, &s.obs, s.terminated, s.truncated);
-        obs = if s.terminated || s.truncated { env.reset(None) } else { s.obs };
-    }
-    let (mut batch, mut pending) = (Batch::default(), Vec::new());
-    // Updates alone run on one batch drawn from the buffer, as `polyak bench` times them.
-    let fixed = {
-        let mut b = Batch::default();
-        replay.sample(256, &mut rng, &mut b);
-        b
-    };
-    let mut rates: [Vec<f64>; 3] = Default::default();
+    let mut run = Run::new(algo, &env_name, threads)?;
+    // The one-thread way, where there is another thread count to set it against.
+    let mut alone = if threads > 1 { Some(Run::new(algo, &env_name, 1)?) } else { None };
+    let ways = if alone.is_some() { 4 } else { 3 };
+    // Per way (the three above, then beside on one thread): each round's rate.
+    let mut rates: [Vec<f64>; 4] = Default::default();
+    let mut whole = Vec::new();
     let per_round = 200;
-    const ONLY: usize = 0;
-    const AFTER: usize = 1;
-    const BESIDE: usize = 2;
     // Round 0 warms up; the order rotates so that no way always runs first.
     for round in 0..=rounds {
-        for k in 0..3 {
-            let side = (round + k) % 3;
-            let clock = Instant::now();
-            for _ in 0..per_round {
-                if side == ONLY {
-                    agent.update(&fixed);
-                    continue;
-                }
-                agent.act(&obs, ActMode::Explore, &mut rng, &mut action);
-                let mut next = None;
-                let mut env_step = |replay: &mut ReplayBuffer| {
-                    let s = env.step(&action);
-                    replay.push(&obs, &action, s.reward, &s.obs, s.terminated, s.truncated);
-                    next = Some(s);
-                    true
-                };
-                if side == BESIDE {
-                    // As `polyak train` steps now.
-                    env_step_and_update(agent.as_mut(), &mut replay, &mut rng, 256, &mut batch, &mut pending, env_step);
-                } else {
-                    env_step(&mut replay);
-                    replay.sample(256, &mut rng, &mut batch);
-                    agent.update(&batch);
-                }
-                let s = next.expect("the env stepped");
-                obs = if s.terminated || s.truncated { env.reset(None) } else { s.obs };
+        let before = threads == 1 || Cores::check().whole();
+        let mut this = [0.0; 4];
+        for k in 0..ways {
+            let w = (round + k) % ways;
+            this[w] = match (w, alone.as_mut()) {
+                (0, _) => run.rate(Way::UpdatesAlone, per_round),
+                (1, _) => run.rate(Way::EnvStepAfter, per_round),
+                (2, _) => run.rate(Way::EnvStepBeside, per_round),
+                (_, Some(alone)) => alone.rate(Way::EnvStepBeside, per_round),
+                (_, None) => unreachable!("no fourth way without a second thread count"),
+            };
+        }
+        let after = threads == 1 || Cores::check().whole();
+        if round > 0 {
+            for (r, v) in rates.iter_mut().zip(this) {
+                r.push(v);
             }
-            let rate = per_round as f64 / clock.elapsed().as_secs_f64();
-            if round > 0 {
-                rates[side].push(rate);
-            }
+            whole.push(before && after);
         }
     }
     // One round's rates are seconds apart: their ratio, not the ratio of the medians, is what the
     // host's drift leaves alone.
-    let ratio = |top: usize, bottom: usize| {
-        let mut each: Vec<f64> = rates[top].iter().zip(&rates[bottom]).map(|(t, b)| t / b).collect();
-        median(&mut each)
+    let ratio = |top: usize, bottom: usize, only_whole: bool| {
+        let mut each: Vec<f64> = (0..rates[0].len())
+            .filter(|&i| !only_whole || whole[i])
+            .map(|i| rates[top][i] / rates[bottom][i])
+            .collect();
+        (!each.is_empty()).then(|| median(&mut each))
     };
-    let (beside_after, beside_only) = (ratio(BESIDE, AFTER), ratio(BESIDE, ONLY));
-    let [only, after, beside] = rates.map(|mut r| median(&mut r));
+    let some = |r: Option<f64>| r.unwrap_or(f64::NAN);
+    let (beside_after, beside_only) = (some(ratio(2, 1, false)), some(ratio(2, 0, false)));
+    let [only, after, beside, one] = rates.clone().map(|mut r| if r.is_empty() { f64::NAN } else { median(&mut r) });
     println!(
         "{} on {env_name}, {threads} threads: updates alone {only:.1}/s; training steps with the env step after the batch {after:.1}/s, beside the update {beside:.1}/s; median ratios of a round: beside / after {beside_after:.3}, beside / updates alone {beside_only:.3}",
         algo.name(),
     );
+    if alone.is_some() {
+        let near = whole.iter().filter(|&&w| w).count();
+        let on_whole = match ratio(2, 3, true) {
+            Some(r) => format!("{r:.3} in {near} of {rounds} rounds on two whole cores"),
+            None => "no round on two whole cores".into(),
+        };
+        println!(
+            "{} on {env_name}: training steps on 1 thread {one:.1}/s; {threads} threads / 1, median ratio of a round {:.3} ({on_whole})",
+            algo.name(),
+            some(ratio(2, 3, false)),
+        );
+    }
     Ok(())
 }

@@ -2,12 +2,13 @@
 # Opt-in: every speed figure the README's "Speed" section states for a CPU class, measured in one
 # run on the machine at hand, then each target of the performance work beside it, met or not:
 # end to end ≥ 3× Stable-Baselines3 (≥ 3.5× on a CPU without AVX-512), training ≥ 95% of the
-# update-only rate (in separate runs and in one process), two threads ≥ 1.8× one (end to end and
-# update-only), one update's useful GFLOP/s ≥ 60% of the FMA peak a core, two 1-thread sweep
-# jobs ≥ 1.9× one, and the same bits at every SIMD level the CPU has. Run it on each new class of machine and put its table in the
-# README. Needs MuJoCo (scripts/setup/mujoco.sh); SB3_PYTHON reuses a venv with
-# Stable-Baselines3 (scripts/bench/sb3-setup.sh makes one otherwise). 10–30 minutes on 2
-# cores; nothing else should run meanwhile. Usage:
+# update-only rate (in separate runs and in one process), two threads ≥ 1.8× one (end to end, in
+# separate runs and in one process, and update-only), one update's useful GFLOP/s ≥ 60% of the
+# FMA peak a core, two 1-thread sweep jobs ≥ 1.9× one, and the same bits at every SIMD level the
+# CPU has. Run it on each new class of machine and put its table in the README. Needs MuJoCo
+# (scripts/setup/mujoco.sh); SB3_PYTHON reuses a venv with Stable-Baselines3
+# (scripts/bench/sb3-setup.sh makes one otherwise). 15–35 minutes on 2 cores; nothing else
+# should run meanwhile. Usage:
 #   scripts/bench/cpu-class.sh [folder=cpu-class-<date>]    (each part's output is kept there)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -41,9 +42,10 @@ part bench target/release/polyak bench
 part threads scripts/bench/threads.sh 3
 part sweep-jobs scripts/bench/sweep-jobs.sh 3
 part vs-sb3 scripts/bench/vs-sb3.sh 2 2
-# Training's share of the update-only rate again, in one process (rounds rotating between updates
-# alone and training steps), where the two separate runs behind vs-sb3's figure fall minutes
-# apart in this host's drift.
+# Training's share of the update-only rate, and training on two threads against one, again in one
+# process (rounds rotating among updates alone and training steps on two threads and on one),
+# where the separate runs behind vs-sb3's and threads.sh's figures fall minutes apart in this
+# host's drift.
 part env-beside bash -c 'for a in sac td3 ddpg; do target/release/examples/env_beside "$a" 2 20; done'
 part determinism cargo test --release --test determinism
 python3 scripts/bench/cpu_class_summary.py "$OUT" | tee "$OUT/summary.md"

@@ -68,7 +68,18 @@ def main() -> None:
             95.0,
             "%",
         ),
-        ("end to end, 2 threads / 1", per_algo(threads, r"\n  {algo}\s+1 thread .*?\s([\d.]+)x\s"), 1.8, "x"),
+        (
+            "end to end, 2 threads / 1, separate runs (threads.sh)",
+            per_algo(threads, r"\n  {algo}\s+1 thread .*?\s([\d.]+)x\s"),
+            1.8,
+            "x",
+        ),
+        (
+            "training steps, 2 threads / 1, in one process",
+            per_algo(beside, r"(?:^|\n){algo} on .*?2 threads / 1, median ratio of a round ([\d.]+)"),
+            1.8,
+            "x",
+        ),
         (
             "updates, 2 threads / 1 (polyak bench)",
             per_algo(bench, r"HalfCheetah sizes \(obs 17, act 6\)\s+{algo}\s+1 thread .*?\(([\d.]+)\u00d7"),
