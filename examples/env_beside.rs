@@ -106,26 +106,34 @@ fn main() -> polyak::Result<()> {
     let mut run = Run::new(algo, &env_name, threads)?;
     // The one-thread way, where there is another thread count to set it against.
     let mut alone = if threads > 1 { Some(Run::new(algo, &env_name, 1)?) } else { None };
-    let ways = if alone.is_some() { 4 } else { 3 };
-    // Per way (the three above, then beside on one thread): each round's rate.
+    // Each way: which run takes it (the one-thread run or not), and how it steps. Their indices
+    // are the columns of `rates`.
+    let ways = [
+        (false, Way::UpdatesAlone),
+        (false, Way::EnvStepAfter),
+        (false, Way::EnvStepBeside),
+        (true, Way::EnvStepBeside),
+    ];
+    const ONLY: usize = 0;
+    const AFTER: usize = 1;
+    const BESIDE: usize = 2;
+    const ONE_THREAD: usize = 3;
+    let count = if alone.is_some() { ways.len() } else { ONE_THREAD };
     let mut rates: [Vec<f64>; 4] = Default::default();
     let mut whole = Vec::new();
     let per_round = 200;
+    let cores_whole = || threads == 1 || Cores::check().whole();
     // Round 0 warms up; the order rotates so that no way always runs first.
     for round in 0..=rounds {
-        let before = threads == 1 || Cores::check().whole();
+        let before = cores_whole();
         let mut this = [0.0; 4];
-        for k in 0..ways {
-            let w = (round + k) % ways;
-            this[w] = match (w, alone.as_mut()) {
-                (0, _) => run.rate(Way::UpdatesAlone, per_round),
-                (1, _) => run.rate(Way::EnvStepAfter, per_round),
-                (2, _) => run.rate(Way::EnvStepBeside, per_round),
-                (_, Some(alone)) => alone.rate(Way::EnvStepBeside, per_round),
-                (_, None) => unreachable!("no fourth way without a second thread count"),
-            };
+        for k in 0..count {
+            let w = (round + k) % count;
+            let (one_thread, way) = ways[w];
+            let run = if one_thread { alone.as_mut().expect("a one-thread run") } else { &mut run };
+            this[w] = run.rate(way, per_round);
         }
-        let after = threads == 1 || Cores::check().whole();
+        let after = cores_whole();
         if round > 0 {
             for (r, v) in rates.iter_mut().zip(this) {
                 r.push(v);
@@ -143,7 +151,7 @@ fn main() -> polyak::Result<()> {
         (!each.is_empty()).then(|| median(&mut each))
     };
     let some = |r: Option<f64>| r.unwrap_or(f64::NAN);
-    let (beside_after, beside_only) = (some(ratio(2, 1, false)), some(ratio(2, 0, false)));
+    let (beside_after, beside_only) = (some(ratio(BESIDE, AFTER, false)), some(ratio(BESIDE, ONLY, false)));
     let [only, after, beside, one] = rates.clone().map(|mut r| if r.is_empty() { f64::NAN } else { median(&mut r) });
     println!(
         "{} on {env_name}, {threads} threads: updates alone {only:.1}/s; training steps with the env step after the batch {after:.1}/s, beside the update {beside:.1}/s; median ratios of a round: beside / after {beside_after:.3}, beside / updates alone {beside_only:.3}",
@@ -151,14 +159,14 @@ fn main() -> polyak::Result<()> {
     );
     if alone.is_some() {
         let near = whole.iter().filter(|&&w| w).count();
-        let on_whole = match ratio(2, 3, true) {
+        let on_whole = match ratio(BESIDE, ONE_THREAD, true) {
             Some(r) => format!("{r:.3} in {near} of {rounds} rounds on two whole cores"),
             None => "no round on two whole cores".into(),
         };
         println!(
             "{} on {env_name}: training steps on 1 thread {one:.1}/s; {threads} threads / 1, median ratio of a round {:.3} ({on_whole})",
             algo.name(),
-            some(ratio(2, 3, false)),
+            some(ratio(BESIDE, ONE_THREAD, false)),
         );
     }
     Ok(())
