@@ -6,7 +6,7 @@
 //! [`Critics::learn`] then turns all the blocks' backward passes into one gradient step.
 
 use super::Trainable;
-use crate::nn::{Mlp, MlpCache};
+use crate::nn::{BlocksBy, Mlp, MlpCache};
 use crate::parallel::Pool;
 use crate::rng::Rng;
 
@@ -78,6 +78,32 @@ impl Pass {
     }
 }
 
+// `route_min` and `sum_action_grads` read a block's passes (`[Pass]`) or the critics' passes over
+// the whole batch (`[Member]`) in place, so an update collects no vector of references to them.
+impl AsRef<Pass> for Pass {
+    fn as_ref(&self) -> &Pass {
+        self
+    }
+}
+
+impl AsMut<Pass> for Pass {
+    fn as_mut(&mut self) -> &mut Pass {
+        self
+    }
+}
+
+impl AsRef<Pass> for Member {
+    fn as_ref(&self) -> &Pass {
+        &self.whole
+    }
+}
+
+impl AsMut<Pass> for Member {
+    fn as_mut(&mut self) -> &mut Pass {
+        &mut self.whole
+    }
+}
+
 /// `out[b] = min(out[b], q[b])`.
 fn take_min(out: &mut [f32], q: &[f32]) {
     for (o, &v) in out.iter_mut().zip(q) {
@@ -88,15 +114,16 @@ fn take_min(out: &mut [f32], q: &[f32]) {
 /// `q` = min_i Q_i over the passes' outputs, and each pass's ∂L/∂Q_i (`d_q`): the min routes
 /// each sample's gradient to the critic that attains it (the first one on ties, as torch.min
 /// does), a 0/1 mask per critic.
-fn route_min(passes: &mut [&mut Pass], q: &mut Vec<f32>, taken: &mut Vec<bool>) {
+fn route_min<P: AsRef<Pass> + AsMut<Pass>>(passes: &mut [P], q: &mut Vec<f32>, taken: &mut Vec<bool>) {
     q.clear();
-    q.extend_from_slice(passes[0].cache.output());
+    q.extend_from_slice(passes[0].as_ref().cache.output());
     for pass in &passes[1..] {
-        take_min(q, pass.cache.output());
+        take_min(q, pass.as_ref().cache.output());
     }
     taken.clear();
     taken.resize(q.len(), false);
     for pass in passes.iter_mut() {
+        let pass = pass.as_mut();
         pass.d_q.resize(q.len(), 0.0);
         for (((d, t), &qi), &q) in pass.d_q.iter_mut().zip(&mut *taken).zip(pass.cache.output()).zip(&*q) {
             let own = !*t && qi == q;
@@ -114,11 +141,11 @@ fn action_grad_of(net: &Mlp, pass: &mut Pass, columns: std::ops::Range<usize>) {
 }
 
 /// `out` = Σ_i of the passes' `action_grad`, in order.
-fn sum_action_grads(passes: &[&mut Pass], out: &mut Vec<f32>) {
+fn sum_action_grads(passes: &[impl AsRef<Pass>], out: &mut Vec<f32>) {
     out.clear();
-    out.extend_from_slice(&passes[0].action_grad);
+    out.extend_from_slice(&passes[0].as_ref().action_grad);
     for pass in &passes[1..] {
-        for (g, t) in out.iter_mut().zip(&pass.action_grad) {
+        for (g, t) in out.iter_mut().zip(&pass.as_ref().action_grad) {
             *g += t;
         }
     }
@@ -193,19 +220,28 @@ impl Critics {
         }
     }
 
-    /// One gradient step of every critic from the blocks' [`Critics::errors_backward`] (in batch
-    /// order), and with `tau`, the Polyak update of every target critic after it. Returns (loss,
-    /// mean Q_1) over the batch.
-    pub(crate) fn learn(&mut self, blocks: &[&CriticRows], tau: Option<f32>, pool: &Pool) -> (f64, f64) {
-        let batch: usize = blocks.iter().map(|s| s.input.len()).sum::<usize>() / (self.obs_dim + self.act_dim);
+    /// One gradient step of every critic from the blocks' [`Critics::errors_backward`] (the
+    /// [`CriticRows`] that `rows` picks from each block, in batch order), and with `tau`, the
+    /// Polyak update of every target critic after it. Returns (loss, mean Q_1) over the batch.
+    pub(crate) fn learn<B: Sync>(
+        &mut self,
+        blocks: &[B],
+        rows: impl Fn(&B) -> &CriticRows + Sync,
+        tau: Option<f32>,
+        pool: &Pool,
+    ) -> (f64, f64) {
+        let batch: usize = blocks.iter().map(|b| rows(b).input.len()).sum::<usize>() / (self.obs_dim + self.act_dim);
         let mut loss = 0.0;
         for (i, m) in self.members.iter_mut().enumerate() {
-            let passes: Vec<(&[f32], &MlpCache)> = blocks.iter().map(|s| (&s.input[..], &s.passes[i].cache)).collect();
+            let passes = BlocksBy::new(blocks.len(), |b| {
+                let s = rows(&blocks[b]);
+                (&s.input[..], &s.passes[i].cache)
+            });
             m.online.learn(&passes, tau.map(|tau| (&mut m.target, tau)), pool);
             // Row by row in batch order, as one pass over the batch would add them.
-            loss += squares(blocks.iter().flat_map(|s| &s.passes[i].err));
+            loss += squares(blocks.iter().flat_map(|b| &rows(b).passes[i].err));
         }
-        let q1 = blocks.iter().flat_map(|s| s.passes[0].cache.output());
+        let q1 = blocks.iter().flat_map(|b| rows(b).passes[0].cache.output());
         let mean_q = q1.map(|&q| q as f64).sum::<f64>() / batch as f64;
         (loss / batch as f64, mean_q)
     }
@@ -251,17 +287,14 @@ impl Critics {
         target(y);
         // Each critic's error, backward pass and step (and its target's Polyak update)
         let y = &y[..];
-        let mut losses = vec![0.0f64; self.members.len()];
-        let mut work: Vec<(&mut Member, &mut f64)> = self.members.iter_mut().zip(&mut losses).collect();
-        pool.for_each(&mut work, |_, (m, loss)| {
-            let Member { online, target, whole } = &mut **m;
+        pool.for_each(&mut self.members, |_, m| {
+            let Member { online, target, whole } = m;
             whole.errors_backward(&online.net, y, batch);
             // This thread alone takes the step: a pool of one.
-            online.learn(&[(input, &whole.cache)], tau.map(|tau| (target, tau)), &Pool::new(1));
-            **loss = squares(&whole.err);
+            online.learn(&[(input, &whole.cache)][..], tau.map(|tau| (target, tau)), &Pool::new(1));
         });
         self.whole = whole;
-        let loss = losses.iter().fold(0.0, |sum, l| sum + l);
+        let loss = self.members.iter().fold(0.0, |sum, m| sum + squares(&m.whole.err));
         let q1 = self.members[0].whole.cache.output();
         let mean_q = q1.iter().map(|&q| q as f64).sum::<f64>() / batch as f64;
         (loss / batch as f64, mean_q)
@@ -285,12 +318,11 @@ impl Critics {
         for (m, pass) in members.iter().zip(passes.iter_mut()) {
             m.online.net.forward(input, rows, &mut pass.cache);
         }
-        let mut passes: Vec<&mut Pass> = passes.iter_mut().collect();
-        route_min(&mut passes, q, taken);
+        route_min(passes, q, taken);
         for (m, pass) in members.iter().zip(passes.iter_mut()) {
             action_grad_of(&m.online.net, pass, self.action_columns());
         }
-        sum_action_grads(&passes, action_grad);
+        sum_action_grads(passes, action_grad);
         q
     }
 
@@ -310,12 +342,10 @@ impl Critics {
         pool.for_each(&mut self.members, |_, m| {
             m.online.net.forward(input, batch, &mut m.whole.cache);
         });
-        let mut passes: Vec<&mut Pass> = self.members.iter_mut().map(|m| &mut m.whole).collect();
-        route_min(&mut passes, &mut whole.q, &mut whole.taken);
+        route_min(&mut self.members, &mut whole.q, &mut whole.taken);
         let columns = self.action_columns();
         pool.for_each(&mut self.members, |_, m| action_grad_of(&m.online.net, &mut m.whole, columns.clone()));
-        let passes: Vec<&mut Pass> = self.members.iter_mut().map(|m| &mut m.whole).collect();
-        sum_action_grads(&passes, &mut whole.action_grad);
+        sum_action_grads(&self.members, &mut whole.action_grad);
         self.whole = whole;
         (&self.whole.q, &self.whole.action_grad)
     }
@@ -373,8 +403,7 @@ mod tests {
                 y.iter_mut().zip(&rewards[r]).for_each(|(y, r)| *y = r + 0.9 * *y);
                 want.errors_backward(rows, &obs[o], &act[a], &y, batch);
             }
-            let blocks: Vec<&CriticRows> = blocks.iter().collect();
-            results.push(want.learn(&blocks, (step != 1).then_some(0.3), &pool));
+            results.push(want.learn(&blocks, |b| b, (step != 1).then_some(0.3), &pool));
         }
         for threads in [1, 2] {
             let mut got = fresh();

@@ -14,7 +14,7 @@ pub use sac::{Sac, SacConfig};
 
 pub use td3::{Td3, Td3Config};
 
-use crate::nn::{Adam, Mlp, MlpCache};
+use crate::nn::{Adam, Blocks, BlocksBy, Mlp, MlpCache};
 use crate::parallel::{share, Pool};
 use crate::replay::Batch;
 use serde::{Deserialize, Serialize};
@@ -177,7 +177,7 @@ impl Trainable {
 
     /// The gradient from the blocks' backward passes, one Adam step and, with `target`, the
     /// target network's Polyak update ([`Mlp::learn`]).
-    pub(crate) fn learn(&mut self, blocks: &[(&[f32], &MlpCache)], target: Option<(&mut Mlp, f32)>, pool: &Pool) {
+    pub(crate) fn learn(&mut self, blocks: &(impl Blocks + ?Sized), target: Option<(&mut Mlp, f32)>, pool: &Pool) {
         self.net.learn(blocks, &mut self.grads, &mut self.adam, target, pool);
     }
 
@@ -309,22 +309,21 @@ impl<R: Default + Send> Team<R> {
     }
 
     /// Each block's rows of `x` (a batch of `n` rows) with the cache `cache` picks from the
-    /// block: a network's backward pass over the batch, for [`crate::nn::Mlp::gradient`].
+    /// block: a network's backward pass over the batch, for [`Trainable::learn`].
     pub(crate) fn passes<'a>(
         &'a self,
         x: &'a [f32],
         n: usize,
-        cache: impl Fn(&'a R) -> &'a MlpCache,
-    ) -> Vec<(&'a [f32], &'a MlpCache)> {
-        let width = x.len() / n.max(1);
-        self.blocks
-            .iter()
-            .enumerate()
-            .map(|(t, b)| {
-                let rows = self.range(n, t);
-                (&x[rows.start * width..rows.end * width], cache(b))
-            })
-            .collect()
+        cache: impl Fn(&'a R) -> &'a MlpCache + Sync,
+    ) -> BlocksBy<'a, impl Fn(usize) -> (&'a [f32], &'a MlpCache) + Sync>
+    where
+        R: Sync,
+    {
+        let (width, lead, blocks) = (x.len() / n.max(1), self.lead, &self.blocks);
+        BlocksBy::new(blocks.len(), move |t| {
+            let rows = block_rows(lead, n, t, blocks.len());
+            (&x[rows.start * width..rows.end * width], cache(&blocks[t]))
+        })
     }
 }
 

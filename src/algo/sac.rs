@@ -289,8 +289,7 @@ impl Agent for Sac {
             let (now, next) = ([&batch.obs[..], &batch.actions], [&batch.next_obs[..], &self.actions]);
             self.critics.learn_one_per_thread(now, next, soft, Some(self.tau), &self.team.pool)
         } else {
-            let blocks: Vec<&CriticRows> = self.team.blocks.iter().map(|b| &b.critics).collect();
-            self.critics.learn(&blocks, Some(self.tau), &self.team.pool)
+            self.critics.learn(&self.team.blocks, |b| &b.critics, Some(self.tau), &self.team.pool)
         };
 
         // Actor step on α log π − min Q

@@ -145,8 +145,7 @@ impl Td3 {
             return self.critics.learn_one_per_thread(now, next, bellman, tau, &self.team.pool);
         }
         // Optimise the critics
-        let blocks: Vec<&CriticRows> = self.team.blocks.iter().map(|b| &b.critics).collect();
-        self.critics.learn(&blocks, tau, &self.team.pool)
+        self.critics.learn(&self.team.blocks, |b| &b.critics, tau, &self.team.pool)
     }
 
     /// Actor objective: maximise Q_1(s, μ(s)), i.e. minimise −mean_b Q_1(s_b, μ(s_b)), over `n`

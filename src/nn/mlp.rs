@@ -10,6 +10,7 @@ use super::linalg::{matmul, matmul_rows, Layout, Start};
 use super::Adam;
 use crate::parallel::{share, Pool};
 use crate::rng::Rng;
+use std::marker::PhantomData;
 use std::ops::Range;
 
 /// A fully-connected network `sizes[0] → sizes[1] → … → sizes[L]`.
@@ -152,18 +153,14 @@ impl Mlp {
     /// whatever the blocks; `pool`'s threads share out the rows of every W and the columns of
     /// every b. Updates use [`Mlp::learn`], which adds the step; tests check this gradient alone.
     #[cfg(test)]
-    pub fn gradient(&self, blocks: &[(&[f32], &MlpCache)], grads: &mut [f32], pool: &Pool) {
+    pub fn gradient(&self, blocks: &(impl Blocks + ?Sized), grads: &mut [f32], pool: &Pool) {
         assert_eq!(grads.len(), self.params.len(), "gradient: grads shape");
         let threads = pool.threads();
-        let parts = self.parts(threads);
-        let mut work: Vec<Vec<(Part, &mut [f32])>> = cut(grads, &parts, threads)
-            .into_iter()
-            .zip(owned(&parts, threads))
-            .map(|(slices, mine)| mine.into_iter().zip(slices).collect())
-            .collect();
-        pool.for_each(&mut work, |_, mine| {
-            for (part, grad) in mine.iter_mut() {
-                part_gradient(&self.sizes, blocks, part, grad);
+        let grads = Disjoint::new(grads);
+        pool.each_thread(|t| {
+            for part in parts(&self.sizes, t, threads) {
+                // SAFETY: the parts of different threads do not overlap (`parts`).
+                part_gradient(&self.sizes, blocks, &part, unsafe { grads.part(part.at.clone()) });
             }
         });
     }
@@ -171,10 +168,11 @@ impl Mlp {
     /// [`Mlp::gradient`], then one step of `adam` on each thread's parts as soon as their
     /// gradient is in and, with `target`, the Polyak update `θ' ← θ' + τ·(θ − θ')` of the target
     /// network's same parts: one hand-off between the threads for all three. Every parameter's
-    /// step reads only its own values, so the bits are those of whole-vector steps.
+    /// step reads only its own values, so the bits are those of whole-vector steps. Each thread
+    /// cuts its parts out of the vectors itself, so nothing is allocated.
     pub fn learn(
         &mut self,
-        blocks: &[(&[f32], &MlpCache)],
+        blocks: &(impl Blocks + ?Sized),
         grads: &mut [f32],
         adam: &mut Adam,
         target: Option<(&mut Mlp, f32)>,
@@ -184,108 +182,139 @@ impl Mlp {
         assert!(grads.len() == n && adam.m.len() == n, "learn: grads or Adam state shape");
         assert!(target.as_ref().is_none_or(|(t, _)| t.params.len() == n), "learn: target shape");
         let threads = pool.threads();
-        let parts = self.parts(threads);
         let step = adam.next_step();
         let tau = target.as_ref().map_or(0.0, |t| t.1);
         let Mlp { sizes, params } = self;
-        let mut targets = target.map(|(t, _)| cut(&mut t.params, &parts, threads).into_iter());
-        let mut work: Vec<Vec<Item>> = cut(grads, &parts, threads)
-            .into_iter()
-            .zip(cut(params, &parts, threads))
-            .zip(cut(&mut adam.m, &parts, threads).into_iter().zip(cut(&mut adam.v, &parts, threads)))
-            .zip(owned(&parts, threads))
-            .map(|(((g, p), (m, v)), mine)| {
-                let mut t = targets.as_mut().and_then(|t| t.next()).map(|t| t.into_iter());
-                let items = g.into_iter().zip(p).zip(m.into_iter().zip(v)).zip(mine);
-                items
-                    .map(|(((grad, params), (m, v)), part)| Item {
-                        part,
-                        grad,
-                        params,
-                        m,
-                        v,
-                        target: t.as_mut().and_then(|t| t.next()),
-                    })
-                    .collect()
-            })
-            .collect();
-        pool.for_each(&mut work, |_, mine| {
-            for item in mine.iter_mut() {
-                part_gradient(sizes, blocks, &item.part, item.grad);
-                step.apply(item.params, item.grad, item.m, item.v);
-                if let Some(target) = item.target.as_deref_mut() {
-                    polyak_average(target, item.params, tau);
+        let (grads, params) = (Disjoint::new(grads), Disjoint::new(params));
+        let (m, v) = (Disjoint::new(&mut adam.m), Disjoint::new(&mut adam.v));
+        let target = target.map(|(t, _)| Disjoint::new(&mut t.params));
+        pool.each_thread(|t| {
+            for part in parts(sizes, t, threads) {
+                let at = part.at.clone();
+                // SAFETY: the parts of different threads do not overlap (`parts`), and each
+                // thread takes each of its parts once.
+                let (grad, params) = unsafe { (grads.part(at.clone()), params.part(at.clone())) };
+                part_gradient(sizes, blocks, &part, grad);
+                step.apply(params, grad, unsafe { m.part(at.clone()) }, unsafe { v.part(at.clone()) });
+                if let Some(target) = &target {
+                    polyak_average(unsafe { target.part(at) }, params, tau);
                 }
             }
         });
     }
+}
 
-    /// How `threads` threads share out the work on the parameters, in the order of the flat
-    /// vector: for every layer, each thread's rows of W, then each thread's columns of b.
-    fn parts(&self, threads: usize) -> Vec<(usize, Part)> {
-        let mut parts = Vec::with_capacity(self.n_layers() * 2 * threads);
-        for layer in 0..self.n_layers() {
-            let (i, o) = (self.sizes[layer], self.sizes[layer + 1]);
-            for (bias, n, width) in [(false, i, o), (true, o, 1)] {
-                for t in 0..threads {
-                    let range = share(n, t, threads);
-                    parts.push((t, Part { layer, bias, len: range.len() * width, range }));
-                }
-            }
-        }
-        parts
+/// The blocks of rows of one batch, in batch order, as a weight gradient reads them: each block's
+/// input and its cache after [`Mlp::forward`] and [`Mlp::backward_deltas`].
+pub trait Blocks: Sync {
+    fn count(&self) -> usize;
+    fn block(&self, b: usize) -> (&[f32], &MlpCache);
+}
+
+impl Blocks for [(&[f32], &MlpCache)] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn block(&self, b: usize) -> (&[f32], &MlpCache) {
+        self[b]
     }
 }
 
-/// A thread's part of a layer: rows `range` of W, or columns `range` of b (`len` values).
+/// `count` blocks, block `b` being `get(b)`: blocks picked out of an update's scratch without
+/// collecting them first.
+pub struct BlocksBy<'a, F> {
+    count: usize,
+    get: F,
+    _blocks: PhantomData<&'a ()>,
+}
+
+impl<'a, F: Fn(usize) -> (&'a [f32], &'a MlpCache) + Sync> BlocksBy<'a, F> {
+    pub fn new(count: usize, get: F) -> Self {
+        BlocksBy { count, get, _blocks: PhantomData }
+    }
+}
+
+impl<'a, F: Fn(usize) -> (&'a [f32], &'a MlpCache) + Sync> Blocks for BlocksBy<'a, F> {
+    fn count(&self) -> usize {
+        self.count
+    }
+
+    fn block(&self, b: usize) -> (&[f32], &MlpCache) {
+        (self.get)(b)
+    }
+}
+
+/// A thread's part of a layer: rows `range` of W, or columns `range` of b, at `at` in the flat
+/// vector.
 #[derive(Clone, Debug)]
 struct Part {
     layer: usize,
     bias: bool,
     range: Range<usize>,
+    at: Range<usize>,
+}
+
+/// Thread `t`'s parts of a network of `sizes` shared among `threads` threads, in the order of the
+/// flat vector: for every layer, its rows of W, then its columns of b. The threads' parts tile
+/// the vector without overlapping.
+fn parts(sizes: &[usize], t: usize, threads: usize) -> impl Iterator<Item = Part> + '_ {
+    let layers = sizes.windows(2).enumerate().scan(0, |start, (layer, w)| {
+        let (i, o) = (w[0], w[1]);
+        let (weights, biases) = (*start, *start + i * o);
+        *start += i * o + o;
+        Some((layer, i, o, weights, biases))
+    });
+    layers.flat_map(move |(layer, i, o, weights, biases)| {
+        [(false, i, o, weights), (true, o, 1, biases)].map(|(bias, n, width, from)| {
+            let range = share(n, t, threads);
+            Part { layer, bias, at: from + range.start * width..from + range.end * width, range }
+        })
+    })
+}
+
+/// A vector that several threads write at once, each in its own parts.
+struct Disjoint<'a> {
+    ptr: *mut f32,
     len: usize,
+    _vector: PhantomData<&'a mut [f32]>,
 }
 
-/// One part with the slices of every vector a [`Mlp::learn`] step touches.
-struct Item<'a> {
-    part: Part,
-    grad: &'a mut [f32],
-    params: &'a mut [f32],
-    m: &'a mut [f32],
-    v: &'a mut [f32],
-    target: Option<&'a mut [f32]>,
-}
+// SAFETY: a `Disjoint` hands out slices of the vector it borrows mutably; `part`'s contract
+// keeps them from overlapping, whichever threads hold them.
+unsafe impl Sync for Disjoint<'_> {}
 
-/// Each thread's parts, in order.
-fn owned(parts: &[(usize, Part)], threads: usize) -> Vec<Vec<Part>> {
-    (0..threads).map(|t| parts.iter().filter(|p| p.0 == t).map(|p| p.1.clone()).collect()).collect()
-}
-
-/// Cuts a parameter-shaped vector into each thread's slices, in the order of [`Mlp::parts`].
-fn cut<'a>(v: &'a mut [f32], parts: &[(usize, Part)], threads: usize) -> Vec<Vec<&'a mut [f32]>> {
-    let mut out: Vec<Vec<&mut [f32]>> = (0..threads).map(|_| Vec::new()).collect();
-    let mut rest = v;
-    for (t, part) in parts {
-        let (head, tail) = std::mem::take(&mut rest).split_at_mut(part.len);
-        rest = tail;
-        out[*t].push(head);
+impl<'a> Disjoint<'a> {
+    fn new(v: &'a mut [f32]) -> Self {
+        Disjoint { ptr: v.as_mut_ptr(), len: v.len(), _vector: PhantomData }
     }
-    out
+
+    /// The values at `at`.
+    ///
+    /// # Safety
+    /// No two slices taken from one `Disjoint` while both are alive may overlap.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn part(&self, at: Range<usize>) -> &'a mut [f32] {
+        assert!(at.start <= at.end && at.end <= self.len, "part {at:?} of {}", self.len);
+        // SAFETY: in bounds (checked), and not overlapping another live part (the caller's promise).
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(at.start), at.len()) }
+    }
 }
 
 /// The gradient of one part from the blocks' passes.
-fn part_gradient(sizes: &[usize], blocks: &[(&[f32], &MlpCache)], part: &Part, out: &mut [f32]) {
+fn part_gradient(sizes: &[usize], blocks: &(impl Blocks + ?Sized), part: &Part, out: &mut [f32]) {
     let (l, range) = (part.layer, part.range.clone());
     let (i, o) = (sizes[l], sizes[l + 1]);
     if part.bias {
         // ∂L/∂b = Σ_rows δ, row by row in batch order
         out.fill(0.0);
-        for (_, cache) in blocks {
-            add_rows(out, &cache.deltas[l], o, range.start);
+        for b in 0..blocks.count() {
+            add_rows(out, &blocks.block(b).1.deltas[l], o, range.start);
         }
     } else {
         // ∂L/∂W = inputᵀ · δ, the chain over the batch continued from block to block
-        for (b, (x, cache)) in blocks.iter().enumerate() {
+        for b in 0..blocks.count() {
+            let (x, cache) = blocks.block(b);
             let input: &[f32] = if l == 0 { x } else { &cache.outs[l - 1] };
             let (delta, batch) = (&cache.deltas[l], cache.batch);
             let start = if b == 0 { Start::Zero } else { Start::Old };
@@ -321,7 +350,7 @@ mod tests {
         let mut dx = vec![0.0; x.len()];
         net.backward_input(&mut cache, c, &mut dx, 0..net.input_dim());
         let mut grads = vec![0.0; net.n_params()];
-        net.gradient(&[(x, &cache)], &mut grads, &Pool::new(1));
+        net.gradient(&[(x, &cache)][..], &mut grads, &Pool::new(1));
         (cache, grads, dx)
     }
 
@@ -341,7 +370,7 @@ mod tests {
         for threads in [1, 2, 3] {
             let (mut online, mut target, mut adam) = (net.clone(), target0.clone(), adam.clone());
             let mut g = vec![f32::NAN; net.n_params()];
-            online.learn(&[(&x, &cache)], &mut g, &mut adam, Some((&mut target, tau)), &Pool::new(threads));
+            online.learn(&[(&x[..], &cache)][..], &mut g, &mut adam, Some((&mut target, tau)), &Pool::new(threads));
             let bits = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
             assert!(bits(&g, &grads), "{threads} threads: gradient");
             assert!(bits(&online.params, &want.params) && bits(&adam.m, &want_adam.m), "{threads} threads: step");
@@ -371,7 +400,7 @@ mod tests {
             let blocks: Vec<(&[f32], &MlpCache)> =
                 caches.iter().map(|(r, cache)| (&x[r.start * 5..r.end * 5], cache)).collect();
             let mut grads = vec![f32::NAN; net.n_params()];
-            net.gradient(&blocks, &mut grads, &Pool::new(threads));
+            net.gradient(&blocks[..], &mut grads, &Pool::new(threads));
             let same = grads.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
             assert!(same, "{parts} blocks on {threads} threads");
         }
