@@ -355,6 +355,31 @@ mod tests {
     }
 
     #[test]
+    fn the_threads_parts_tile_the_parameters_without_overlap() {
+        // What `learn`'s unsafe cutting relies on: every value in exactly one thread's part.
+        for sizes in [vec![3, 5, 1], vec![17, 256, 256, 12], vec![1, 1], vec![23, 7, 400, 1]] {
+            let net = Mlp::new(&sizes, &mut Rng::new(0));
+            for threads in 1..=4 {
+                let mut owner = vec![None; net.n_params()];
+                for t in 0..threads {
+                    for part in parts(&sizes, t, threads) {
+                        let (w, b) = net.layer_ranges(part.layer);
+                        let within = if part.bias { b } else { w };
+                        assert!(
+                            within.start <= part.at.start && part.at.end <= within.end,
+                            "{part:?} outside its layer"
+                        );
+                        for o in &mut owner[part.at] {
+                            assert!(o.replace(t).is_none(), "{sizes:?} on {threads} threads: a value in two parts");
+                        }
+                    }
+                }
+                assert!(owner.iter().all(Option::is_some), "{sizes:?} on {threads} threads: a value in no part");
+            }
+        }
+    }
+
+    #[test]
     fn learn_is_the_gradient_an_adam_step_and_the_polyak_update_on_any_threads() {
         let (net, x, c, batch) = setup();
         let (cache, grads, _) = full_backward(&net, &x, &c, batch);
