@@ -229,11 +229,6 @@ impl<R: Default + Send> Team<R> {
         Team { blocks, pool, lead: None, beside_secs: 0.0, row_secs: 0.0 }
     }
 
-    /// Block `t`'s rows of a batch of `n` in the current update.
-    fn range(&self, n: usize, t: usize) -> Range<usize> {
-        block_rows(self.lead, n, t, self.blocks.len())
-    }
-
     /// The first phase of an update: calls `f(rows, block)` for every block on its own thread,
     /// with `meanwhile` (the training loop's env step) run first on this thread, whose block gets
     /// fewer rows to make up for it. How many fewer comes from timing earlier updates; the split
@@ -265,7 +260,7 @@ impl<R: Default + Send> Team<R> {
             even
         };
         self.lead = Some((n, lead));
-        let helper_rows = self.range(n, 1).len().max(1) as f64;
+        let helper_rows = block_rows(self.lead, n, 1, parts).len().max(1) as f64;
         let helper_nanos = std::sync::atomic::AtomicU64::new(0);
         let mut beside_secs = 0.0;
         let first = || {

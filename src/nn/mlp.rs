@@ -247,7 +247,7 @@ impl<'a, F: Fn(usize) -> (&'a [f32], &'a MlpCache) + Sync> Blocks for BlocksBy<'
 
 /// A thread's part of a layer: rows `range` of W, or columns `range` of b, at `at` in the flat
 /// vector.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct Part {
     layer: usize,
     bias: bool,
