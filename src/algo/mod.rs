@@ -14,7 +14,7 @@ pub use sac::{Sac, SacConfig};
 
 pub use td3::{Td3, Td3Config};
 
-use crate::nn::{Adam, Blocks, BlocksBy, Mlp, MlpCache};
+use crate::nn::{Adam, Blocks, BlocksBy, Gradient, Mlp, MlpCache};
 use crate::parallel::{share, Pool};
 use crate::replay::Batch;
 use serde::{Deserialize, Serialize};
@@ -166,13 +166,13 @@ pub fn first_non_finite(agent: &mut dyn Agent) -> Option<String> {
 pub struct Trainable {
     pub net: Mlp,
     pub adam: Adam,
-    pub grads: Vec<f32>,
+    pub grads: Gradient,
 }
 
 impl Trainable {
     pub fn new(net: Mlp, lr: f32) -> Self {
         let n = net.n_params();
-        Trainable { net, adam: Adam::new(n, lr), grads: vec![0.0; n] }
+        Trainable { net, adam: Adam::new(n, lr), grads: Gradient::new(n) }
     }
 
     /// The gradient from the blocks' backward passes, one Adam step and, with `target`, the
@@ -204,9 +204,9 @@ pub(crate) fn actor_and_critics(
 
 /// The threads an update runs on, with one block of scratch `R` per thread. An update cuts its
 /// batch's rows into as many contiguous blocks: the work of each row (forward passes, errors, δs)
-/// runs on its block's thread, and what sums over rows (the weight gradients) is then one chain
-/// through the blocks in order, its outputs shared among the threads ([`Trainable::learn`]).
-/// (With one thread per critic, the critics' step is shared by critic instead:
+/// runs on its block's thread, and what sums over rows (the weight gradients) is then two chains,
+/// one over each half of the batch, added ([`Trainable::learn`]; on two threads each thread runs
+/// one half). (With one thread per critic, the critics' step is shared by critic instead:
 /// [`Critics::learn_one_per_thread`].) So every number has the bits of a single-threaded update,
 /// whatever the thread count, and whatever rows each block gets.
 pub(crate) struct Team<R> {

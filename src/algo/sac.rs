@@ -396,7 +396,7 @@ mod tests {
         let (mut sac, obs, eps) = setup(0.0);
         let alpha = 0.3;
         actor_loss(&mut sac, &obs, &eps, alpha);
-        let analytic = sac.actor.grads.clone();
+        let analytic = sac.actor.grads.values().to_vec();
         let n = sac.actor.net.n_params();
         let mut params = sac.actor.net.params.clone();
         let checked = crate::nn::gradcheck::check(&mut params, &analytic, 0..n, 3e-3, |p| {
@@ -412,7 +412,7 @@ mod tests {
         let (mut sac, obs, eps) = setup(30.0);
         let loss = actor_loss(&mut sac, &obs, &eps, 0.3);
         assert!(loss.is_finite());
-        let g = &sac.actor.grads;
+        let g = sac.actor.grads.values();
         let n = g.len();
         // Last layer: W (16 × 4, columns [mean0, mean1, logσ0, logσ1]) then b (4).
         let w0 = n - (16 * 4 + 4);

@@ -244,7 +244,7 @@ mod tests {
         let mut td3 = Td3::new(3, 2, &common, Td3Config::default(), 5);
         let obs: Vec<f32> = (0..8 * 3).map(|i| ((i * 7) as f32 * 0.13).sin()).collect();
         actor_loss_and_grad(&mut td3, &obs, 8);
-        let analytic = td3.actor.grads.clone();
+        let analytic = td3.actor.grads.values().to_vec();
         let n = td3.actor.net.n_params();
         let mut params = td3.actor.net.params.clone();
         let checked = crate::nn::gradcheck::check(&mut params, &analytic, 0..n, 3e-3, |p| {

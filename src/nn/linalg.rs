@@ -3,7 +3,8 @@
 //!
 //! Each output element is one chain of fused multiply-adds in a fixed order:
 //! `acc = start; for p in 0..k { acc = fma(a[i][p], b[p][j], acc) }`, where `start` is 0, the
-//! output's old value or a given row's `[j]` (a layer's bias; see [`Start`]). The SIMD kernels put different output
+//! output's old value or a given row's `[j]` (a layer's bias), or two such chains from 0 over the
+//! two halves of `k`, added (a weight gradient over a batch's halves; see [`Start`]). The SIMD kernels put different output
 //! elements in different lanes and never split or reorder a chain, so the result does not depend
 //! on the vector width (AVX-512, AVX2 or scalar), on cache sizes (`k` is never blocked) or on
 //! which way round the product is tiled. A general-purpose GEMM (the `gemm` crate, BLAS, torch)
@@ -39,6 +40,11 @@ pub enum Start<'a> {
     Old,
     /// Row `i` from `row[j]` (`row` has n values): `out = A·B + 1·rowᵀ`, a layer with its bias.
     Row(&'a [f32]),
+    /// Two chains from 0, one over p < `split` and one over p ≥ `split`, added (first +
+    /// second): `out = A[:, ..split]·B[..split] + A[:, split..]·B[split..]`. A weight gradient
+    /// over a batch's two halves on one thread, with the bits of the halves run on two threads
+    /// and added after (`mlp`), without a second output to add up.
+    Halves(usize),
 }
 
 /// The instruction set a kernel uses. All give bit-identical results; they differ in speed.
@@ -245,12 +251,13 @@ pub fn matmul_rows(
             assert!(row.len() >= n, "matmul: start row {} < {n}", row.len());
             Init::Row(row.as_ptr())
         }
+        Start::Halves(split) => Init::Halves(split.min(k)),
     };
     if k == 0 {
         // No products: every chain is its start.
         for out_row in out[..m_part * n].chunks_exact_mut(n) {
             match start {
-                Start::Zero => out_row.fill(0.0),
+                Start::Zero | Start::Halves(_) => out_row.fill(0.0),
                 Start::Old => {}
                 Start::Row(row) => out_row.copy_from_slice(&row[..n]),
             }
@@ -277,6 +284,8 @@ pub fn matmul_rows(
     // transposes blocks of A in registers as it goes. Either way each element's chain is the same
     // products in the same order.
     let level = simd();
+    // The narrow kernels run one chain per element: two halves go through the tiles.
+    let halves = matches!(init, Init::Halves(_));
     // SAFETY: the asserts above bound every element the views describe: A's rows `rows` (of m×k),
     // B (k×n) and C (m_part×n) lie inside their slices, and `out` is borrowed mutably for the
     // whole call.
@@ -285,9 +294,9 @@ pub fn matmul_rows(
             let c_t = Out { ptr: c.ptr, rs: c.cs, cs: c.rs, relu };
             match (a_layout, level) {
                 #[cfg(target_arch = "x86_64")]
-                (Layout::AsIs, Simd::Avx512) => x86::narrow_avx512(m, k, n, a_view.ptr, b_view, c.ptr, init),
+                (Layout::AsIs, Simd::Avx512) if !halves => x86::narrow_avx512(m, k, n, a_view.ptr, b_view, c.ptr, init),
                 #[cfg(target_arch = "x86_64")]
-                (Layout::AsIs, Simd::Avx2) => x86::narrow_avx2(m, k, n, a_view.ptr, b_view, c.ptr, init),
+                (Layout::AsIs, Simd::Avx2) if !halves => x86::narrow_avx2(m, k, n, a_view.ptr, b_view, c.ptr, init),
                 _ => return product(level, n, k, m, b_view.transposed(), a_view.transposed(), c_t, init.transposed()),
             }
             // The narrow kernels store plain chains.
@@ -358,6 +367,8 @@ enum Init {
     Row(*const f32),
     /// Row r from `p[r]` (a `Row` start of the transposed product).
     Col(*const f32),
+    /// From 0, in two chains split at p = the value (≤ k), added.
+    Halves(usize),
 }
 
 impl Init {
@@ -382,7 +393,7 @@ impl Init {
     /// The start of element (r, j) of a tile (C's old value passed in `old`).
     unsafe fn value(self, r: usize, j: usize, old: f32) -> f32 {
         match self {
-            Init::Zero => 0.0,
+            Init::Zero | Init::Halves(_) => 0.0,
             Init::Load => old,
             Init::Row(p) => *p.add(j),
             Init::Col(p) => *p.add(r),
@@ -732,10 +743,13 @@ impl Kernel for Scalar {
     ) {
         for r in 0..rows {
             for j in 0..cols {
-                let mut acc = init.value(r, j, *c.add(r * c_rs + j));
-                for p in 0..k {
-                    acc = (*a.ptr.add(r * a.rs + p * a.cs)).mul_add(*b.add(p * b_rs + j), acc);
-                }
+                let chain = |from: f32, ps: Range<usize>| {
+                    ps.fold(from, |acc, p| (*a.ptr.add(r * a.rs + p * a.cs)).mul_add(*b.add(p * b_rs + j), acc))
+                };
+                let acc = match init {
+                    Init::Halves(split) => chain(0.0, 0..split) + chain(0.0, split..k),
+                    _ => chain(init.value(r, j, *c.add(r * c_rs + j)), 0..k),
+                };
                 *c.add(r * c_rs + j) = if relu { self::relu(acc) } else { acc };
             }
         }
@@ -754,7 +768,7 @@ mod x86 {
     macro_rules! simd_kernel {
         ($name:ident, $features:literal, $pack:literal, $mr:literal, $nv:literal, $lanes:literal,
          $vec:ty, $load:ident, $load_first:ident, $store:ident, $store_first:ident, $splat:ident, $fma:ident,
-         $max:ident, $columns:ident,
+         $max:ident, $add:ident, $columns:ident,
          [$($r:literal)*], [$($v:literal)*]) => {
             pub struct $name;
 
@@ -875,25 +889,54 @@ mod x86 {
                                 Init::Load => load_cols(c.add(r * c_rs), v),
                                 Init::Row(p) => load_cols(p, v),
                                 Init::Col(p) => $splat(*p.add(r)),
+                                Init::Halves(_) => $splat(0.0),
                             };
                         }
                     }
-                    for p in 0..k {
-                        let bp = b.add(p * b_rs);
-                        let mut bv: [$vec; V] = [std::mem::zeroed(); V];
-                        for v in 0..V {
-                            bv[v] = load_cols(bp, v);
-                        }
-                        if COPY {
-                            for v in 0..V {
-                                $store(copy.add(p * $nv * $lanes + v * $lanes), bv[v]);
+                    // Two halves: the first half's chains wait in C while the second's run.
+                    let split = if let Init::Halves(split) = init { split } else { 0 };
+                    let mut from = 0;
+                    for (half, to) in [split, k].into_iter().enumerate() {
+                        if half == 1 && split > 0 {
+                            for r in 0..R {
+                                for v in 0..V {
+                                    let p = c.add(r * c_rs + v * $lanes);
+                                    if last(v) {
+                                        $store_first(p, cols - v * $lanes, acc[r][v]);
+                                    } else {
+                                        $store(p, acc[r][v]);
+                                    }
+                                    acc[r][v] = $splat(0.0);
+                                }
                             }
                         }
-                        let ap = a.ptr.add(p * a.cs);
-                        for r in 0..R {
-                            let x = $splat(*ap.add(r * a.rs));
+                        for p in from..to {
+                            let bp = b.add(p * b_rs);
+                            let mut bv: [$vec; V] = [std::mem::zeroed(); V];
                             for v in 0..V {
-                                acc[r][v] = $fma(x, bv[v], acc[r][v]);
+                                bv[v] = load_cols(bp, v);
+                            }
+                            if COPY {
+                                for v in 0..V {
+                                    $store(copy.add(p * $nv * $lanes + v * $lanes), bv[v]);
+                                }
+                            }
+                            let ap = a.ptr.add(p * a.cs);
+                            for r in 0..R {
+                                let x = $splat(*ap.add(r * a.rs));
+                                for v in 0..V {
+                                    acc[r][v] = $fma(x, bv[v], acc[r][v]);
+                                }
+                            }
+                        }
+                        from = to;
+                    }
+                    if let Init::Halves(_) = init {
+                        // first + second (an empty first half is 0)
+                        for r in 0..R {
+                            for v in 0..V {
+                                let first = if split > 0 { load_cols(c.add(r * c_rs), v) } else { $splat(0.0) };
+                                acc[r][v] = $add(first, acc[r][v]);
                             }
                         }
                     }
@@ -1198,6 +1241,7 @@ mod x86 {
         _mm256_set1_ps,
         _mm256_fmadd_ps,
         _mm256_max_ps,
+        _mm256_add_ps,
         columns8,
         [1 2 3 4 5 6],
         [1 2]
@@ -1221,6 +1265,7 @@ mod x86 {
         _mm512_set1_ps,
         _mm512_fmadd_ps,
         _mm512_max_ps,
+        _mm512_add_ps,
         columns16,
         [1 2 3 4 5 6],
         [1 2 3 4]
@@ -1256,15 +1301,15 @@ mod tests {
         let mut out = vec![0.0; m * n];
         for i in 0..m {
             for j in 0..n {
-                let mut acc = match start {
-                    Start::Zero => 0.0,
-                    Start::Old => c[i * n + j],
-                    Start::Row(row) => row[j],
+                let chain = |from: f32, ps: std::ops::Range<usize>| {
+                    ps.fold(from, |acc, p| a[i * k + p].mul_add(b[p * n + j], acc))
                 };
-                for p in 0..k {
-                    acc = a[i * k + p].mul_add(b[p * n + j], acc);
-                }
-                out[i * n + j] = acc;
+                out[i * n + j] = match start {
+                    Start::Zero => chain(0.0, 0..k),
+                    Start::Old => chain(c[i * n + j], 0..k),
+                    Start::Row(row) => chain(row[j], 0..k),
+                    Start::Halves(split) => chain(0.0, 0..split.min(k)) + chain(0.0, split.min(k)..k),
+                };
             }
         }
         out
@@ -1310,7 +1355,8 @@ mod tests {
             let c0 = values(m * n, 99);
             let (at, bt) = (transpose(&a, m, k), transpose(&b, k, n));
             let bias = values(n, 7);
-            for start in [Start::Zero, Start::Old, Start::Row(&bias)] {
+            let halves = [Start::Halves(k / 2), Start::Halves(0), Start::Halves(k), Start::Halves(k + 3)];
+            for start in [Start::Zero, Start::Old, Start::Row(&bias)].into_iter().chain(halves) {
                 let want = chain(&a, &b, &c0, m, k, n, start);
                 for &level in &levels {
                     use_simd(level).unwrap();

@@ -40,6 +40,28 @@ impl MlpCache {
     }
 }
 
+/// A network's gradient, and the room it is made in: a weight gradient is two chains of fused
+/// multiply-adds, one over each half of the batch's rows, added (see [`Mlp::learn`]).
+#[derive(Clone, Debug, Default)]
+pub struct Gradient {
+    /// The whole batch's gradient (the first half's chain before it is added up).
+    sum: Vec<f32>,
+    /// The second half's chain.
+    second: Vec<f32>,
+}
+
+impl Gradient {
+    /// Room for the gradient of `n` parameters.
+    pub fn new(n: usize) -> Self {
+        Gradient { sum: vec![0.0; n], second: vec![0.0; n] }
+    }
+
+    /// The last gradient computed, in the parameters' layout.
+    pub fn values(&self) -> &[f32] {
+        &self.sum
+    }
+}
+
 impl Mlp {
     /// PyTorch's default `nn.Linear` initialisation: weights and biases ~ U(±1/√fan_in), so a
     /// polyak network starts from the same distribution as an SB3/CleanRL one.
@@ -147,60 +169,150 @@ impl Mlp {
         matmul(d_input, delta, Layout::AsIs, w_cols, Layout::Transposed, batch, o, n, Start::Zero);
     }
 
-    /// ∂L/∂params into `grads` (overwriting), from the blocks of one batch, in batch order: each
-    /// block's input and its cache after `forward` and `backward_deltas`. Each weight gradient is
-    /// one chain through all the blocks' rows in order, so it has the bits of an unsplit batch
-    /// whatever the blocks; `pool`'s threads share out the rows of every W and the columns of
-    /// every b. Updates use [`Mlp::learn`], which adds the step; tests check this gradient alone.
+    /// ∂L/∂params into `grads`, from the blocks of one batch, in batch order: each block's input
+    /// and its cache after `forward` and `backward_deltas`. Updates use [`Mlp::learn`], which
+    /// adds the step; tests check this gradient alone.
     #[cfg(test)]
-    pub fn gradient(&self, blocks: &(impl Blocks + ?Sized), grads: &mut [f32], pool: &Pool) {
-        assert_eq!(grads.len(), self.params.len(), "gradient: grads shape");
+    pub fn gradient(&self, blocks: &(impl Blocks + ?Sized), grads: &mut Gradient, pool: &Pool) {
+        if self.half_chains(blocks, grads, pool) {
+            return;
+        }
         let threads = pool.threads();
-        let grads = Disjoint::new(grads);
+        let (sum, second) = (Disjoint::new(&mut grads.sum), Disjoint::new(&mut grads.second));
         pool.each_thread(|t| {
             for part in parts(&self.sizes, t, threads) {
                 // SAFETY: the parts of different threads do not overlap (`parts`).
-                part_gradient(&self.sizes, blocks, &part, unsafe { grads.part(part.at.clone()) });
+                add_halves(unsafe { sum.part(part.at.clone()) }, unsafe { second.part(part.at) });
             }
         });
     }
 
-    /// [`Mlp::gradient`], then one step of `adam` on each thread's parts as soon as their
-    /// gradient is in and, with `target`, the Polyak update `θ' ← θ' + τ·(θ − θ')` of the target
-    /// network's same parts: one hand-off between the threads for all three. Every parameter's
-    /// step reads only its own values, so the bits are those of whole-vector steps. Each thread
-    /// cuts its parts out of the vectors itself, so nothing is allocated.
+    /// The gradient (as [`Mlp::gradient`]), then one step of `adam` and, with `target`, the
+    /// Polyak update `θ' ← θ' + τ·(θ − θ')` of the target network. Two hand-offs between the
+    /// threads:
+    /// 1. Each weight gradient is two chains of fused multiply-adds, one over each half of the
+    ///    batch's rows in batch order. On two threads each thread runs one half's chains, over
+    ///    the rows it has just run forward and backward, so it reads what its own core wrote (on
+    ///    more threads a half's threads share out its outputs; one thread runs both halves).
+    /// 2. Each thread adds the halves of its share of the parameters (first + second), takes the
+    ///    Adam step on them and, with `target`, their Polyak update.
+    ///
+    /// The halves are the batch's, not the threads': the bits are the same on any number of
+    /// threads and whatever the blocks. Every parameter's step reads only its own values, so they
+    /// are those of whole-vector steps. Each thread cuts its parts out of the vectors itself, so
+    /// nothing is allocated once `grads` is the network's size.
     pub fn learn(
         &mut self,
         blocks: &(impl Blocks + ?Sized),
-        grads: &mut [f32],
+        grads: &mut Gradient,
         adam: &mut Adam,
         target: Option<(&mut Mlp, f32)>,
         pool: &Pool,
     ) {
         let n = self.params.len();
-        assert!(grads.len() == n && adam.m.len() == n, "learn: grads or Adam state shape");
+        assert!(adam.m.len() == n, "learn: Adam state shape");
         assert!(target.as_ref().is_none_or(|(t, _)| t.params.len() == n), "learn: target shape");
+        let added = self.half_chains(blocks, grads, pool);
         let threads = pool.threads();
         let step = adam.next_step();
         let tau = target.as_ref().map_or(0.0, |t| t.1);
         let Mlp { sizes, params } = self;
-        let (grads, params) = (Disjoint::new(grads), Disjoint::new(params));
+        let (sum, second) = (Disjoint::new(&mut grads.sum), Disjoint::new(&mut grads.second));
+        let params = Disjoint::new(params);
         let (m, v) = (Disjoint::new(&mut adam.m), Disjoint::new(&mut adam.v));
         let target = target.map(|(t, _)| Disjoint::new(&mut t.params));
         pool.each_thread(|t| {
             for part in parts(sizes, t, threads) {
-                let at = part.at.clone();
+                let at = part.at;
                 // SAFETY: the parts of different threads do not overlap (`parts`), and each
                 // thread takes each of its parts once.
-                let (grad, params) = unsafe { (grads.part(at.clone()), params.part(at.clone())) };
-                part_gradient(sizes, blocks, &part, grad);
+                let (grad, params) = unsafe { (sum.part(at.clone()), params.part(at.clone())) };
+                if !added {
+                    add_halves(grad, unsafe { second.part(at.clone()) });
+                }
                 step.apply(params, grad, unsafe { m.part(at.clone()) }, unsafe { v.part(at.clone()) });
                 if let Some(target) = &target {
                     polyak_average(unsafe { target.part(at) }, params, tau);
                 }
             }
         });
+    }
+
+    /// Each half of the batch's chains of the gradient: the first half's into `grads.sum`, the
+    /// second's into `grads.second`. One thread with the batch in one block adds them up as it
+    /// goes, into `grads.sum` (the tiles keep the first half's chains while they run the
+    /// second's, [`Start::Halves`]), and says so: `true`.
+    fn half_chains(&self, blocks: &(impl Blocks + ?Sized), grads: &mut Gradient, pool: &Pool) -> bool {
+        let n = self.params.len();
+        grads.sum.resize(n, 0.0);
+        grads.second.resize(n, 0.0);
+        let batch: usize = (0..blocks.count()).map(|b| blocks.block(b).1.batch).sum();
+        let threads = pool.threads();
+        if threads == 1 && blocks.count() == 1 {
+            let (x, cache) = blocks.block(0);
+            self.both_halves_added(x, cache, grads);
+            return true;
+        }
+        let halves = [Disjoint::new(&mut grads.sum), Disjoint::new(&mut grads.second)];
+        pool.each_thread(|t| {
+            for (h, (share_of, sharers)) in half_work(t, threads) {
+                let rows = share(batch, h, 2);
+                for part in parts(&self.sizes, share_of, sharers) {
+                    // SAFETY: a half's threads' parts do not overlap (`parts`), and each half has
+                    // a vector of its own.
+                    part_gradient(&self.sizes, blocks, &rows, &part, unsafe { halves[h].part(part.at.clone()) });
+                }
+            }
+        });
+        false
+    }
+
+    /// The whole gradient of one block holding the whole batch, on this thread: each weight's two
+    /// chains in one pass of the tiles, each bias's two sums added.
+    fn both_halves_added(&self, x: &[f32], cache: &MlpCache, grads: &mut Gradient) {
+        let (batch, split) = (cache.batch, share(cache.batch, 0, 2).end);
+        for part in parts(&self.sizes, 0, 1) {
+            let (sum, second) = (&mut grads.sum[part.at.clone()], &mut grads.second[part.at.clone()]);
+            let (l, range) = (part.layer, part.range.clone());
+            let (i, o) = (self.sizes[l], self.sizes[l + 1]);
+            let delta = &cache.deltas[l];
+            if part.bias {
+                for (out, rows) in [(&mut *sum, 0..split), (&mut *second, split..batch)] {
+                    out.fill(0.0);
+                    add_rows(out, &delta[rows.start * o..rows.end * o], o, range.start);
+                }
+                add_halves(sum, second);
+            } else {
+                let input: &[f32] = if l == 0 { x } else { &cache.outs[l - 1] };
+                let (at, bt) = (Layout::Transposed, Layout::AsIs);
+                matmul_rows(sum, input, at, delta, bt, i, batch, o, range, Start::Halves(split), false);
+            }
+        }
+    }
+}
+
+/// Which half of the batch's rows thread `t` of `threads` runs the gradient's chains over (`h`),
+/// and its share of that half's outputs (share `s` of `n`): `(h, (s, n))`. One thread runs both
+/// halves; on two, thread 0 runs the first half and thread 1 the second, the halves of the rows
+/// the threads' blocks hold when the batch is cut evenly; on more, each half's outputs are
+/// shared among half the threads.
+fn half_work(t: usize, threads: usize) -> impl Iterator<Item = (usize, (usize, usize))> {
+    let halves = if threads == 1 { 0..2 } else { 2 * t / threads..2 * t / threads + 1 };
+    halves.map(move |h| {
+        if threads == 1 {
+            return (h, (0, 1));
+        }
+        // Thread t is in half h when h·threads ≤ 2t < (h+1)·threads.
+        let first = |h: usize| (h * threads).div_ceil(2);
+        (h, (t - first(h), first(h + 1) - first(h)))
+    })
+}
+
+/// `first[i] += second[i]`: a parameter's gradient from its two halves' chains, always in this
+/// order.
+fn add_halves(first: &mut [f32], second: &[f32]) {
+    for (f, &s) in first.iter_mut().zip(second) {
+        *f += s;
     }
 }
 
@@ -301,26 +413,53 @@ impl<'a> Disjoint<'a> {
     }
 }
 
-/// The gradient of one part from the blocks' passes.
-fn part_gradient(sizes: &[usize], blocks: &(impl Blocks + ?Sized), part: &Part, out: &mut [f32]) {
+/// One part's chain over rows `rows` of the batch, from the blocks' passes: the chain runs through
+/// the blocks' rows within `rows`, in batch order.
+fn part_gradient(sizes: &[usize], blocks: &(impl Blocks + ?Sized), rows: &Range<usize>, part: &Part, out: &mut [f32]) {
     let (l, range) = (part.layer, part.range.clone());
     let (i, o) = (sizes[l], sizes[l + 1]);
     if part.bias {
-        // ∂L/∂b = Σ_rows δ, row by row in batch order
         out.fill(0.0);
-        for b in 0..blocks.count() {
-            add_rows(out, &blocks.block(b).1.deltas[l], o, range.start);
+    }
+    let (mut block_start, mut chained) = (0, false);
+    for b in 0..blocks.count() {
+        let (x, cache) = blocks.block(b);
+        let block = block_start..block_start + cache.batch;
+        block_start = block.end;
+        // This block's rows within `rows`
+        let (from, to) = (block.start.max(rows.start), block.end.min(rows.end));
+        if from >= to {
+            continue;
         }
-    } else {
-        // ∂L/∂W = inputᵀ · δ, the chain over the batch continued from block to block
-        for b in 0..blocks.count() {
-            let (x, cache) = blocks.block(b);
+        let r = from - block.start..to - block.start;
+        let delta = &cache.deltas[l][r.start * o..r.end * o];
+        if part.bias {
+            // ∂L/∂b = Σ_rows δ, row by row in batch order
+            add_rows(out, delta, o, range.start);
+        } else {
+            // ∂L/∂W = inputᵀ · δ, the chain continued from block to block
             let input: &[f32] = if l == 0 { x } else { &cache.outs[l - 1] };
-            let (delta, batch) = (&cache.deltas[l], cache.batch);
-            let start = if b == 0 { Start::Zero } else { Start::Old };
-            let (at, bt) = (Layout::Transposed, Layout::AsIs);
-            matmul_rows(out, input, at, delta, bt, i, batch, o, range.clone(), start, false);
+            let input = &input[r.start * i..r.end * i];
+            let start = if chained { Start::Old } else { Start::Zero };
+            matmul_rows(
+                out,
+                input,
+                Layout::Transposed,
+                delta,
+                Layout::AsIs,
+                i,
+                r.len(),
+                o,
+                range.clone(),
+                start,
+                false,
+            );
+            chained = true;
         }
+    }
+    if !part.bias && !chained {
+        // No rows (the first half of a batch of one): no terms
+        out.fill(0.0);
     }
 }
 
@@ -343,15 +482,20 @@ mod tests {
         (net, x, c, batch)
     }
 
+    /// A gradient's room filled with NaN, so that a value left unwritten shows.
+    fn nan_gradient(n: usize) -> Gradient {
+        Gradient { sum: vec![f32::NAN; n], second: vec![f32::NAN; n] }
+    }
+
     /// Forward, then the full backward pass: (cache, parameter gradients, input gradients).
     fn full_backward(net: &Mlp, x: &[f32], c: &[f32], batch: usize) -> (MlpCache, Vec<f32>, Vec<f32>) {
         let mut cache = MlpCache::default();
         net.forward(x, batch, &mut cache);
         let mut dx = vec![0.0; x.len()];
         net.backward_input(&mut cache, c, &mut dx, 0..net.input_dim());
-        let mut grads = vec![0.0; net.n_params()];
+        let mut grads = Gradient::new(net.n_params());
         net.gradient(&[(x, &cache)][..], &mut grads, &Pool::new(1));
-        (cache, grads, dx)
+        (cache, grads.values().to_vec(), dx)
     }
 
     #[test]
@@ -394,10 +538,11 @@ mod tests {
         let want_target: Vec<f32> = target0.params.iter().zip(&want.params).map(|(&t, &o)| t + tau * (o - t)).collect();
         for threads in [1, 2, 3] {
             let (mut online, mut target, mut adam) = (net.clone(), target0.clone(), adam.clone());
-            let mut g = vec![f32::NAN; net.n_params()];
+            let mut g = nan_gradient(net.n_params());
             online.learn(&[(&x[..], &cache)][..], &mut g, &mut adam, Some((&mut target, tau)), &Pool::new(threads));
+            let g = g.values();
             let bits = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
-            assert!(bits(&g, &grads), "{threads} threads: gradient");
+            assert!(bits(g, &grads), "{threads} threads: gradient");
             assert!(bits(&online.params, &want.params) && bits(&adam.m, &want_adam.m), "{threads} threads: step");
             assert!(bits(&target.params, &want_target), "{threads} threads: target");
             assert_eq!(adam.t, 1);
@@ -424,10 +569,96 @@ mod tests {
                 .collect();
             let blocks: Vec<(&[f32], &MlpCache)> =
                 caches.iter().map(|(r, cache)| (&x[r.start * 5..r.end * 5], cache)).collect();
-            let mut grads = vec![f32::NAN; net.n_params()];
+            let mut grads = nan_gradient(net.n_params());
             net.gradient(&blocks[..], &mut grads, &Pool::new(threads));
-            let same = grads.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+            let same = grads.values().iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
             assert!(same, "{parts} blocks on {threads} threads");
+        }
+    }
+
+    #[test]
+    fn the_gradient_is_each_halfs_chain_added_on_any_threads_and_blocks() {
+        // The definition, element by element: ∂L/∂W[r][c] = Σ over the first half's rows of
+        // input[row][r]·δ[row][c] as one fma chain in batch order, plus the same over the
+        // second half; ∂L/∂b[c] likewise, with additions.
+        let mut rng = Rng::new(11);
+        let net = Mlp::new(&[5, 40, 33, 3], &mut rng);
+        let batch = 29;
+        let x: Vec<f32> = (0..batch * 5).map(|_| rng.normal() as f32).collect();
+        let c: Vec<f32> = (0..batch * 3).map(|_| rng.normal() as f32).collect();
+        let mut whole = MlpCache::default();
+        net.forward(&x, batch, &mut whole);
+        net.backward_deltas(&mut whole, &c);
+        let split = batch / 2;
+        let (mut want, mut one_chain) = (Vec::new(), Vec::new());
+        for l in 0..net.n_layers() {
+            let (i, o) = (net.sizes[l], net.sizes[l + 1]);
+            let input: &[f32] = if l == 0 { &x } else { &whole.outs[l - 1] };
+            let delta = &whole.deltas[l];
+            let weight = |r: usize, col: usize, rows: Range<usize>| {
+                rows.fold(0.0f32, |acc, row| input[row * i + r].mul_add(delta[row * o + col], acc))
+            };
+            let bias = |col: usize, rows: Range<usize>| rows.fold(0.0f32, |acc, row| acc + delta[row * o + col]);
+            for r in 0..i {
+                for col in 0..o {
+                    want.push(weight(r, col, 0..split) + weight(r, col, split..batch));
+                    one_chain.push(weight(r, col, 0..batch));
+                }
+            }
+            for col in 0..o {
+                want.push(bias(col, 0..split) + bias(col, split..batch));
+                one_chain.push(bias(col, 0..batch));
+            }
+        }
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_ne!(bits(&want), bits(&one_chain), "the case should tell two halves from one chain");
+        // Blocks as threads cut them evenly, and unevenly (a training step's env step beside its
+        // update shortens the caller's block), with the halves' boundary inside a block or not.
+        for (cuts, threads) in [
+            (vec![29], 1),
+            (vec![29], 2),
+            (vec![14, 15], 2),
+            (vec![5, 24], 2),
+            (vec![20, 9], 2),
+            (vec![9, 10, 10], 3),
+            (vec![3, 26], 1),
+            (vec![7, 7, 7, 8], 4),
+            (vec![14, 15], 5),
+        ] {
+            let mut caches = Vec::new();
+            let mut start = 0;
+            for rows in cuts.iter().copied() {
+                let mut cache = MlpCache::default();
+                net.forward(&x[start * 5..(start + rows) * 5], rows, &mut cache);
+                net.backward_deltas(&mut cache, &c[start * 3..(start + rows) * 3]);
+                caches.push((start..start + rows, cache));
+                start += rows;
+            }
+            let blocks: Vec<(&[f32], &MlpCache)> =
+                caches.iter().map(|(r, cache)| (&x[r.start * 5..r.end * 5], cache)).collect();
+            let mut grads = nan_gradient(net.n_params());
+            net.gradient(&blocks[..], &mut grads, &Pool::new(threads));
+            assert_eq!(bits(grads.values()), bits(&want), "blocks {cuts:?} on {threads} threads");
+        }
+    }
+
+    #[test]
+    fn every_half_has_all_its_shares_once_whatever_the_threads() {
+        for threads in 1..=7 {
+            let mut taken: Vec<Vec<bool>> = vec![Vec::new(), Vec::new()];
+            for t in 0..threads {
+                for (h, (s, n)) in half_work(t, threads) {
+                    let shares = &mut taken[h];
+                    if shares.is_empty() {
+                        shares.resize(n, false);
+                    }
+                    assert_eq!(shares.len(), n, "{threads} threads: half {h} cut two ways");
+                    assert!(!std::mem::replace(&mut shares[s], true), "{threads} threads: half {h} share {s} twice");
+                }
+            }
+            for (h, shares) in taken.iter().enumerate() {
+                assert!(!shares.is_empty() && shares.iter().all(|&s| s), "{threads} threads: half {h} left out");
+            }
         }
     }
 
