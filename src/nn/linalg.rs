@@ -529,8 +529,9 @@ trait Kernel {
     /// chain over p = 0..k in order. A is read through its strides; row p of B starts at
     /// `b + p·b_rs` and row r of C at `c + r·c_rs`, each `cols` contiguous values: nothing past
     /// them is read or written (masked loads and stores, so a ragged last panel needs no copy).
-    /// A `Row` start is read likewise, its first `cols` values. With `relu`, each value is
-    /// stored as [`relu`] of its chain.
+    /// A `Row` start is read likewise, its first `cols` values. A `Halves` start runs each
+    /// element's two chains one after the other, the first waiting in C meanwhile. With `relu`,
+    /// each value is stored as [`relu`] of its chain.
     ///
     /// # Safety
     /// The CPU supports the kernel's instructions; the pointers cover what they describe.
