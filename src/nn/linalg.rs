@@ -882,6 +882,13 @@ mod x86 {
                             $load(p.add(v * $lanes))
                         }
                     };
+                    let store_cols = |p: *mut f32, v: usize, x: $vec| {
+                        if last(v) {
+                            $store_first(p.add(v * $lanes), cols - v * $lanes, x)
+                        } else {
+                            $store(p.add(v * $lanes), x)
+                        }
+                    };
                     let mut acc: [[$vec; V]; R] = [[std::mem::zeroed(); V]; R];
                     for r in 0..R {
                         for v in 0..V {
@@ -901,12 +908,7 @@ mod x86 {
                         if half == 1 && split > 0 {
                             for r in 0..R {
                                 for v in 0..V {
-                                    let p = c.add(r * c_rs + v * $lanes);
-                                    if last(v) {
-                                        $store_first(p, cols - v * $lanes, acc[r][v]);
-                                    } else {
-                                        $store(p, acc[r][v]);
-                                    }
+                                    store_cols(c.add(r * c_rs), v, acc[r][v]);
                                     acc[r][v] = $splat(0.0);
                                 }
                             }
@@ -951,12 +953,7 @@ mod x86 {
                     }
                     for r in 0..R {
                         for v in 0..V {
-                            let p = c.add(r * c_rs + v * $lanes);
-                            if last(v) {
-                                $store_first(p, cols - v * $lanes, acc[r][v]);
-                            } else {
-                                $store(p, acc[r][v]);
-                            }
+                            store_cols(c.add(r * c_rs), v, acc[r][v]);
                         }
                     }
                 }
