@@ -1,6 +1,7 @@
 //! Elementwise loops over parameter- and batch-sized vectors (Adam, Polyak averaging, the
-//! backward ReLU mask, bias gradients), compiled once per SIMD level and run at the level the
-//! matrix products use (`linalg::simd`, which `POLYAK_SIMD` picks).
+//! backward ReLU mask, bias gradients, a gradient's two halves added), compiled once per SIMD
+//! level and run at the level the matrix products use (`linalg::simd`, which `POLYAK_SIMD`
+//! picks).
 //!
 //! Without this they ran as the baseline x86-64 build compiles them, 4 lanes of SSE with a
 //! 4-lane square root and division per Adam step. The arithmetic of each element is the same
@@ -68,6 +69,16 @@ per_simd_level! {
 }
 
 per_simd_level! {
+    /// `first[i] += second[i]`: a weight gradient from its two halves' chains, always first +
+    /// second (`mlp`).
+    pub fn add_halves(first: &mut [f32], second: &[f32]) {
+        for (f, &s) in first.iter_mut().zip(second) {
+            *f += s;
+        }
+    }
+}
+
+per_simd_level! {
     /// Polyak averaging, `θ' ← θ' + τ·(θ − θ')`.
     pub fn polyak_average(target: &mut [f32], online: &[f32], tau: f32) {
         for (t, &o) in target.iter_mut().zip(online) {
@@ -109,6 +120,8 @@ mod tests {
                 assert!(d.iter().map(|v| v.to_bits()).eq(masked), "relu_mask at {}", level.name());
                 let mut t = a.clone();
                 polyak_average(&mut t, &b, 0.005);
+                let mut h = a.clone();
+                add_halves(&mut h, &b);
                 let rows = values(len * 5, 3);
                 let mut sums = values(len - len / 3, 4);
                 add_rows(&mut sums, &rows, len, len / 3);
@@ -118,7 +131,7 @@ mod tests {
                 adam.t = 7;
                 let mut p = a.clone();
                 adam.step(&mut p, &b);
-                out.push([d, t, sums, p, adam.m, adam.v].concat());
+                out.push([d, t, h, sums, p, adam.m, adam.v].concat());
             }
             out.concat().iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
         };

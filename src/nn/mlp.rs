@@ -5,7 +5,7 @@
 //! then `b`), so the optimiser, Polyak averaging and checkpoints are single loops over a slice,
 //! and gradients have the same layout. Batches are row-major `batch × features`.
 
-use super::elementwise::{add_rows, polyak_average, relu_mask};
+use super::elementwise::{add_halves, add_rows, polyak_average, relu_mask};
 use super::linalg::{matmul, matmul_rows, Layout, Start};
 use super::Adam;
 use crate::parallel::{share, Pool};
@@ -306,14 +306,6 @@ fn half_work(t: usize, threads: usize) -> impl Iterator<Item = (usize, (usize, u
         let first = |h: usize| (h * threads).div_ceil(2);
         (h, (t - first(h), first(h + 1) - first(h)))
     })
-}
-
-/// `first[i] += second[i]`: a parameter's gradient from its two halves' chains, always in this
-/// order.
-fn add_halves(first: &mut [f32], second: &[f32]) {
-    for (f, &s) in first.iter_mut().zip(second) {
-        *f += s;
-    }
 }
 
 /// The blocks of rows of one batch, in batch order, as a weight gradient reads them: each block's
