@@ -10,8 +10,10 @@
 //! bits; `tests` checks that at each level this CPU has.
 
 /// Defines `fn name(args) body` three times: as written, and compiled for AVX2 and for
-/// AVX-512F (the body inlined into each, so the compiler vectorises it to that width), and
-/// calls the one for the level in use. The body is plain Rust over slices.
+/// AVX-512F, each with FMA (the body inlined into each, so the compiler vectorises it to that
+/// width; `mul_add` is then one instruction, and a plain `a * b + c` is still two roundings:
+/// Rust never fuses them), and calls the one for the level in use. The body is plain Rust over
+/// slices.
 macro_rules! per_simd_level {
     ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
         $(#[$doc])*
@@ -19,12 +21,12 @@ macro_rules! per_simd_level {
             #[inline(always)]
             fn body($($arg: $ty),*) $body
             #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx2")]
+            #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2($($arg: $ty),*) {
                 body($($arg),*)
             }
             #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx512f")]
+            #[target_feature(enable = "avx512f,fma")]
             unsafe fn avx512($($arg: $ty),*) {
                 body($($arg),*)
             }
