@@ -898,7 +898,7 @@ mod x86 {
                 /// = 1). Every value a pass reads is then a fixed offset from A's and B's
                 /// pointers, so a step costs its loads and FMAs and little else: an AVX2 tile's
                 /// step of 12 FMAs took 28–31 instructions one at a time with A's strides
-                /// unknown, and takes 22–23 here, which made AVX2 updates 1.02–1.08× faster
+                /// unknown, and takes 22–23 here, which made AVX2 updates 1.04–1.09× faster
                 /// (docs/speed.md, "Four steps a pass"). Each chain's steps and their order are
                 /// the single steps'. Returns the first step left.
                 #[inline(always)]
