@@ -881,9 +881,9 @@ mod x86 {
                     }
                 }
 
-                /// Vector v of a tile's row of B at `p`: all `lanes` values, but for the last
-                /// vector of a RAGGED tile only its first columns (zeros after, nothing past them
-                /// read).
+                /// Vector v of a tile's row at `p` (of B, C or a start): all `lanes` values, but
+                /// for the last vector of a RAGGED tile only its first columns (zeros after,
+                /// nothing past them read).
                 #[inline(always)]
                 unsafe fn load_cols<const V: usize, const RAGGED: bool>(p: *const f32, v: usize, cols: usize) -> $vec {
                     if RAGGED && v + 1 == V {
@@ -893,12 +893,46 @@ mod x86 {
                     }
                 }
 
+                /// Stores vector v of a tile's row of C at `p`, as [`Self::load_cols`] reads it.
+                #[inline(always)]
+                unsafe fn store_cols<const V: usize, const RAGGED: bool>(p: *mut f32, v: usize, cols: usize, x: $vec) {
+                    if RAGGED && v + 1 == V {
+                        $store_first(p.add(v * $lanes), cols - v * $lanes, x)
+                    } else {
+                        $store(p.add(v * $lanes), x)
+                    }
+                }
+
+                /// One step of a tile's chains: B's row at `bp` times A's values at `ap + r·rs`
+                /// (row r), added to each accumulator by one FMA. Returns B's row, for a tile that
+                /// copies it.
+                #[inline(always)]
+                unsafe fn step<const R: usize, const V: usize, const RAGGED: bool>(
+                    acc: &mut [[$vec; V]; R],
+                    bp: *const f32,
+                    ap: *const f32,
+                    rs: usize,
+                    cols: usize,
+                ) -> [$vec; V] {
+                    let mut bv: [$vec; V] = [std::mem::zeroed(); V];
+                    for v in 0..V {
+                        bv[v] = Self::load_cols::<V, RAGGED>(bp, v, cols);
+                    }
+                    for r in 0..R {
+                        let x = $splat(*ap.add(r * rs));
+                        for v in 0..V {
+                            acc[r][v] = $fma(x, bv[v], acc[r][v]);
+                        }
+                    }
+                    bv
+                }
+
                 /// Steps `p..to` of a tile's chains four a pass, while four remain, where A's next
                 /// step is `CS` values on (1: A as is, its rows `rs` apart; MR: A in slivers, `rs`
                 /// = 1). Every value a pass reads is then a fixed offset from A's and B's
                 /// pointers, so a step costs its loads and FMAs and little else: an AVX2 tile's
                 /// step of 12 FMAs took 28–31 instructions one at a time with A's strides
-                /// unknown, and takes 22–23 here, which made AVX2 updates 1.04–1.09× faster
+                /// unknown, and takes 21.5–22.5 here, which made AVX2 updates 1.04–1.09× faster
                 /// (docs/speed.md, "Four steps a pass"). Each chain's steps and their order are
                 /// the single steps'. Returns the first step left.
                 #[inline(always)]
@@ -917,16 +951,7 @@ mod x86 {
                     let (mut ap, mut bp) = (a.add(p * CS), b.add(p * b_rs));
                     for _ in 0..passes {
                         for u in 0..4 {
-                            let mut bv: [$vec; V] = [std::mem::zeroed(); V];
-                            for v in 0..V {
-                                bv[v] = Self::load_cols::<V, RAGGED>(bp.add(u * b_rs), v, cols);
-                            }
-                            for r in 0..R {
-                                let x = $splat(*ap.add(r * rs + u * CS));
-                                for v in 0..V {
-                                    acc[r][v] = $fma(x, bv[v], acc[r][v]);
-                                }
-                            }
+                            Self::step::<R, V, RAGGED>(acc, bp.add(u * b_rs), ap.add(u * CS), rs, cols);
                         }
                         (ap, bp) = (ap.add(4 * CS), bp.add(4 * b_rs));
                     }
@@ -951,18 +976,8 @@ mod x86 {
                     relu: bool,
                     copy: *mut f32,
                 ) {
-                    // The values at p of vector v: all `lanes`, but for the last vector of a
-                    // RAGGED tile only its first columns (zeros after, nothing past them read),
-                    // and likewise when storing.
-                    let last = |v: usize| RAGGED && v + 1 == V;
                     let load_cols = |p: *const f32, v: usize| Self::load_cols::<V, RAGGED>(p, v, cols);
-                    let store_cols = |p: *mut f32, v: usize, x: $vec| {
-                        if last(v) {
-                            $store_first(p.add(v * $lanes), cols - v * $lanes, x)
-                        } else {
-                            $store(p.add(v * $lanes), x)
-                        }
-                    };
+                    let store_cols = |p: *mut f32, v: usize, x: $vec| Self::store_cols::<V, RAGGED>(p, v, cols, x);
                     let mut acc: [[$vec; V]; R] = [[std::mem::zeroed(); V]; R];
                     for r in 0..R {
                         for v in 0..V {
@@ -998,21 +1013,10 @@ mod x86 {
                             }
                         }
                         for p in first..to {
-                            let bp = b.add(p * b_rs);
-                            let mut bv: [$vec; V] = [std::mem::zeroed(); V];
-                            for v in 0..V {
-                                bv[v] = load_cols(bp, v);
-                            }
+                            let bv = Self::step::<R, V, RAGGED>(&mut acc, b.add(p * b_rs), a.ptr.add(p * a.cs), a.rs, cols);
                             if COPY {
                                 for v in 0..V {
                                     $store(copy.add(p * $nv * $lanes + v * $lanes), bv[v]);
-                                }
-                            }
-                            let ap = a.ptr.add(p * a.cs);
-                            for r in 0..R {
-                                let x = $splat(*ap.add(r * a.rs));
-                                for v in 0..V {
-                                    acc[r][v] = $fma(x, bv[v], acc[r][v]);
                                 }
                             }
                         }
