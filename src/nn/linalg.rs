@@ -340,20 +340,24 @@ per_simd_level! {
 /// Outputs narrower than this, with more rows than columns, have their rows in the lanes.
 const NARROW: usize = 16;
 
-/// Asks for the cache lines of a tile of C (`rows` × `cols` from `first`, rows `rs` apart, each
-/// contiguous) to be fetched for writing while the current tile computes. An update's outputs
-/// were last touched an update ago, so their lines sit in L3 or memory, and a tile with a short
-/// chain (a first layer's 17–23 inputs) otherwise waits on its stores: this gave one-thread
-/// updates 4–6%.
+/// Asks for the cache lines of a tile of C (`rows` ≤ `mr` rows from `first`, `rs` apart, `lines`
+/// ≤ `max_lines` lines from each row's start) to be fetched for writing while the current tile
+/// computes. An update's outputs were last touched an update ago, so their lines sit in L3 or
+/// memory, and a tile with a short chain (a first layer's 17–23 inputs) otherwise waits on its
+/// stores: this gave one-thread updates 4–6%. `mr` and `max_lines` are the kernel's constants, so
+/// both loops unroll to a row of prefetches; over a tile's rows and columns as counted at run
+/// time, they compiled to some 190 instructions per tile (docs/speed.md, "A tile's own cost").
 #[inline(always)]
-unsafe fn prefetch_for_writing(first: *mut f32, rs: usize, rows: usize, cols: usize) {
+unsafe fn prefetch_for_writing(first: *mut f32, rs: usize, rows: usize, mr: usize, lines: usize, max_lines: usize) {
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (first, rs, rows, cols);
+    let _ = (first, rs, rows, mr, lines, max_lines);
     #[cfg(target_arch = "x86_64")]
-    for r in 0..rows {
-        let row = first.add(r * rs) as *const i8;
-        for off in (0..cols * 4).step_by(64) {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_ET0 }>(row.add(off));
+    for r in 0..mr {
+        for l in 0..max_lines {
+            if r < rows && l < lines {
+                let line = first.add(r * rs + l * 16) as *const i8;
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_ET0 }>(line);
+            }
         }
     }
 }
@@ -496,8 +500,16 @@ impl Panel {
         self.c.add(i0 * self.c_rs)
     }
 
-    /// Before the tile at i0 (tiles of `mr` rows, `m` in all): its share of the next panel of
-    /// B, and the next tile's outputs, so that its stores find their lines.
+    /// Cache lines one row of a tile's outputs can touch: its columns' bytes, and one more
+    /// when a row may start inside a line.
+    fn c_lines(&self) -> usize {
+        let aligned = (self.c as usize | (self.c_rs * 4)).is_multiple_of(64);
+        (self.cols * 4).div_ceil(64) + usize::from(!aligned)
+    }
+
+    /// Before the tile at i0 (tiles of K's MR rows, `m` in all; its rows' outputs `lines` cache
+    /// lines long, [`Panel::c_lines`]): its share of the next panel of B, and the next tile's
+    /// outputs, so that its stores find their lines.
     ///
     /// Always inlined, and a method rather than a closure the caller passes: two throwaway
     /// changes that left such a closure out of the kernel's loop (passing it by reference; a
@@ -505,13 +517,14 @@ impl Panel {
     /// `memset` per tile, and made the products 2.5× slower (Zen 5, 256³: 70–80 against
     /// 180–220 GFLOP/s).
     #[inline(always)]
-    unsafe fn before(&self, i0: usize, m: usize, mr: usize) {
+    unsafe fn before<K: Kernel + ?Sized>(&self, i0: usize, m: usize, lines: usize) {
         if let Some(next) = self.next {
-            next.fetch(i0 / mr);
+            next.fetch(i0 / K::MR);
         }
-        let after = i0 + mr;
+        let after = i0 + K::MR;
         if after < m {
-            prefetch_for_writing(self.c_at(after), self.c_rs, mr.min(m - after), self.cols);
+            let max_lines = (K::NR * 4).div_ceil(64) + 1;
+            prefetch_for_writing(self.c_at(after), self.c_rs, K::MR.min(m - after), K::MR, lines, max_lines);
         }
     }
 }
@@ -583,8 +596,9 @@ trait Kernel {
     /// # Safety
     /// As for `tile`, for every tile.
     unsafe fn panel(m: usize, k: usize, p: Panel) {
+        let lines = p.c_lines();
         for i0 in (0..m).step_by(Self::MR) {
-            p.before(i0, m, Self::MR);
+            p.before::<Self>(i0, m, lines);
             Self::tile(
                 Self::MR.min(m - i0),
                 k,
@@ -859,23 +873,23 @@ mod x86 {
                 /// work; one call per tile took 2–5% of its updates.)
                 #[target_feature(enable = $features)]
                 unsafe fn panel_of<const V: usize, const RAGGED: bool>(m: usize, k: usize, mut p: Panel) {
-                    let whole = m - m % $mr;
+                    let (whole, lines) = (m - m % $mr, p.c_lines());
                     let mut first = 0;
                     if !p.copy.is_null() && whole > 0 {
                         // The first tile reads B in place and copies it; the others read the copy.
-                        p.before(0, m, $mr);
+                        p.before::<Self>(0, m, lines);
                         let (a, c, init) = (p.a_at(0), p.c_at(0), p.init.at(0, 0));
                         Self::rows::<$mr, V, RAGGED, true>(k, a, p.b, p.b_rs, p.cols, c, p.c_rs, init, p.relu, p.copy);
                         (p.b, p.b_rs, first) = (p.copy, $nv * $lanes, $mr);
                     }
                     for i0 in (first..whole).step_by($mr) {
-                        p.before(i0, m, $mr);
+                        p.before::<Self>(i0, m, lines);
                         let (a, c, init) = (p.a_at(i0), p.c_at(i0), p.init.at(i0, 0));
                         let none = std::ptr::null_mut();
                         Self::rows::<$mr, V, RAGGED, false>(k, a, p.b, p.b_rs, p.cols, c, p.c_rs, init, p.relu, none);
                     }
                     if whole < m {
-                        p.before(whole, m, $mr);
+                        p.before::<Self>(whole, m, lines);
                         let (a, c, init) = (p.a_at(whole), p.c_at(whole), p.init.at(whole, 0));
                         <Self as Kernel>::tile(m - whole, k, a, p.b, p.b_rs, p.cols, c, p.c_rs, init, p.relu);
                     }
@@ -927,41 +941,76 @@ mod x86 {
                     bv
                 }
 
-                /// Steps `p..to` of a tile's chains four a pass, while four remain, where A's next
-                /// step is `CS` values on (1: A as is, its rows `rs` apart; MR: A in slivers, `rs`
-                /// = 1). Every value a pass reads is then a fixed offset from A's and B's
-                /// pointers, so a step costs its loads and FMAs and little else: an AVX2 tile's
-                /// step of 12 FMAs took 28–31 instructions one at a time with A's strides
+                /// Steps `from..to` of a tile's chains, in order. Where A's next step is a fixed
+                /// distance on (1: A as is; MR: A in slivers) they run four a pass
+                /// ([`Self::fours`]); otherwise one at a time, as they do in a tile that copies B
+                /// as it reads it (COPY: each row of B it reads also stored at `copy`, row p at
+                /// `copy + p·NR`, whole vectors: a RAGGED tile's zeros too).
+                #[inline(always)]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn chain<const R: usize, const V: usize, const RAGGED: bool, const COPY: bool>(
+                    acc: &mut [[$vec; V]; R],
+                    from: usize,
+                    to: usize,
+                    a: View,
+                    b: *const f32,
+                    b_rs: usize,
+                    cols: usize,
+                    copy: *mut f32,
+                ) {
+                    if COPY {
+                        for p in from..to {
+                            let bv = Self::step::<R, V, RAGGED>(acc, b.add(p * b_rs), a.ptr.add(p * a.cs), a.rs, cols);
+                            for v in 0..V {
+                                $store(copy.add(p * $nv * $lanes + v * $lanes), bv[v]);
+                            }
+                        }
+                    } else if a.cs == 1 {
+                        Self::fours::<R, V, RAGGED, 1>(acc, from, to, a.ptr, a.rs, b, b_rs, cols);
+                    } else if a.rs == 1 && a.cs == $mr {
+                        Self::fours::<R, V, RAGGED, $mr>(acc, from, to, a.ptr, 1, b, b_rs, cols);
+                    } else {
+                        for p in from..to {
+                            Self::step::<R, V, RAGGED>(acc, b.add(p * b_rs), a.ptr.add(p * a.cs), a.rs, cols);
+                        }
+                    }
+                }
+
+                /// Steps `from..to` of a tile's chains four a pass, then the last one to three,
+                /// where A's next step is `CS` values on (1: A as is, its rows `rs` apart; MR: A
+                /// in slivers, `rs` = 1). Every value a pass reads is then a fixed offset from A's
+                /// and B's pointers, so a step costs its loads and FMAs and little else: an AVX2
+                /// tile's step of 12 FMAs took 28–31 instructions one at a time with A's strides
                 /// unknown, and takes 21.5–22.5 here, which made AVX2 updates 1.04–1.09× faster
                 /// (docs/speed.md, "Four steps a pass"). Each chain's steps and their order are
-                /// the single steps'. Returns the first step left.
+                /// the single steps'.
                 #[inline(always)]
                 #[allow(clippy::too_many_arguments)]
                 unsafe fn fours<const R: usize, const V: usize, const RAGGED: bool, const CS: usize>(
                     acc: &mut [[$vec; V]; R],
-                    p: usize,
+                    from: usize,
                     to: usize,
                     a: *const f32,
                     rs: usize,
                     b: *const f32,
                     b_rs: usize,
                     cols: usize,
-                ) -> usize {
-                    let passes = (to - p) / 4;
-                    let (mut ap, mut bp) = (a.add(p * CS), b.add(p * b_rs));
-                    for _ in 0..passes {
+                ) {
+                    let (mut ap, mut bp) = (a.add(from * CS), b.add(from * b_rs));
+                    for _ in 0..(to - from) / 4 {
                         for u in 0..4 {
                             Self::step::<R, V, RAGGED>(acc, bp.add(u * b_rs), ap.add(u * CS), rs, cols);
                         }
                         (ap, bp) = (ap.add(4 * CS), bp.add(4 * b_rs));
                     }
-                    p + 4 * passes
+                    for u in 0..(to - from) % 4 {
+                        Self::step::<R, V, RAGGED>(acc, bp.add(u * b_rs), ap.add(u * CS), rs, cols);
+                    }
                 }
 
                 /// A tile of `R` rows and `V` vectors. Always inlined, into callers that enable
                 /// the level's features (`vectors`, `panel_of`), which compile its intrinsics.
-                /// With COPY, every row of B it reads is also stored at `copy` (row p at
-                /// `copy + p·NR`, whole vectors: a RAGGED tile's zeros too).
+                /// With COPY, every row of B it reads is also stored at `copy` ([`Self::chain`]).
                 #[inline(always)]
                 #[allow(clippy::too_many_arguments)]
                 unsafe fn rows<const R: usize, const V: usize, const RAGGED: bool, const COPY: bool>(
@@ -990,38 +1039,20 @@ mod x86 {
                             };
                         }
                     }
-                    // Two halves: the first half's chains wait in C while the second's run.
+                    // Two halves: the first half's chains wait in C while the second's run. (Only
+                    // a first half with steps runs: one of none still set up its loops, a tenth
+                    // of a 17- to 23-step tile's time.)
                     let split = if let Init::Halves(split) = init { split } else { 0 };
-                    let mut from = 0;
-                    for (half, to) in [split, k].into_iter().enumerate() {
-                        if half == 1 && split > 0 {
-                            for r in 0..R {
-                                for v in 0..V {
-                                    store_cols(c.add(r * c_rs), v, acc[r][v]);
-                                    acc[r][v] = $splat(0.0);
-                                }
+                    if split > 0 {
+                        Self::chain::<R, V, RAGGED, COPY>(&mut acc, 0, split, a, b, b_rs, cols, copy);
+                        for r in 0..R {
+                            for v in 0..V {
+                                store_cols(c.add(r * c_rs), v, acc[r][v]);
+                                acc[r][v] = $splat(0.0);
                             }
                         }
-                        // Four steps a pass where A's layout allows, then one at a time (and all
-                        // of them one at a time in a tile that copies B as it reads it).
-                        let mut first = from;
-                        if !COPY {
-                            if a.cs == 1 {
-                                first = Self::fours::<R, V, RAGGED, 1>(&mut acc, from, to, a.ptr, a.rs, b, b_rs, cols);
-                            } else if a.rs == 1 && a.cs == $mr {
-                                first = Self::fours::<R, V, RAGGED, $mr>(&mut acc, from, to, a.ptr, 1, b, b_rs, cols);
-                            }
-                        }
-                        for p in first..to {
-                            let bv = Self::step::<R, V, RAGGED>(&mut acc, b.add(p * b_rs), a.ptr.add(p * a.cs), a.rs, cols);
-                            if COPY {
-                                for v in 0..V {
-                                    $store(copy.add(p * $nv * $lanes + v * $lanes), bv[v]);
-                                }
-                            }
-                        }
-                        from = to;
                     }
+                    Self::chain::<R, V, RAGGED, COPY>(&mut acc, split, k, a, b, b_rs, cols, copy);
                     if let Init::Halves(_) = init {
                         // first + second (an empty first half is 0)
                         for r in 0..R {
