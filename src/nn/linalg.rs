@@ -346,7 +346,7 @@ const NARROW: usize = 16;
 /// memory, and a tile with a short chain (a first layer's 17–23 inputs) otherwise waits on its
 /// stores: this gave one-thread updates 4–6%. `mr` and `max_lines` are the kernel's constants, so
 /// both loops unroll to a row of prefetches; over a tile's rows and columns as counted at run
-/// time, they compiled to some 190 instructions per tile (docs/speed.md, "A tile's own cost").
+/// time, they compiled to a loop of some 190 instructions (docs/speed.md, "A tile's own cost").
 #[inline(always)]
 unsafe fn prefetch_for_writing(first: *mut f32, rs: usize, rows: usize, mr: usize, lines: usize, max_lines: usize) {
     #[cfg(not(target_arch = "x86_64"))]
@@ -1039,9 +1039,8 @@ mod x86 {
                             };
                         }
                     }
-                    // Two halves: the first half's chains wait in C while the second's run. (Only
-                    // a first half with steps runs: one of none still set up its loops, a tenth
-                    // of a 17- to 23-step tile's time.)
+                    // Two halves: the first half's chains wait in C while the second's run. Only a
+                    // first half with steps runs: an empty one set up the step loops once more.
                     let split = if let Init::Halves(split) = init { split } else { 0 };
                     if split > 0 {
                         Self::chain::<R, V, RAGGED, COPY>(&mut acc, 0, split, a, b, b_rs, cols, copy);
