@@ -958,20 +958,18 @@ mod x86 {
                     cols: usize,
                     copy: *mut f32,
                 ) {
-                    if COPY {
-                        for p in from..to {
-                            let bv = Self::step::<R, V, RAGGED>(acc, b.add(p * b_rs), a.ptr.add(p * a.cs), a.rs, cols);
-                            for v in 0..V {
-                                $store(copy.add(p * $nv * $lanes + v * $lanes), bv[v]);
-                            }
-                        }
-                    } else if a.cs == 1 {
+                    if !COPY && a.cs == 1 {
                         Self::fours::<R, V, RAGGED, 1>(acc, from, to, a.ptr, a.rs, b, b_rs, cols);
-                    } else if a.rs == 1 && a.cs == $mr {
+                    } else if !COPY && a.rs == 1 && a.cs == $mr {
                         Self::fours::<R, V, RAGGED, $mr>(acc, from, to, a.ptr, 1, b, b_rs, cols);
                     } else {
                         for p in from..to {
-                            Self::step::<R, V, RAGGED>(acc, b.add(p * b_rs), a.ptr.add(p * a.cs), a.rs, cols);
+                            let bv = Self::step::<R, V, RAGGED>(acc, b.add(p * b_rs), a.ptr.add(p * a.cs), a.rs, cols);
+                            if COPY {
+                                for v in 0..V {
+                                    $store(copy.add(p * $nv * $lanes + v * $lanes), bv[v]);
+                                }
+                            }
                         }
                     }
                 }
