@@ -56,4 +56,6 @@ mod fsutil;
 mod nn;
 
 pub use error::{Error, Result};
+#[doc(hidden)]
+pub use nn::force_shared_steps;
 pub use nn::{simd, use_simd, use_simd_from_env, Simd};

@@ -32,6 +32,27 @@ const SPIN: Duration = Duration::from_micros(200);
 /// updates with and without it ran at 0.993–1.004× each other.
 const YIELD_AFTER: Duration = Duration::from_micros(20);
 
+thread_local! {
+    /// This thread's place in its pool ([`slot`]).
+    static SLOT: Cell<usize> = const { Cell::new(0) };
+}
+
+/// This thread's place in its pool: `t` on a pool's `t`-th helper thread, 0 on any other thread
+/// (the calling thread of a pool among them). A network keeps a copy of its parameters for the
+/// threads in slot 1 to read (`nn::Mlp`), so that its two threads never read the same lines.
+pub fn slot() -> usize {
+    SLOT.get()
+}
+
+/// Runs `f` on this thread as if it were in pool slot `slot`, for tests of what reads it.
+#[cfg(test)]
+pub(crate) fn in_slot<R>(slot: usize, f: impl FnOnce() -> R) -> R {
+    let was = SLOT.replace(slot);
+    let r = f();
+    SLOT.set(was);
+    r
+}
+
 /// One helper thread, kept for the owner's lifetime.
 pub struct Helper {
     shared: Arc<Shared>,
@@ -97,31 +118,35 @@ fn wait_while(state: &AtomicU8, from: u8) -> u8 {
 }
 
 impl Helper {
-    /// `None` if the system refuses a thread: callers then do the work themselves.
-    pub fn spawn() -> Option<Helper> {
+    /// `None` if the system refuses a thread: callers then do the work themselves. The thread
+    /// runs in pool slot `slot` ([`slot`]).
+    pub fn spawn(slot: usize) -> Option<Helper> {
         let shared =
             Arc::new(Shared { state: AtomicU8::new(IDLE), job: UnsafeCell::new(None), outcome: UnsafeCell::new(None) });
         let theirs = Arc::clone(&shared);
-        let worker = move || loop {
-            // Every state but POSTED and CLOSED belongs to the owner: wait for a job.
-            let mut state = theirs.state.load(Ordering::Acquire);
-            while state != POSTED && state != CLOSED {
-                state = wait_while(&theirs.state, state);
+        let worker = move || {
+            SLOT.set(slot);
+            loop {
+                // Every state but POSTED and CLOSED belongs to the owner: wait for a job.
+                let mut state = theirs.state.load(Ordering::Acquire);
+                while state != POSTED && state != CLOSED {
+                    state = wait_while(&theirs.state, state);
+                }
+                if state == CLOSED {
+                    return;
+                }
+                // Take the job, unless the owner has just taken it back (then wait for the next one).
+                if theirs.state.compare_exchange(POSTED, RUNNING, Ordering::Acquire, Ordering::Relaxed).is_err() {
+                    continue;
+                }
+                // SAFETY: RUNNING hands `job` and `outcome` to this thread until it stores DONE.
+                let (job, owner) = unsafe { (*theirs.job.get()).take() }.expect("a posted job");
+                // SAFETY: the closure lives until its `join` returns, which waits for DONE.
+                let outcome = panic::catch_unwind(AssertUnwindSafe(|| unsafe { (*job.0)() }));
+                unsafe { *theirs.outcome.get() = Some(outcome) };
+                theirs.state.store(DONE, Ordering::Release);
+                owner.unpark();
             }
-            if state == CLOSED {
-                return;
-            }
-            // Take the job, unless the owner has just taken it back (then wait for the next one).
-            if theirs.state.compare_exchange(POSTED, RUNNING, Ordering::Acquire, Ordering::Relaxed).is_err() {
-                continue;
-            }
-            // SAFETY: RUNNING hands `job` and `outcome` to this thread until it stores DONE.
-            let (job, owner) = unsafe { (*theirs.job.get()).take() }.expect("a posted job");
-            // SAFETY: the closure lives until its `join` returns, which waits for DONE.
-            let outcome = panic::catch_unwind(AssertUnwindSafe(|| unsafe { (*job.0)() }));
-            unsafe { *theirs.outcome.get() = Some(outcome) };
-            theirs.state.store(DONE, Ordering::Release);
-            owner.unpark();
         };
         let handle = thread::Builder::new().name("polyak-helper".into()).spawn(worker).ok()?;
         Some(Helper { shared, thread: handle.thread().clone(), _one_caller: PhantomData })
@@ -197,7 +222,7 @@ pub struct Pool {
 impl Pool {
     /// A pool of `threads` threads in all (the caller's included; fewer if the system refuses).
     pub fn new(threads: usize) -> Pool {
-        Pool { helpers: (1..threads.max(1)).map_while(|_| Helper::spawn()).collect() }
+        Pool { helpers: (1..threads.max(1)).map_while(Helper::spawn).collect() }
     }
 
     /// Threads that work, the caller's included.
@@ -270,7 +295,7 @@ mod tests {
 
     #[test]
     fn the_helper_runs_borrowed_work_and_passes_panics_back() {
-        let h = Helper::spawn().unwrap();
+        let h = Helper::spawn(1).unwrap();
         let (mut a, mut b) = (vec![0u64; 1000], vec![0u64; 1000]);
         for round in 1..=200u64 {
             h.join(|| a.iter_mut().for_each(|x| *x += round), || b.iter_mut().for_each(|x| *x += 2 * round));

@@ -359,7 +359,7 @@ impl Critics {
     pub(crate) fn visit(&mut self, v: &mut dyn super::StateVisitor) {
         for (i, m) in self.members.iter_mut().enumerate() {
             m.online.visit(&format!("critic{i}"), v);
-            v.tensor(&format!("critic{i}_target"), &mut m.target.params);
+            v.tensor(&format!("critic{i}_target"), m.target.params_mut());
         }
     }
 }
@@ -374,8 +374,8 @@ mod tests {
         let as_bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         c.members
             .iter()
-            .flat_map(|m| [&m.online.net.params, &m.target.params, &m.online.adam.m, &m.online.adam.v])
-            .map(|v| as_bits(v))
+            .flat_map(|m| [m.online.net.params(), m.target.params(), &m.online.adam.m[..], &m.online.adam.v[..]])
+            .map(as_bits)
             .collect()
     }
 
@@ -428,8 +428,8 @@ mod tests {
         let act: Vec<f32> = (0..batch * act_dim).map(|_| rng.normal() as f32).collect();
         let mut critics = Critics::new(2, obs_dim, act_dim, &[16, 11], 1e-2, &mut Rng::new(2));
         // The same output bias, so that each critic is the lower one on some samples.
-        let bias = *critics.members[0].online.net.params.last().unwrap();
-        *critics.members[1].online.net.params.last_mut().unwrap() = bias;
+        let bias = *critics.members[0].online.net.params().last().unwrap();
+        *critics.members[1].online.net.params_mut().last_mut().unwrap() = bias;
         let (mut want_q, mut want_grad) = (Vec::new(), Vec::new());
         for t in 0..3 {
             let r = share(batch, t, 3);

@@ -183,7 +183,7 @@ impl Trainable {
 
     /// The network's parameters and Adam state under `name` (see [`visit_adam`]).
     pub(crate) fn visit(&mut self, name: &str, v: &mut dyn StateVisitor) {
-        visit_adam(name, &mut self.net.params, &mut self.adam, v);
+        visit_adam(name, self.net.params_mut(), &mut self.adam, v);
     }
 }
 

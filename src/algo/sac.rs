@@ -370,7 +370,7 @@ mod tests {
         // Shift the log σ head's biases so a test can put it inside or beyond the clamp.
         let n = sac.actor.net.n_params();
         for j in 0..2 {
-            sac.actor.net.params[n - 2 + j] += log_std_bias;
+            sac.actor.net.params_mut()[n - 2 + j] += log_std_bias;
         }
         let n = 8;
         let obs: Vec<f32> = (0..n * 3).map(|i| ((i * 5) as f32 * 0.29).cos()).collect();
@@ -398,9 +398,9 @@ mod tests {
         actor_loss(&mut sac, &obs, &eps, alpha);
         let analytic = sac.actor.grads.values().to_vec();
         let n = sac.actor.net.n_params();
-        let mut params = sac.actor.net.params.clone();
+        let mut params = sac.actor.net.params().to_vec();
         let checked = crate::nn::gradcheck::check(&mut params, &analytic, 0..n, 3e-3, |p| {
-            sac.actor.net.params.copy_from_slice(p);
+            sac.actor.net.params_mut().copy_from_slice(p);
             actor_loss(&mut sac, &obs, &eps, alpha)
         });
         assert!(checked > n * 8 / 10, "only {checked} of {n} probes away from kinks");

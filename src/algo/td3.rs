@@ -207,7 +207,7 @@ impl Agent for Td3 {
     fn visit_state(&mut self, v: &mut dyn StateVisitor) {
         v.counter("updates", &mut self.updates);
         self.actor.visit("actor", v);
-        v.tensor("actor_target", &mut self.actor_target.params);
+        v.tensor("actor_target", self.actor_target.params_mut());
         self.critics.visit(v);
         visit_rng("noise_rng", &mut self.noise_rng, v);
     }
@@ -246,9 +246,9 @@ mod tests {
         actor_loss_and_grad(&mut td3, &obs, 8);
         let analytic = td3.actor.grads.values().to_vec();
         let n = td3.actor.net.n_params();
-        let mut params = td3.actor.net.params.clone();
+        let mut params = td3.actor.net.params().to_vec();
         let checked = crate::nn::gradcheck::check(&mut params, &analytic, 0..n, 3e-3, |p| {
-            td3.actor.net.params.copy_from_slice(p);
+            td3.actor.net.params_mut().copy_from_slice(p);
             actor_loss_and_grad(&mut td3, &obs, 8)
         });
         assert!(checked > n * 8 / 10, "only {checked} of {n} probes away from kinks");
@@ -260,14 +260,14 @@ mod tests {
         let mut td3 = Td3::new(2, 1, &common, Td3Config { policy_delay: 3, ..Default::default() }, 1);
         let mut rng = Rng::new(0);
         let b = batch(16, 2, 1, &mut rng);
-        let target0 = td3.actor_target.params.clone();
-        let critic_target0 = td3.critics.members[0].target.params.clone();
+        let target0 = td3.actor_target.params().to_vec();
+        let critic_target0 = td3.critics.members[0].target.params().to_vec();
         for k in 1..=6u64 {
             let stats = td3.update(&b);
             assert_eq!(stats.actor_loss.is_some(), k % 3 == 0, "update {k}");
-            let moved = td3.actor_target.params != target0;
+            let moved = td3.actor_target.params() != target0;
             assert_eq!(moved, k >= 3, "actor target after update {k}");
-            assert_eq!(td3.critics.members[0].target.params != critic_target0, k >= 3);
+            assert_eq!(td3.critics.members[0].target.params() != critic_target0, k >= 3);
         }
         assert_eq!(td3.critics.len(), 2);
     }

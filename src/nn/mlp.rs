@@ -4,21 +4,36 @@
 //! All weights and biases live in one flat `Vec<f32>` (per layer: `W` as `in × out` row-major,
 //! then `b`), so the optimiser, Polyak averaging and checkpoints are single loops over a slice,
 //! and gradients have the same layout. Batches are row-major `batch × features`.
+//!
+//! While the host keeps a VM's two vCPUs far apart, a network whose steps two threads share
+//! keeps a second copy of that vector for the helper thread: each thread then reads and writes
+//! lines of its own, and streams the values of its share of each step into the other's copy
+//! (see `Writes`).
 
-use super::elementwise::{add_halves, add_rows, polyak_average, relu_mask};
+use super::elementwise::{add_halves, add_rows, copy_streaming, polyak_average, relu_mask};
 use super::linalg::{matmul, matmul_rows, Layout, Start};
 use super::Adam;
-use crate::parallel::{share, Pool};
+use crate::parallel::{share, slot, Pool};
 use crate::rng::Rng;
+use std::cell::Cell;
 use std::marker::PhantomData;
 use std::ops::Range;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 /// A fully-connected network `sizes[0] → sizes[1] → … → sizes[L]`.
 #[derive(Clone, Debug)]
 pub struct Mlp {
     sizes: Vec<usize>,
     /// All parameters, layer by layer: `W_l` (`sizes[l] × sizes[l+1]`) then `b_l`.
-    pub params: Vec<f32>,
+    params: Vec<f32>,
+    /// The same values again, for the thread in pool slot 1 to read and write ([`Mlp::learn`]).
+    /// Empty until a step is shared by two or more threads.
+    copy: Vec<f32>,
+    /// Whether `copy` holds `params`' values: only steps shared by two or more threads keep it
+    /// so, and any other write to the parameters ([`Mlp::params_mut`], a step on one thread)
+    /// clears it. Only then does a thread in slot 1 read `copy`.
+    copy_current: bool,
 }
 
 /// What a block of rows leaves for the weight gradient: each layer's output from
@@ -75,7 +90,46 @@ impl Mlp {
                 params.push(rng.uniform_range(-bound, bound) as f32);
             }
         }
-        Mlp { sizes: sizes.to_vec(), params }
+        Mlp { sizes: sizes.to_vec(), params, copy: Vec::new(), copy_current: false }
+    }
+
+    /// All parameters, layer by layer: `W_l` (`sizes[l] × sizes[l+1]`, row-major) then `b_l`.
+    pub fn params(&self) -> &[f32] {
+        &self.params
+    }
+
+    /// The parameters, to be written (a checkpoint's values, a test's). The helper thread's copy
+    /// stops counting until a step shared by two threads makes it again.
+    pub fn params_mut(&mut self) -> &mut [f32] {
+        self.copy_current = false;
+        &mut self.params
+    }
+
+    /// The parameters this thread reads: the helper thread's own copy on the thread in pool
+    /// slot 1 while it holds the same values, else `params`.
+    fn weights(&self) -> &[f32] {
+        if self.copy_current && slot() == 1 {
+            &self.copy
+        } else {
+            &self.params
+        }
+    }
+
+    /// Makes `copy` hold the parameters for a step through `copies` copies (2 or more), or marks
+    /// it as not holding them (1: the step writes `params` alone). A step shared by `threads`
+    /// threads makes room for the copy either way, so that the first step through it, which
+    /// comes at the host's whim (`Writes`), allocates nothing.
+    fn copy_for(&mut self, threads: usize, copies: usize) {
+        if threads > 1 && self.copy.capacity() < self.params.len() {
+            self.copy.reserve_exact(self.params.len() - self.copy.len());
+        }
+        if copies == 1 {
+            self.copy_current = false;
+        } else if !self.copy_current {
+            self.copy.clear();
+            self.copy.extend_from_slice(&self.params);
+            self.copy_current = true;
+        }
     }
 
     pub fn sizes(&self) -> &[usize] {
@@ -118,6 +172,7 @@ impl Mlp {
             cache.outs = vec![Vec::new(); self.n_layers()];
         }
         cache.batch = batch;
+        let params = self.weights();
         for l in 0..self.n_layers() {
             let (wr, br) = self.layer_ranges(l);
             let (i, o) = (self.sizes[l], self.sizes[l + 1]);
@@ -126,8 +181,8 @@ impl Mlp {
             let out = &mut rest[0];
             out.resize(batch * o, 0.0);
             // Every output's chain starts from its bias; hidden layers store ReLU of it.
-            let bias = Start::Row(&self.params[br]);
-            let (w, relu) = (&self.params[wr], l + 1 < self.n_layers());
+            let bias = Start::Row(&params[br]);
+            let (w, relu) = (&params[wr], l + 1 < self.n_layers());
             matmul_rows(out, input, Layout::AsIs, w, Layout::AsIs, batch, i, o, 0..batch, bias, relu);
         }
         cache.output()
@@ -140,6 +195,7 @@ impl Mlp {
         let (batch, layers) = (cache.batch, self.n_layers());
         assert_eq!(d_out.len(), batch * self.output_dim(), "backward: d_out shape");
         let MlpCache { outs, deltas, .. } = cache;
+        let params = self.weights();
         deltas.resize_with(layers, Vec::new);
         deltas[layers - 1].clear();
         deltas[layers - 1].extend_from_slice(d_out);
@@ -150,7 +206,7 @@ impl Mlp {
             let (below, from) = deltas.split_at_mut(l);
             let prev = &mut below[l - 1];
             prev.resize(batch * i, 0.0);
-            matmul(prev, &from[0], Layout::AsIs, &self.params[wr], Layout::Transposed, batch, o, i, Start::Zero);
+            matmul(prev, &from[0], Layout::AsIs, &params[wr], Layout::Transposed, batch, o, i, Start::Zero);
             relu_mask(prev, &outs[l - 1]);
         }
     }
@@ -164,7 +220,7 @@ impl Mlp {
         // Rows `cols` of W_0 are the weights of those input columns.
         let (wr, _) = self.layer_ranges(0);
         let o = self.sizes[1];
-        let w_cols = &self.params[wr.start + cols.start * o..wr.start + cols.end * o];
+        let w_cols = &self.weights()[wr.start + cols.start * o..wr.start + cols.end * o];
         let (delta, n) = (&cache.deltas[0], cols.len());
         matmul(d_input, delta, Layout::AsIs, w_cols, Layout::Transposed, batch, o, n, Start::Zero);
     }
@@ -195,7 +251,9 @@ impl Mlp {
     ///    the rows it has just run forward and backward, so it reads what its own core wrote (on
     ///    more threads a half's threads share out its outputs; one thread runs both halves).
     /// 2. Each thread adds the halves of its share of the parameters (first + second), takes the
-    ///    Adam step on them and, with `target`, their Polyak update.
+    ///    Adam step on them and, with `target`, their Polyak update: in place, or, while the
+    ///    threads' cores are far apart, in its own copy of the parameters, streaming the new
+    ///    values into the other thread's (`Writes`).
     ///
     /// The halves are the batch's, not the threads': the bits are the same on any number of
     /// threads and whatever the blocks. Every parameter's step reads only its own values, so they
@@ -216,24 +274,47 @@ impl Mlp {
         let threads = pool.threads();
         let step = adam.next_step();
         let tau = target.as_ref().map_or(0.0, |t| t.1);
-        let Mlp { sizes, params } = self;
+        // Through the copies, or in place (`Writes`)
+        let streamed = WRITES.streamed(threads);
+        let copies = if streamed { threads } else { 1 };
+        let mut target = target.map(|(t, _)| t);
+        for net in std::iter::once(&mut *self).chain(target.as_deref_mut()) {
+            net.copy_for(threads, copies);
+        }
+        let sizes = &self.sizes;
+        let net = Copies::new(&mut self.params, &mut self.copy, self.copy_current);
         let (sum, second) = (Disjoint::new(&mut grads.sum), Disjoint::new(&mut grads.second));
-        let params = Disjoint::new(params);
         let (m, v) = (Disjoint::new(&mut adam.m), Disjoint::new(&mut adam.v));
-        let target = target.map(|(t, _)| Disjoint::new(&mut t.params));
+        let target = target.map(|t| Copies::new(&mut t.params, &mut t.copy, t.copy_current));
         pool.each_thread(|t| {
+            let (clock, mut values) = (Instant::now(), 0);
             for part in parts(sizes, t, threads) {
                 let at = part.at;
-                // SAFETY: the parts of different threads do not overlap (`parts`), and each
-                // thread takes each of its parts once.
-                let (grad, params) = unsafe { (sum.part(at.clone()), params.part(at.clone())) };
+                values += at.len();
+                // SAFETY (every `part` below): the parts of different threads do not overlap
+                // (`parts`), and each thread takes each of its parts once.
+                let grad = unsafe { sum.part(at.clone()) };
                 if !added {
                     add_halves(grad, unsafe { second.part(at.clone()) });
                 }
+                // The step in this thread's copy, then its values streamed into the other copy.
+                let (params, other) = unsafe { net.part(at.clone()) };
                 step.apply(params, grad, unsafe { m.part(at.clone()) }, unsafe { v.part(at.clone()) });
-                if let Some(target) = &target {
-                    polyak_average(unsafe { target.part(at) }, params, tau);
+                if let Some(other) = other {
+                    copy_streaming(other, params);
                 }
+                if let Some(target) = &target {
+                    let (target, other) = unsafe { target.part(at) };
+                    polyak_average(target, params, tau);
+                    if let Some(other) = other {
+                        copy_streaming(other, target);
+                    }
+                }
+            }
+            if streamed {
+                Writes::streamed_here();
+            } else if threads > 1 && values >= Writes::TIMED_FROM {
+                WRITES.timed(clock.elapsed(), values);
             }
         });
     }
@@ -405,6 +486,150 @@ impl<'a> Disjoint<'a> {
     }
 }
 
+/// A network's parameters as the threads of a step write them: each thread its own copy (the
+/// thread in pool slot 1 the helper's copy, any other `params`), the other copy (while it is
+/// kept) getting the new values by a streaming copy.
+struct Copies<'a> {
+    params: Disjoint<'a>,
+    copy: Option<Disjoint<'a>>,
+}
+
+impl<'a> Copies<'a> {
+    /// A network's `params`, and its `copy` if `current`.
+    fn new(params: &'a mut [f32], copy: &'a mut [f32], current: bool) -> Self {
+        Copies { params: Disjoint::new(params), copy: current.then(|| Disjoint::new(copy)) }
+    }
+
+    /// The values at `at` in this thread's copy, and in the other copy if one is kept.
+    ///
+    /// # Safety
+    /// As [`Disjoint::part`]: no two parts taken while both are alive may overlap.
+    unsafe fn part(&self, at: Range<usize>) -> (&'a mut [f32], Option<&'a mut [f32]>) {
+        // SAFETY: the caller's promise, for each of the two vectors.
+        unsafe {
+            let params = self.params.part(at.clone());
+            match &self.copy {
+                Some(copy) if slot() == 1 => (copy.part(at), Some(params)),
+                Some(copy) => (params, Some(copy.part(at))),
+                None => (params, None),
+            }
+        }
+    }
+}
+
+/// Whether the steps that two threads share write through a second copy of the parameters,
+/// streamed past the caches ([`copy_streaming`]), or in place as one vector.
+///
+/// In place, each thread's step writes lines that the other core has just read (each thread
+/// runs the whole network forward for its rows), and a store to such a line waits for that core
+/// to give it up. Near each other that costs little, and the other core then reads the new values
+/// from the cache. When the host puts a VM's two vCPUs far apart (a cache line there and back in
+/// 300–470 ns instead of 50–90, for tenths of a second to minutes at a time), the steps took 4×
+/// as long, and DDPG's two threads ran 1.33× one thread instead of 1.89× (docs/speed.md, "An
+/// eleventh run"). With a copy for each thread, each writes its share into its own copy in
+/// place and streams it into the other's: no store waits for the far core. But the values then
+/// come to the other thread from memory: near each other, DDPG's updates ran 0.97× as fast so.
+///
+/// So each thread times its share of every step taken in place, per value, against a running
+/// mean of the times it took before; two in a row more than [`Writes::SLOWER`] times that turn
+/// on the copies for the next [`Writes::STREAM_FOR`] shared steps, and then the steps go back in
+/// place and are timed again. (Single slow steps come near too, when the host takes a vCPU for a
+/// moment: on one, a quarter of the near rounds took some steps through the copies, and ran
+/// 0.96× as fast. The first step in place after the copies is not timed: the other core had read
+/// the copy, not these lines, so its writes wait for no one. Measured against the fastest step
+/// seen instead of a mean, those steps made every near step look slow.) Either way each value
+/// is the same: this moves time, never a number.
+struct Writes {
+    /// Shared steps still to take through the copies.
+    left: AtomicU32,
+}
+
+/// The process's: a host places both vCPUs for all of it.
+static WRITES: Writes = Writes { left: AtomicU32::new(0) };
+
+thread_local! {
+    /// This thread's running mean time per value of its share of a step taken in place, in ns
+    /// (NaN before the first), and what its last shared step was.
+    static TIMES: Cell<(f64, Last)> = const { Cell::new((f64::NAN, Last::InPlace)) };
+}
+
+/// What a thread's last shared step was, for [`Writes::timed`].
+#[derive(Clone, Copy, PartialEq)]
+enum Last {
+    InPlace,
+    /// In place, and more than [`Writes::SLOWER`] times the mean.
+    Slow,
+    Copies,
+}
+
+thread_local! {
+    /// Steps that this thread shares go through the copies (`Some(true)`) or in place, whatever
+    /// the clocks say: for tests of each path ([`force_shared_steps`]).
+    static FORCED: Cell<Option<bool>> = const { Cell::new(None) };
+}
+
+/// Makes the steps this thread shares with others go through the threads' copies of the
+/// parameters (`Some(true)`) or in place (`Some(false)`), or leaves it to the clocks (`None`,
+/// the default). For tests: the numbers are the same either way.
+#[doc(hidden)]
+pub fn force_shared_steps(through_copies: Option<bool>) {
+    FORCED.set(through_copies);
+}
+
+impl Writes {
+    /// How much slower than the running mean an in-place step must be to count as far cores.
+    /// Near, DDPG's steps ran 1.21–1.38 ns a value (10th to 90th percentile), far ≈ 4× that.
+    const SLOWER: f64 = 2.5;
+    /// The running mean's weight for each new time.
+    const WEIGHT: f64 = 1.0 / 16.0;
+    /// Shares of fewer values are not timed: they take a few µs, which an interrupt can make
+    /// many times longer, and write too little for far cores to matter.
+    const TIMED_FROM: usize = 4096;
+    /// Shared steps taken through the copies once one was slow.
+    const STREAM_FOR: u32 = 64;
+
+    /// Whether a step shared by `threads` threads goes through the copies; counts it if so.
+    fn streamed(&self, threads: usize) -> bool {
+        if let Some(forced) = FORCED.get() {
+            return threads > 1 && forced;
+        }
+        threads > 1 && self.left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok()
+    }
+
+    /// This thread's share of a step taken in place, `values` long, took `took`.
+    fn timed(&self, took: Duration, values: usize) {
+        let ns = took.as_nanos() as f64 / values.max(1) as f64;
+        let (mean, last) = TIMES.get();
+        if last == Last::Copies {
+            TIMES.set((mean, Last::InPlace));
+        } else if mean.is_nan() {
+            TIMES.set((ns, Last::InPlace));
+        } else if ns > Self::SLOWER * mean {
+            // Far, or a moment's pause: not a time to learn the near ones' mean from.
+            if last == Last::Slow {
+                self.left.store(Self::STREAM_FOR, Ordering::Relaxed);
+            }
+            TIMES.set((mean, Last::Slow));
+        } else {
+            TIMES.set((mean + Self::WEIGHT * (ns - mean), Last::InPlace));
+        }
+    }
+
+    /// This thread's share of a step went through the copies.
+    fn streamed_here() {
+        TIMES.set((TIMES.get().0, Last::Copies));
+    }
+
+    /// Runs `f` with the steps this thread shares taken through the copies (`true`) or in place.
+    #[cfg(test)]
+    fn forced<R>(streamed: bool, f: impl FnOnce() -> R) -> R {
+        force_shared_steps(Some(streamed));
+        let r = f();
+        force_shared_steps(None);
+        r
+    }
+}
+
 /// One part's chain over rows `rows` of the batch, from the blocks' passes: the chain runs through
 /// the blocks' rows within `rows`, in batch order.
 fn part_gradient(sizes: &[usize], blocks: &(impl Blocks + ?Sized), rows: &Range<usize>, part: &Part, out: &mut [f32]) {
@@ -528,17 +753,107 @@ mod tests {
         let target0 = Mlp::new(net.sizes(), &mut Rng::new(5));
         let tau = 0.37;
         let want_target: Vec<f32> = target0.params.iter().zip(&want.params).map(|(&t, &o)| t + tau * (o - t)).collect();
-        for threads in [1, 2, 3] {
+        // In place and through the helper's copy (`Writes`), on one to three threads.
+        for (threads, streamed) in [(1, false), (2, false), (2, true), (3, false), (3, true)] {
             let (mut online, mut target, mut adam) = (net.clone(), target0.clone(), adam.clone());
             let mut g = nan_gradient(net.n_params());
-            online.learn(&[(&x[..], &cache)][..], &mut g, &mut adam, Some((&mut target, tau)), &Pool::new(threads));
+            let pool = Pool::new(threads);
+            Writes::forced(streamed, || {
+                online.learn(&[(&x[..], &cache)][..], &mut g, &mut adam, Some((&mut target, tau)), &pool)
+            });
+            assert_eq!(online.copy_current, streamed, "{threads} threads");
             let g = g.values();
-            let bits = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
-            assert!(bits(g, &grads), "{threads} threads: gradient");
-            assert!(bits(&online.params, &want.params) && bits(&adam.m, &want_adam.m), "{threads} threads: step");
-            assert!(bits(&target.params, &want_target), "{threads} threads: target");
+            let bits =
+                |a: &[f32], b: &[f32]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+            let at = format!("{threads} threads, streamed: {streamed}");
+            assert!(bits(g, &grads), "{at}: gradient");
+            assert!(bits(&online.params, &want.params) && bits(&adam.m, &want_adam.m), "{at}: step");
+            assert!(bits(&target.params, &want_target), "{at}: target");
+            if streamed {
+                assert!(bits(&online.copy, &want.params) && bits(&target.copy, &want_target), "{at}: copies");
+            }
             assert_eq!(adam.t, 1);
         }
+    }
+
+    /// Two shares of in-place steps in a row, each more than `SLOWER` times the running mean per
+    /// value, send the next `STREAM_FOR` shared steps through the copies; then they go back in
+    /// place. The first in-place step after the copies is not timed.
+    #[test]
+    fn slow_steps_in_place_send_the_next_shared_steps_through_the_copies() {
+        // This test's thread has timed nothing yet.
+        let w = Writes { left: AtomicU32::new(0) };
+        let took = Duration::from_nanos;
+        assert!(!w.streamed(2));
+        w.timed(took(1000), 1000);
+        w.timed(took(2400), 1000);
+        assert!(!w.streamed(2), "2.4× the mean is near enough");
+        // The mean moved a sixteenth of the way to 2.4: 1.0875 ns a value.
+        w.timed(took(2700), 1000);
+        assert!(!w.streamed(2), "2.48× the mean");
+        // Now 1.188: 3.5 ns a value is 2.95× that, but one slow step alone is a pause.
+        w.timed(took(3500), 1000);
+        w.timed(took(1200), 1000);
+        w.timed(took(3500), 1000);
+        assert!(!w.streamed(2), "slow steps apart");
+        w.timed(took(3500), 1000);
+        assert!(!w.streamed(1), "a step on one thread has no copy to write");
+        for k in 0..Writes::STREAM_FOR {
+            assert!(w.streamed(2), "shared step {k}");
+            Writes::streamed_here();
+        }
+        assert!(!w.streamed(2), "then in place again");
+        // The first step in place after the copies does not count, fast or slow; then they do,
+        // per value: a longer share is not a slower one.
+        w.timed(took(9000), 1000);
+        w.timed(took(4000), 2000);
+        w.timed(took(5000), 1000);
+        assert!(!w.streamed(2));
+        w.timed(took(10000), 2000);
+        assert!(w.streamed(2));
+    }
+
+    /// A step shared by two threads through the copies (`Writes`) leaves the helper's copy of the
+    /// parameters (the online network's and the target's) with the parameters' bits, and the
+    /// thread in slot 1 reads it; any other write to the parameters (`params_mut`, a step on one
+    /// thread) stops that.
+    #[test]
+    fn a_step_on_two_threads_keeps_the_helpers_copy_which_that_thread_reads() {
+        use crate::parallel::in_slot;
+        let (net, x, c, batch) = setup();
+        let (mut online, mut target) = (net.clone(), Mlp::new(net.sizes(), &mut Rng::new(5)));
+        let mut adam = Adam::new(net.n_params(), 1e-3);
+        let mut g = Gradient::new(net.n_params());
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
+        let output = |net: &Mlp, slot: usize| in_slot(slot, || bits(net.forward(&x, batch, &mut MlpCache::default())));
+        let (two, one) = (Pool::new(2), Pool::new(1));
+        let mut step = |online: &mut Mlp, target: &mut Mlp, pool: &Pool| {
+            let (cache, _, _) = full_backward(online, &x, &c, batch);
+            Writes::forced(true, || {
+                online.learn(&[(&x[..], &cache)][..], &mut g, &mut adam, Some((target, 0.3)), pool)
+            });
+        };
+        for k in 0..3 {
+            step(&mut online, &mut target, &two);
+            for (name, net) in [("online", &online), ("target", &target)] {
+                assert!(net.copy_current && bits(&net.copy) == bits(&net.params), "step {k}: the {name} copy");
+            }
+            assert_eq!(output(&online, 1), output(&online, 0), "step {k}");
+        }
+        // Slot 1 reads the copy (here made to differ), other slots the parameters.
+        online.copy[0] += 1.0;
+        assert_ne!(output(&online, 1), output(&online, 0));
+        assert_eq!(output(&online, 2), output(&online, 0));
+        // A write through `params_mut` leaves the copy aside until a shared step makes it again.
+        online.params_mut();
+        assert!(!online.copy_current);
+        assert_eq!(output(&online, 1), output(&online, 0));
+        step(&mut online, &mut target, &two);
+        assert!(online.copy_current && bits(&online.copy) == bits(&online.params));
+        // A step on one thread writes the parameters alone, and the copy no longer counts.
+        step(&mut online, &mut target, &one);
+        assert!(!online.copy_current && !target.copy_current);
+        assert_eq!(output(&online, 1), output(&online, 0));
     }
 
     #[test]

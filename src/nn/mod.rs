@@ -15,4 +15,4 @@ mod mlp;
 pub use adam::Adam;
 pub(crate) use linalg::relu;
 pub use linalg::{flops_so_far, fma_burst_gflops, fma_peak_gflops, simd, use_simd, use_simd_from_env, Simd};
-pub use mlp::{Blocks, BlocksBy, Gradient, Mlp, MlpCache};
+pub use mlp::{force_shared_steps, Blocks, BlocksBy, Gradient, Mlp, MlpCache};
