@@ -551,6 +551,9 @@ thread_local! {
     /// This thread's running mean time per value of its share of a step taken in place, in ns
     /// (NaN before the first), and what its last shared step was.
     static TIMES: Cell<(f64, Last)> = const { Cell::new((f64::NAN, Last::InPlace)) };
+    /// Steps that this thread shares go through the copies (`Some(true)`) or in place, whatever
+    /// the clocks say: for tests of each path ([`force_shared_steps`]).
+    static FORCED: Cell<Option<bool>> = const { Cell::new(None) };
 }
 
 /// What a thread's last shared step was, for [`Writes::timed`].
@@ -560,12 +563,6 @@ enum Last {
     /// In place, and more than [`Writes::SLOWER`] times the mean.
     Slow,
     Copies,
-}
-
-thread_local! {
-    /// Steps that this thread shares go through the copies (`Some(true)`) or in place, whatever
-    /// the clocks say: for tests of each path ([`force_shared_steps`]).
-    static FORCED: Cell<Option<bool>> = const { Cell::new(None) };
 }
 
 /// Makes the steps this thread shares with others go through the threads' copies of the
@@ -585,7 +582,7 @@ impl Writes {
     /// Shares of fewer values are not timed: they take a few µs, which an interrupt can make
     /// many times longer, and write too little for far cores to matter.
     const TIMED_FROM: usize = 4096;
-    /// Shared steps taken through the copies once one was slow.
+    /// Shared steps taken through the copies once two in a row were slow.
     const STREAM_FOR: u32 = 64;
 
     /// Whether a step shared by `threads` threads goes through the copies; counts it if so.
