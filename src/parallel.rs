@@ -38,8 +38,9 @@ thread_local! {
 }
 
 /// This thread's place in its pool: `t` on a pool's `t`-th helper thread, 0 on any other thread
-/// (the calling thread of a pool among them). A network keeps a copy of its parameters for the
-/// threads in slot 1 to read (`nn::Mlp`), so that its two threads never read the same lines.
+/// (the calling thread of a pool among them). While the host keeps the cores far apart, a
+/// network's shared steps go through a copy of its parameters that the thread in slot 1 reads
+/// and writes (`nn::Mlp`), so that no store waits for the other core.
 pub fn slot() -> usize {
     SLOT.get()
 }

@@ -27,11 +27,12 @@ pub struct Mlp {
     sizes: Vec<usize>,
     /// All parameters, layer by layer: `W_l` (`sizes[l] × sizes[l+1]`) then `b_l`.
     params: Vec<f32>,
-    /// The same values again, for the thread in pool slot 1 to read and write ([`Mlp::learn`]).
-    /// Empty until a step is shared by two or more threads.
+    /// The same values again, for the thread in pool slot 1 to read and write while shared steps
+    /// go through the copies (`Writes`). Room is made at the first shared step; the values come
+    /// when the copies are first taken.
     copy: Vec<f32>,
-    /// Whether `copy` holds `params`' values: only steps shared by two or more threads keep it
-    /// so, and any other write to the parameters ([`Mlp::params_mut`], a step on one thread)
+    /// Whether `copy` holds `params`' values: steps taken through the copies keep it so, and any
+    /// other write to the parameters ([`Mlp::params_mut`], a step in place or on one thread)
     /// clears it. Only then does a thread in slot 1 read `copy`.
     copy_current: bool,
 }
@@ -287,7 +288,8 @@ impl Mlp {
         let (m, v) = (Disjoint::new(&mut adam.m), Disjoint::new(&mut adam.v));
         let target = target.map(|t| Copies::new(&mut t.params, &mut t.copy, t.copy_current));
         pool.each_thread(|t| {
-            let (clock, mut values) = (Instant::now(), 0);
+            // Only a shared step taken in place is timed (`Writes`).
+            let (clock, mut values) = ((threads > 1 && !streamed).then(Instant::now), 0);
             for part in parts(sizes, t, threads) {
                 let at = part.at;
                 values += at.len();
@@ -313,7 +315,7 @@ impl Mlp {
             }
             if streamed {
                 Writes::streamed_here();
-            } else if threads > 1 && values >= Writes::TIMED_FROM {
+            } else if let Some(clock) = clock.filter(|_| values >= Writes::TIMED_FROM) {
                 WRITES.timed(clock.elapsed(), values);
             }
         });
