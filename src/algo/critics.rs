@@ -34,10 +34,8 @@ struct Whole {
     next_input: Vec<f32>,
     /// The Bellman targets.
     y: Vec<f32>,
-    /// min_i Q_i(s, ã), which critic took each sample's gradient, and ∂/∂ã, of the actor's
-    /// objective.
+    /// min_i Q_i(s, ã) and its ∂/∂ã, of the actor's objective.
     q: Vec<f32>,
-    taken: Vec<bool>,
     action_grad: Vec<f32>,
 }
 
@@ -49,8 +47,6 @@ pub(crate) struct CriticRows {
     passes: Vec<Pass>,
     /// min_i Q_i from the last [`Critics::q_and_action_grad`].
     pub(crate) q: Vec<f32>,
-    /// Per sample: has an earlier critic already taken the min's gradient?
-    taken: Vec<bool>,
     /// ∂Q/∂a (`rows × act_dim`) from the last [`Critics::q_and_action_grad`].
     pub(crate) action_grad: Vec<f32>,
 }
@@ -62,7 +58,11 @@ struct Pass {
     target_cache: MlpCache,
     /// Q − y of the last [`Critics::errors_backward`].
     err: Vec<f32>,
+    /// ∂L/∂Q: of every row for the critic's step; of its `rows` for the actor's objective.
     d_q: Vec<f32>,
+    /// The rows where this critic attains min_i Q_i (`route_min`).
+    rows: Vec<usize>,
+    /// ∂Q/∂a at those rows, compact (`rows.len() × act_dim`).
     action_grad: Vec<f32>,
 }
 
@@ -111,42 +111,64 @@ fn take_min(out: &mut [f32], q: &[f32]) {
     }
 }
 
-/// `q` = min_i Q_i over the passes' outputs, and each pass's ∂L/∂Q_i (`d_q`): the min routes
-/// each sample's gradient to the critic that attains it (the first one on ties, as torch.min
-/// does), a 0/1 mask per critic.
-fn route_min<P: AsRef<Pass> + AsMut<Pass>>(passes: &mut [P], q: &mut Vec<f32>, taken: &mut Vec<bool>) {
+/// `q` = min_i Q_i over the passes' outputs, and the rows where each pass's critic attains it
+/// (`rows`; the first critic on ties, as torch.min does): the min sends each sample's gradient
+/// through that critic alone, so ∂L/∂Q_i (`d_q`) is 1 at its rows and 0 at the others.
+fn route_min<P: AsRef<Pass> + AsMut<Pass>>(passes: &mut [P], q: &mut Vec<f32>) {
     q.clear();
     q.extend_from_slice(passes[0].as_ref().cache.output());
     for pass in &passes[1..] {
         take_min(q, pass.as_ref().cache.output());
     }
-    taken.clear();
-    taken.resize(q.len(), false);
     for pass in passes.iter_mut() {
         let pass = pass.as_mut();
-        pass.d_q.resize(q.len(), 0.0);
-        for (((d, t), &qi), &q) in pass.d_q.iter_mut().zip(&mut *taken).zip(pass.cache.output()).zip(&*q) {
-            let own = !*t && qi == q;
-            *t |= own;
-            *d = own as u8 as f32;
+        pass.rows.clear();
+        room(&mut pass.rows, q.len());
+    }
+    for (b, &min) in q.iter().enumerate() {
+        // A NaN min is no critic's: its row passes no gradient.
+        if let Some(pass) = passes.iter_mut().map(|p| p.as_mut()).find(|p| p.cache.output()[b] == min) {
+            pass.rows.push(b);
         }
     }
 }
 
-/// ∂(Σ_b d_q_b·Q(s_b, a_b))/∂a into `pass.action_grad`, through `net`'s pass in `pass`; the
-/// action is the input's `columns`.
+/// ∂(Σ_b d_q_b·Q(s_b, a_b))/∂a at the pass's `rows` into `pass.action_grad`, through `net`'s pass
+/// in `pass`; the action is the input's `columns`. Only those rows go through the network.
 fn action_grad_of(net: &Mlp, pass: &mut Pass, columns: std::ops::Range<usize>) {
-    pass.action_grad.resize(pass.d_q.len() * columns.len(), 0.0);
-    net.backward_input(&mut pass.cache, &pass.d_q, &mut pass.action_grad, columns);
+    let Pass { cache, d_q, rows, action_grad, .. } = pass;
+    let (batch, k) = (cache.output().len(), columns.len());
+    d_q.clear();
+    room(d_q, batch);
+    d_q.resize(rows.len(), 1.0);
+    action_grad.clear();
+    room(action_grad, batch * k);
+    action_grad.resize(rows.len() * k, 0.0);
+    if rows.len() == batch {
+        // Every row (one critic, or one that took them all): the rows are 0, 1, …
+        net.backward_input(cache, d_q, action_grad, columns);
+    } else {
+        net.backward_input_rows(cache, rows, d_q, action_grad, columns);
+    }
 }
 
-/// `out` = Σ_i of the passes' `action_grad`, in order.
-fn sum_action_grads(passes: &[impl AsRef<Pass>], out: &mut Vec<f32>) {
+/// Room in `v` for `n` values: a critic may take more rows than it ever has, and an update
+/// allocates nothing once its vectors are the batch's size.
+fn room<T>(v: &mut Vec<T>, n: usize) {
+    v.reserve(n.saturating_sub(v.len()));
+}
+
+/// `out` (`batch × k`) = Σ_i of the passes' `action_grad`, in order: each row's from the critic
+/// whose `rows` hold it, added to 0 (every other critic's ∂Q/∂a there).
+fn sum_action_grads(passes: &[impl AsRef<Pass>], batch: usize, k: usize, out: &mut Vec<f32>) {
     out.clear();
-    out.extend_from_slice(&passes[0].as_ref().action_grad);
-    for pass in &passes[1..] {
-        for (g, t) in out.iter_mut().zip(&pass.as_ref().action_grad) {
-            *g += t;
+    out.resize(batch * k, 0.0);
+    for pass in passes {
+        let pass = pass.as_ref();
+        for (g, &b) in pass.action_grad.chunks_exact(k).zip(&pass.rows) {
+            for (o, &x) in out[b * k..(b + 1) * k].iter_mut().zip(g) {
+                *o += x;
+            }
         }
     }
 }
@@ -313,16 +335,16 @@ impl Critics {
         n: usize,
     ) -> &'s [f32] {
         self.fill_input(s, obs, act, rows);
-        let CriticRows { input, passes, q, taken, action_grad } = s;
+        let CriticRows { input, passes, q, action_grad } = s;
         let (members, passes) = (&self.members[..n], &mut passes[..n]);
         for (m, pass) in members.iter().zip(passes.iter_mut()) {
             m.online.net.forward(input, rows, &mut pass.cache);
         }
-        route_min(passes, q, taken);
+        route_min(passes, q);
         for (m, pass) in members.iter().zip(passes.iter_mut()) {
             action_grad_of(&m.online.net, pass, self.action_columns());
         }
-        sum_action_grads(passes, action_grad);
+        sum_action_grads(passes, rows, self.act_dim, action_grad);
         q
     }
 
@@ -342,10 +364,10 @@ impl Critics {
         pool.for_each(&mut self.members, |_, m| {
             m.online.net.forward(input, batch, &mut m.whole.cache);
         });
-        route_min(&mut self.members, &mut whole.q, &mut whole.taken);
+        route_min(&mut self.members, &mut whole.q);
         let columns = self.action_columns();
         pool.for_each(&mut self.members, |_, m| action_grad_of(&m.online.net, &mut m.whole, columns.clone()));
-        sum_action_grads(&self.members, &mut whole.action_grad);
+        sum_action_grads(&self.members, batch, self.act_dim, &mut whole.action_grad);
         self.whole = whole;
         (&self.whole.q, &self.whole.action_grad)
     }
@@ -420,6 +442,52 @@ mod tests {
         assert!(bits(&want) != bits(&fresh()));
     }
 
+    /// ∂min_i Q_i/∂a as its definition reads: every critic's pass over the whole batch, with
+    /// ∂L/∂Q_i 1 where critic i is the first to attain the min and 0 elsewhere, summed in order.
+    fn masked_whole_passes(critics: &Critics, obs: &[f32], act: &[f32]) -> Vec<f32> {
+        let batch = obs.len() / critics.obs_dim;
+        let mut input = Vec::new();
+        critics.stack(&mut input, obs, act, batch);
+        let mut caches = vec![MlpCache::default(); critics.len()];
+        let q: Vec<Vec<f32>> = critics
+            .members
+            .iter()
+            .zip(&mut caches)
+            .map(|(m, c)| m.online.net.forward(&input, batch, c).to_vec())
+            .collect();
+        let min: Vec<f32> = (0..batch).map(|b| q.iter().map(|q| q[b]).fold(f32::INFINITY, f32::min)).collect();
+        let (mut sum, mut taken) = (Vec::new(), vec![false; batch]);
+        for ((m, cache), q_i) in critics.members.iter().zip(&mut caches).zip(&q) {
+            let d_q: Vec<f32> = (0..batch).map(|b| (!taken[b] && q_i[b] == min[b]) as u8 as f32).collect();
+            taken.iter_mut().zip(&d_q).for_each(|(t, &d)| *t |= d == 1.0);
+            let mut grad = vec![0.0; batch * critics.act_dim];
+            m.online.net.backward_input(cache, &d_q, &mut grad, critics.action_columns());
+            if sum.is_empty() {
+                sum = grad;
+            } else {
+                sum.iter_mut().zip(&grad).for_each(|(s, g)| *s += g);
+            }
+        }
+        sum
+    }
+
+    #[test]
+    fn tied_critics_send_every_gradient_through_the_first() {
+        let (obs_dim, act_dim, batch) = (4, 3, 23);
+        let mut rng = Rng::new(6);
+        let obs: Vec<f32> = (0..batch * obs_dim).map(|_| rng.normal() as f32).collect();
+        let act: Vec<f32> = (0..batch * act_dim).map(|_| rng.normal() as f32).collect();
+        let mut critics = Critics::new(2, obs_dim, act_dim, &[16, 11], 1e-2, &mut Rng::new(2));
+        let first = critics.members[0].online.net.params().to_vec();
+        critics.members[1].online.net.params_mut().copy_from_slice(&first);
+        let want = masked_whole_passes(&critics, &obs, &act);
+        let (_, grad) = critics.q_and_action_grad_one_per_thread(&obs, &act, &Pool::new(2));
+        let as_bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(as_bits(grad), as_bits(&want));
+        assert_eq!(critics.members[0].whole.rows, (0..batch).collect::<Vec<_>>());
+        assert!(critics.members[1].whole.rows.is_empty());
+    }
+
     #[test]
     fn one_critic_per_thread_gives_the_actor_objective_of_shared_rows_bit_for_bit() {
         let (obs_dim, act_dim, batch) = (4, 3, 29);
@@ -445,6 +513,7 @@ mod tests {
             assert_eq!(as_bits(grad), as_bits(&want_grad), "{threads} threads: ∂Q/∂a");
         }
         let first = critics.members[0].whole.cache.output().to_vec();
+        assert_eq!(as_bits(&masked_whole_passes(&critics, &obs, &act)), as_bits(&want_grad), "against whole passes");
         let lower_second = first.iter().zip(&want_q).filter(|(q1, q)| q1 != q).count();
         assert!(lower_second > 0 && lower_second < batch, "both critics take some samples' gradient");
     }

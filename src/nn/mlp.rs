@@ -193,9 +193,24 @@ impl Mlp {
     /// the cache for [`Mlp::gradient`] and [`Mlp::backward_input`]. Row by row, so blocks of a
     /// batch can go through it on different threads.
     pub fn backward_deltas(&self, cache: &mut MlpCache, d_out: &[f32]) {
-        let (batch, layers) = (cache.batch, self.n_layers());
-        assert_eq!(d_out.len(), batch * self.output_dim(), "backward: d_out shape");
-        let MlpCache { outs, deltas, .. } = cache;
+        let MlpCache { batch, outs, deltas } = cache;
+        self.deltas_of(outs, None, *batch, d_out, deltas);
+    }
+
+    /// Each layer's δ into `deltas`, from `d_out` for `m` rows of the forward pass whose layer
+    /// outputs are `outs`: its rows `rows`, compact (row r is the pass's row `rows[r]`), or all
+    /// of them. Rows are independent in a backward pass: a row's δs have the same bits whichever
+    /// other rows go with it.
+    fn deltas_of(
+        &self,
+        outs: &[Vec<f32>],
+        rows: Option<&[usize]>,
+        m: usize,
+        d_out: &[f32],
+        deltas: &mut Vec<Vec<f32>>,
+    ) {
+        let layers = self.n_layers();
+        assert_eq!(d_out.len(), m * self.output_dim(), "backward: d_out shape");
         let params = self.weights();
         deltas.resize_with(layers, Vec::new);
         deltas[layers - 1].clear();
@@ -206,9 +221,16 @@ impl Mlp {
             // δ_{l−1} = (δ_l · W_lᵀ) ⊙ relu'(h_{l−1})
             let (below, from) = deltas.split_at_mut(l);
             let prev = &mut below[l - 1];
-            prev.resize(batch * i, 0.0);
-            matmul(prev, &from[0], Layout::AsIs, &params[wr], Layout::Transposed, batch, o, i, Start::Zero);
-            relu_mask(prev, &outs[l - 1]);
+            prev.resize(m * i, 0.0);
+            matmul(prev, &from[0], Layout::AsIs, &params[wr], Layout::Transposed, m, o, i, Start::Zero);
+            match rows {
+                None => relu_mask(prev, &outs[l - 1]),
+                Some(rows) => {
+                    for (delta, &b) in prev.chunks_exact_mut(i).zip(rows) {
+                        relu_mask(delta, &outs[l - 1][b * i..(b + 1) * i]);
+                    }
+                }
+            }
         }
     }
 
@@ -216,14 +238,36 @@ impl Mlp {
     /// through left in the cache: what the actor loss needs from a critic (∂Q/∂a).
     pub fn backward_input(&self, cache: &mut MlpCache, d_out: &[f32], d_input: &mut [f32], cols: Range<usize>) {
         self.backward_deltas(cache, d_out);
-        let batch = cache.batch;
-        assert_eq!(d_input.len(), batch * cols.len(), "backward_input: d_input shape");
+        self.input_gradient(&cache.deltas[0], cache.batch, d_input, cols);
+    }
+
+    /// [`Mlp::backward_input`] through the rows `rows` of the last forward pass alone, compact:
+    /// row r of `d_out` and of `d_input` is the pass's row `rows[r]`, with the bits it has in the
+    /// whole pass; the rows left out cost nothing. SAC's actor loss needs this of each critic:
+    /// min_i Q_i sends each sample's gradient through one critic. The cache's δs are then the
+    /// rows', compact, so no [`Mlp::gradient`] can be taken from it until the next backward pass.
+    pub fn backward_input_rows(
+        &self,
+        cache: &mut MlpCache,
+        rows: &[usize],
+        d_out: &[f32],
+        d_input: &mut [f32],
+        cols: Range<usize>,
+    ) {
+        assert!(rows.iter().all(|&b| b < cache.batch), "backward_input_rows: a row outside the pass");
+        let MlpCache { outs, deltas, .. } = cache;
+        self.deltas_of(outs, Some(rows), rows.len(), d_out, deltas);
+        self.input_gradient(&deltas[0], rows.len(), d_input, cols);
+    }
+
+    /// ∂L/∂x for the input columns `cols` of `m` rows, from their first layer's δs `delta`.
+    fn input_gradient(&self, delta: &[f32], m: usize, d_input: &mut [f32], cols: Range<usize>) {
+        assert_eq!(d_input.len(), m * cols.len(), "backward_input: d_input shape");
         // Rows `cols` of W_0 are the weights of those input columns.
         let (wr, _) = self.layer_ranges(0);
         let o = self.sizes[1];
         let w_cols = &self.weights()[wr.start + cols.start * o..wr.start + cols.end * o];
-        let (delta, n) = (&cache.deltas[0], cols.len());
-        matmul(d_input, delta, Layout::AsIs, w_cols, Layout::Transposed, batch, o, n, Start::Zero);
+        matmul(d_input, delta, Layout::AsIs, w_cols, Layout::Transposed, m, o, cols.len(), Start::Zero);
     }
 
     /// ∂L/∂params into `grads`, from the blocks of one batch, in batch order: each block's input
@@ -973,6 +1017,32 @@ mod tests {
                 assert!((dx_cols[r * 2 + j] - dx[r * 5 + 3 + j]).abs() < 1e-6);
             }
         }
+    }
+
+    #[test]
+    fn a_backward_pass_through_some_rows_gives_their_bits_of_the_whole_pass() {
+        // Widths with whole and edge tiles at each SIMD level; ∂L/∂x for input columns 4..7.
+        let mut rng = Rng::new(4);
+        let net = Mlp::new(&[9, 70, 33, 1], &mut rng);
+        let batch = 41;
+        let x: Vec<f32> = (0..batch * 9).map(|_| rng.normal() as f32).collect();
+        let d_out: Vec<f32> = (0..batch).map(|_| rng.normal() as f32).collect();
+        let mut cache = MlpCache::default();
+        net.forward(&x, batch, &mut cache);
+        let mut whole = vec![0.0; batch * 3];
+        net.backward_input(&mut cache, &d_out, &mut whole, 4..7);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let every_other: Vec<usize> = (0..batch).step_by(2).collect();
+        for rows in [vec![], vec![5], every_other, (0..batch).collect(), vec![40, 3, 17, 3]] {
+            let d: Vec<f32> = rows.iter().map(|&b| d_out[b]).collect();
+            let mut got = vec![f32::NAN; rows.len() * 3];
+            net.backward_input_rows(&mut cache, &rows, &d, &mut got, 4..7);
+            for (r, &b) in rows.iter().enumerate() {
+                assert_eq!(bits(&got[r * 3..r * 3 + 3]), bits(&whole[b * 3..b * 3 + 3]), "row {b} of {rows:?}");
+            }
+        }
+        // The test means something: the rows' gradients differ from one another.
+        assert_ne!(bits(&whole[..3]), bits(&whole[3..6]));
     }
 
     #[test]
