@@ -442,6 +442,15 @@ mod tests {
         assert!(bits(&want) != bits(&fresh()));
     }
 
+    /// `batch` random rows of s (4 wide) and a (3 wide) from `seed`, and two fresh critics.
+    fn two_critics(batch: usize, seed: u64) -> (Vec<f32>, Vec<f32>, Critics) {
+        let (obs_dim, act_dim) = (4, 3);
+        let mut rng = Rng::new(seed);
+        let obs: Vec<f32> = (0..batch * obs_dim).map(|_| rng.normal() as f32).collect();
+        let act: Vec<f32> = (0..batch * act_dim).map(|_| rng.normal() as f32).collect();
+        (obs, act, Critics::new(2, obs_dim, act_dim, &[16, 11], 1e-2, &mut Rng::new(2)))
+    }
+
     /// ∂min_i Q_i/∂a as its definition reads: every critic's pass over the whole batch, with
     /// ∂L/∂Q_i 1 where critic i is the first to attain the min and 0 elsewhere, summed in order.
     fn masked_whole_passes(critics: &Critics, obs: &[f32], act: &[f32]) -> Vec<f32> {
@@ -473,11 +482,8 @@ mod tests {
 
     #[test]
     fn tied_critics_send_every_gradient_through_the_first() {
-        let (obs_dim, act_dim, batch) = (4, 3, 23);
-        let mut rng = Rng::new(6);
-        let obs: Vec<f32> = (0..batch * obs_dim).map(|_| rng.normal() as f32).collect();
-        let act: Vec<f32> = (0..batch * act_dim).map(|_| rng.normal() as f32).collect();
-        let mut critics = Critics::new(2, obs_dim, act_dim, &[16, 11], 1e-2, &mut Rng::new(2));
+        let batch = 23;
+        let (obs, act, mut critics) = two_critics(batch, 6);
         let first = critics.members[0].online.net.params().to_vec();
         critics.members[1].online.net.params_mut().copy_from_slice(&first);
         let want = masked_whole_passes(&critics, &obs, &act);
@@ -490,11 +496,9 @@ mod tests {
 
     #[test]
     fn one_critic_per_thread_gives_the_actor_objective_of_shared_rows_bit_for_bit() {
-        let (obs_dim, act_dim, batch) = (4, 3, 29);
-        let mut rng = Rng::new(5);
-        let obs: Vec<f32> = (0..batch * obs_dim).map(|_| rng.normal() as f32).collect();
-        let act: Vec<f32> = (0..batch * act_dim).map(|_| rng.normal() as f32).collect();
-        let mut critics = Critics::new(2, obs_dim, act_dim, &[16, 11], 1e-2, &mut Rng::new(2));
+        let batch = 29;
+        let (obs, act, mut critics) = two_critics(batch, 5);
+        let (obs_dim, act_dim) = (critics.obs_dim, critics.act_dim);
         // The same output bias, so that each critic is the lower one on some samples.
         let bias = *critics.members[0].online.net.params().last().unwrap();
         *critics.members[1].online.net.params_mut().last_mut().unwrap() = bias;
