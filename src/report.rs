@@ -331,7 +331,7 @@ fn machines(md: &mut String, runs: &[RunData]) {
         *by_machine.entry(key).or_default().entry(format!("{} on {}", r.label, r.env)).or_default() += 1;
     }
     let _ = writeln!(md, "## Machines\n\nWall-clock figures depend on the machine; these runs trained on:\n");
-    let _ = writeln!(md, "| machine (CPU, logical CPUs, threads per update, SIMD) | runs |\n|---|---|");
+    let _ = writeln!(md, "| machine (CPU, logical CPUs, threads per update, SIMD, C library) | runs |\n|---|---|");
     for (machine, groups) in by_machine {
         let list: Vec<String> = groups.into_iter().map(|(g, n)| format!("{g} ×{n}")).collect();
         let _ = writeln!(md, "| {machine} | {} |", list.join(", "));

@@ -420,6 +420,30 @@ pub struct Machine {
     pub threads: usize,
     /// The SIMD level of the matrix products (`AVX-512`, `AVX2` or `scalar`).
     pub simd: String,
+    /// The C library ([`libc_version`]); empty in the files of polyak from before it was
+    /// recorded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub libc: String,
+}
+
+/// The C library this process runs on, `glibc 2.36`, or `unknown`. Its math functions give the
+/// few elementary functions that updates and actions call (`ln`, `cos`, `exp`, `tanh`,
+/// `ln_1p`), so runs agree bit for bit only under C libraries that round them alike (the
+/// README's "Reproducibility").
+pub fn libc_version() -> String {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn gnu_get_libc_version() -> *const std::ffi::c_char;
+        }
+        // SAFETY: glibc returns its version as a static NUL-terminated string.
+        let version = unsafe { std::ffi::CStr::from_ptr(gnu_get_libc_version()) };
+        format!("glibc {}", version.to_string_lossy())
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        "unknown".to_string()
+    }
 }
 
 /// This CPU as `/proc/cpuinfo` names it, with its family and model numbers when it gives them:
@@ -460,14 +484,17 @@ impl Machine {
             logical_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
             threads,
             simd: crate::nn::simd().name().to_string(),
+            libc: libc_version(),
         }
     }
 
-    /// One line: `AMD EPYC (family 26, model 2), 2 logical CPUs, 2 threads, AVX-512`.
+    /// One line: `AMD EPYC (family 26, model 2), 2 logical CPUs, 2 threads, AVX-512, glibc 2.36`
+    /// (no C library for a process from before polyak recorded it).
     pub fn describe(&self) -> String {
         let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+        let libc = if self.libc.is_empty() { String::new() } else { format!(", {}", self.libc) };
         format!(
-            "{}, {}, {}, {}",
+            "{}, {}, {}, {}{libc}",
             self.cpu,
             plural(self.logical_cpus, "logical CPU"),
             plural(self.threads, "thread"),
@@ -703,5 +730,26 @@ mod tests {
         let e = at(1000, 1).record(&run).unwrap_err().to_string();
         assert!(e.contains("machine.toml") && e.contains("left as it is"), "{e}");
         assert_eq!(std::fs::read_to_string(run.machine()).unwrap(), "not [toml");
+    }
+
+    #[test]
+    fn a_machine_names_its_c_library_and_older_records_without_one_still_read() {
+        let here = Machine::here(0, 2);
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        {
+            let version = here.libc.strip_prefix("glibc ").expect(&here.libc);
+            assert!(version.split('.').all(|n| n.parse::<u32>().is_ok()), "{version}");
+        }
+        assert!(here.describe().ends_with(&format!("threads, {}, {}", here.simd, here.libc)), "{}", here.describe());
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path());
+        here.record(&run).unwrap();
+        assert_eq!(Machine::read(&run).unwrap(), [here]);
+        // A file from a polyak that did not record the C library.
+        let old = "[[process]]\nfrom_step = 0\ncpu = \"AMD EPYC\"\nlogical_cpus = 2\nthreads = 2\nsimd = \"AVX2\"\n";
+        std::fs::write(run.machine(), old).unwrap();
+        let read = Machine::read(&run).unwrap();
+        assert_eq!(read[0].libc, "");
+        assert_eq!(read[0].describe(), "AMD EPYC, 2 logical CPUs, 2 threads, AVX2");
     }
 }
