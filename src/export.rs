@@ -83,7 +83,7 @@ impl Policy {
                 })
                 .collect();
         }
-        let normalised: Vec<f32> = x.iter().map(|v| v.tanh()).collect();
+        let normalised: Vec<f32> = x.iter().map(|&v| crate::nn::elementary::tanh(v)).collect();
         let mut action = vec![0.0; normalised.len()];
         crate::train::scale_action(&normalised, &self.action, &mut action);
         action

@@ -426,10 +426,10 @@ pub struct Machine {
     pub libc: String,
 }
 
-/// The C library this process runs on, `glibc 2.36`, or `unknown`. Its math functions give the
-/// few elementary functions that updates and actions call (`ln`, `cos`, `exp`, `tanh`,
-/// `ln_1p`), so runs agree bit for bit only under C libraries that round them alike (the
-/// README's "Reproducibility").
+/// The C library this process runs on, `glibc 2.36`, or `unknown`. The envs' dynamics call its
+/// math functions (MuJoCo's physics, the classic envs' `sin` and `cos`), so runs on them agree
+/// bit for bit only under C libraries that round those alike (the README's "Reproducibility");
+/// polyak's own arithmetic does not call them (`nn::elementary`).
 pub fn libc_version() -> String {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {

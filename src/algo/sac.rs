@@ -7,9 +7,9 @@ use super::{
     actor_and_critics, bellman_target, visit_adam, visit_rng, ActMode, Agent, CommonConfig, Critics, StateVisitor,
     Team, Trainable, UpdateStats,
 };
-use crate::nn::{Adam, Mlp, MlpCache};
+use crate::nn::{elementary, per_simd_level, Adam, Mlp, MlpCache};
 use crate::replay::Batch;
-use crate::rng::{normal_from, Rng};
+use crate::rng::{normals_from, Rng};
 use serde::{Deserialize, Serialize};
 
 /// log σ is clamped to this range (SB3/CleanRL's bounds) so σ never collapses or explodes.
@@ -41,24 +41,61 @@ impl Default for SacConfig {
 /// Reparameterised tanh-Gaussian sample, row by row. `head` rows are `[mean | log σ]` (log σ
 /// before clamping), `eps` the standard-normal noise. Writes `a = tanh(mean + σ·eps)` and
 /// `log π(a|s) = Σ_j [log N(u_j; mean_j, σ_j) − log(1 − tanh²u_j)]`, the correction written as
-/// `2·(ln 2 − u − softplus(−2u))`, which stays finite where `1 − tanh²u` underflows.
-pub fn squashed_sample(head: &[f32], eps: &[f32], act_dim: usize, action: &mut [f32], logp: &mut [f32]) {
-    for (b, row) in head.chunks_exact(2 * act_dim).enumerate() {
-        let mut lp = 0.0f32;
-        for j in 0..act_dim {
-            let log_std = row[act_dim + j].clamp(LOG_STD_MIN, LOG_STD_MAX);
-            let e = eps[b * act_dim + j];
-            let u = row[j] + log_std.exp() * e;
-            action[b * act_dim + j] = u.tanh();
-            let log_det = 2.0 * (std::f32::consts::LN_2 - u - softplus(-2.0 * u));
-            lp += -0.5 * e * e - log_std - HALF_LN_2PI - log_det;
-        }
-        logp[b] = lp;
+/// `2·(ln 2 − u − softplus(−2u))`, which stays finite where `1 − tanh²u` underflows. `room`
+/// keeps each value's σ, which the actor's gradient uses again.
+pub fn squashed_sample(
+    head: &[f32],
+    eps: &[f32],
+    act_dim: usize,
+    action: &mut [f32],
+    logp: &mut [f32],
+    room: &mut Squash,
+) {
+    // The means and the clamped log σ each in one run, so that one loop goes over every value
+    let Squash { mean, log_std, sigma, terms } = room;
+    mean.clear();
+    log_std.clear();
+    for row in head.chunks_exact(2 * act_dim) {
+        mean.extend_from_slice(&row[..act_dim]);
+        log_std.extend(row[act_dim..].iter().map(|l| l.clamp(LOG_STD_MIN, LOG_STD_MAX)));
+    }
+    sigma.resize(eps.len(), 0.0);
+    terms.resize(eps.len(), 0.0);
+    squash_values(mean, log_std, eps, action, sigma, terms);
+    for (lp, terms) in logp.iter_mut().zip(terms.chunks_exact(act_dim)) {
+        *lp = terms.iter().fold(0.0, |lp, t| lp + t);
     }
 }
 
+per_simd_level! {
+    /// Per value: σ = e^(log σ), u = mean + σ·ε, a = tanh u and the value's term of log π, at the
+    /// products' SIMD level (each lane the same operations, so the same bits).
+    fn squash_values(mean: &[f32], log_std: &[f32], eps: &[f32], action: &mut [f32], sigma: &mut [f32], terms: &mut [f32]) {
+        let values = mean.iter().zip(log_std).zip(eps).zip(action.iter_mut().zip(sigma.iter_mut()).zip(terms.iter_mut()));
+        for (((&mean, &log_std), &e), ((a, s), term)) in values {
+            *s = elementary::exp(log_std);
+            let u = mean + *s * e;
+            *a = elementary::tanh(u);
+            let log_det = 2.0 * (std::f32::consts::LN_2 - u - softplus(-2.0 * u));
+            *term = -0.5 * e * e - log_std - HALF_LN_2PI - log_det;
+        }
+    }
+}
+
+#[inline(always)]
 fn softplus(x: f32) -> f32 {
-    x.max(0.0) + (-x.abs()).exp().ln_1p()
+    x.max(0.0) + elementary::ln_1p(elementary::exp(-x.abs()))
+}
+
+/// The per-value room of [`squashed_sample`], reused from call to call.
+#[derive(Default)]
+pub struct Squash {
+    mean: Vec<f32>,
+    log_std: Vec<f32>,
+    /// σ of each value.
+    sigma: Vec<f32>,
+    /// Each value's term of log π.
+    terms: Vec<f32>,
 }
 
 /// A reparameterised policy sample for a block of rows: the noise ε, the squashed actions
@@ -67,6 +104,7 @@ fn softplus(x: f32) -> f32 {
 #[derive(Default)]
 pub(crate) struct PolicySample {
     cache: MlpCache,
+    squash: Squash,
     eps: Vec<f32>,
     actions: Vec<f32>,
     logp: Vec<f32>,
@@ -76,8 +114,8 @@ impl PolicySample {
     /// Turns `uniforms` (two per value, see [`Rng::fill_normal_uniforms`]) into ε, then samples
     /// (see [`PolicySample::sample`]).
     fn draw(&mut self, actor: &Mlp, obs: &[f32], n: usize, act_dim: usize, uniforms: &[f64]) {
-        self.eps.clear();
-        self.eps.extend(uniforms.chunks_exact(2).map(|u| normal_from(u[0], u[1]) as f32));
+        self.eps.resize(uniforms.len() / 2, 0.0);
+        normals_from(uniforms, &mut self.eps);
         self.sample(actor, obs, n, act_dim);
     }
 
@@ -86,7 +124,7 @@ impl PolicySample {
         let head = actor.forward(obs, n, &mut self.cache);
         self.actions.resize(n * act_dim, 0.0);
         self.logp.resize(n, 0.0);
-        squashed_sample(head, &self.eps, act_dim, &mut self.actions, &mut self.logp);
+        squashed_sample(head, &self.eps, act_dim, &mut self.actions, &mut self.logp, &mut self.squash);
     }
 }
 
@@ -135,7 +173,7 @@ impl Sac {
         let (actor, critics) = actor_and_critics(obs_dim, act_dim, 2 * act_dim, 2, common, &mut init);
         Sac {
             target_entropy: cfg.target_entropy.unwrap_or(-(act_dim as f64)) as f32,
-            log_alpha: vec![(cfg.initial_alpha as f32).ln()],
+            log_alpha: vec![elementary::ln(cfg.initial_alpha as f32)],
             alpha_adam: Adam::new(1, cfg.alpha_lr as f32),
             cfg,
             gamma: common.gamma as f32,
@@ -154,7 +192,7 @@ impl Sac {
     }
 
     pub fn alpha(&self) -> f32 {
-        self.log_alpha[0].exp()
+        elementary::exp(self.log_alpha[0])
     }
 
     /// Temperature objective −log α·(log π + H̄) on the sample at s, one step on log α (SB3's
@@ -230,7 +268,7 @@ fn actor_deltas(
             let d_u = inv_n * (alpha * 2.0 * a - g_q * (1.0 - a * a));
             let raw_log_std = head[b * 2 * k + k + j];
             let in_range = (LOG_STD_MIN..=LOG_STD_MAX).contains(&raw_log_std);
-            let sigma_eps = raw_log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).exp() * pi.eps[i];
+            let sigma_eps = pi.squash.sigma[i] * pi.eps[i];
             d_head[b * 2 * k + j] = d_u;
             d_head[b * 2 * k + k + j] = if in_range { d_u * sigma_eps - alpha * inv_n } else { 0.0 };
         }
@@ -306,10 +344,10 @@ impl Agent for Sac {
         for j in 0..k {
             *action.get_mut(j).expect("action buffer") = match mode {
                 // Evaluation acts with the mode of the squashed mean, tanh(mean).
-                ActMode::Deterministic => head[j].tanh(),
+                ActMode::Deterministic => elementary::tanh(head[j]),
                 ActMode::Explore => {
                     let log_std = head[k + j].clamp(LOG_STD_MIN, LOG_STD_MAX);
-                    (head[j] + log_std.exp() * rng.normal() as f32).tanh()
+                    elementary::tanh(head[j] + elementary::exp(log_std) * rng.normal() as f32)
                 }
             };
         }
@@ -344,7 +382,7 @@ mod tests {
     fn log_prob_matches_direct_computation() {
         for &(m, ls, e) in &[(0.3, -0.5, 1.2), (-1.0, 0.4, -0.7), (2.0, 1.5, 0.9), (0.0, -3.0, 0.1)] {
             let (mut a, mut lp) = ([0.0f32], [0.0f32]);
-            squashed_sample(&[m as f32, ls as f32], &[e as f32], 1, &mut a, &mut lp);
+            squashed_sample(&[m as f32, ls as f32], &[e as f32], 1, &mut a, &mut lp, &mut Squash::default());
             let want = direct_logp(m, ls, e);
             assert!((lp[0] as f64 - want).abs() < 1e-4 * (1.0 + want.abs()), "({m},{ls},{e}): {} vs {want}", lp[0]);
             assert!((a[0] as f64 - (m + ls.exp() * e).tanh()).abs() < 1e-6);
@@ -355,7 +393,7 @@ mod tests {
     fn saturated_log_std_is_clamped_and_large_u_stays_finite() {
         let (mut a, mut lp) = ([0.0f32; 2], [0.0f32]);
         // log σ = 5 is clamped to 2; mean 12 puts tanh in f32 saturation (1 − tanh² = 0 in f32).
-        squashed_sample(&[12.0, 0.0, 5.0, 0.0], &[0.5, 0.0], 2, &mut a, &mut lp);
+        squashed_sample(&[12.0, 0.0, 5.0, 0.0], &[0.5, 0.0], 2, &mut a, &mut lp, &mut Squash::default());
         let want = direct_logp(12.0, 2.0, 0.5) + direct_logp(0.0, 0.0, 0.0);
         assert!(lp[0].is_finite());
         assert!((lp[0] as f64 - want).abs() < 1e-3 * want.abs(), "{} vs {want}", lp[0]);

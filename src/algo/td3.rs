@@ -7,9 +7,10 @@ use super::{
     actor_and_critics, bellman_target, visit_rng, ActMode, Agent, CommonConfig, Critics, StateVisitor, Team, Trainable,
     UpdateStats,
 };
+use crate::nn::elementary;
 use crate::nn::{Mlp, MlpCache};
 use crate::replay::Batch;
-use crate::rng::{normal_from, Rng};
+use crate::rng::{normals_from, Rng};
 use serde::{Deserialize, Serialize};
 
 /// TD3's own switches (names from the paper and sfujim/TD3). Defaults are TD3's.
@@ -53,6 +54,8 @@ struct Rows {
     /// The target actor's pass at s'.
     target_cache: MlpCache,
     next_action: Vec<f32>,
+    /// The smoothing noise's normals, before σ and the clip.
+    noise: Vec<f32>,
     /// Bellman targets y.
     y: Vec<f32>,
     critics: CriticRows,
@@ -120,13 +123,17 @@ impl Td3 {
             let rows = batch.rows(r.clone());
             // Select the next action by the target policy and add clipped noise (target smoothing)
             let pre = actor_target.forward(rows.next_obs, rows.size, &mut b.target_cache);
-            let noise = |i: usize| match uniforms.get(2 * i..2 * i + 2) {
-                Some(u) => (sigma * normal_from(u[0], u[1]) as f32).clamp(-clip, clip),
-                None => 0.0,
-            };
-            b.next_action.clear();
-            let first = r.start * k;
-            b.next_action.extend(pre.iter().enumerate().map(|(i, &p)| (p.tanh() + noise(first + i)).clamp(-1.0, 1.0)));
+            b.next_action.resize(pre.len(), 0.0);
+            elementary::tanh_all(pre, &mut b.next_action);
+            if let Some(u) = uniforms.get(2 * r.start * k..2 * r.end * k) {
+                b.noise.resize(pre.len(), 0.0);
+                normals_from(u, &mut b.noise);
+                for (a, &e) in b.next_action.iter_mut().zip(&b.noise) {
+                    *a = (*a + (sigma * e).clamp(-clip, clip)).clamp(-1.0, 1.0);
+                }
+            } else {
+                b.next_action.iter_mut().for_each(|a| *a = a.clamp(-1.0, 1.0));
+            }
             if one_per_thread {
                 return;
             }
@@ -158,8 +165,8 @@ impl Td3 {
         self.team.rows(n, |r, b| {
             let obs = &obs[r.start * width..r.end * width];
             let pre = actor.forward(obs, r.len(), &mut b.actor_cache);
-            b.pi.clear();
-            b.pi.extend(pre.iter().map(|p| p.tanh()));
+            b.pi.resize(pre.len(), 0.0);
+            elementary::tanh_all(pre, &mut b.pi);
             critics.q_and_action_grad(&mut b.critics, obs, &b.pi, r.len(), 1);
             // ∂loss/∂pre = −(1/n)·∂Q/∂a·(1 − tanh²)
             b.d_pre.clear();
@@ -193,7 +200,7 @@ impl Agent for Td3 {
     fn act(&mut self, obs: &[f32], mode: ActMode, rng: &mut Rng, action: &mut [f32]) {
         let pre = self.actor.net.forward(obs, 1, &mut self.act_cache);
         for (a, &p) in action.iter_mut().zip(pre) {
-            *a = p.tanh();
+            *a = elementary::tanh(p);
             if mode == ActMode::Explore {
                 *a = (*a + self.cfg.exploration_noise as f32 * rng.normal() as f32).clamp(-1.0, 1.0);
             }

@@ -30,12 +30,12 @@ macro_rules! per_simd_level {
             unsafe fn avx512($($arg: $ty),*) {
                 body($($arg),*)
             }
-            match $crate::nn::linalg::simd() {
+            match $crate::nn::simd() {
                 // SAFETY: `simd()` only ever holds a level this CPU has.
                 #[cfg(target_arch = "x86_64")]
-                $crate::nn::linalg::Simd::Avx2 => unsafe { avx2($($arg),*) },
+                $crate::nn::Simd::Avx2 => unsafe { avx2($($arg),*) },
                 #[cfg(target_arch = "x86_64")]
-                $crate::nn::linalg::Simd::Avx512 => unsafe { avx512($($arg),*) },
+                $crate::nn::Simd::Avx512 => unsafe { avx512($($arg),*) },
                 _ => body($($arg),*),
             }
         }

@@ -6,6 +6,7 @@
 //! "Engine"). Parameters are flat `f32` vectors; see [`Mlp`].
 
 mod adam;
+pub(crate) mod elementary;
 mod elementwise;
 #[cfg(test)]
 pub(crate) mod gradcheck;
@@ -13,6 +14,7 @@ mod linalg;
 mod mlp;
 
 pub use adam::Adam;
+pub(crate) use elementwise::per_simd_level;
 pub(crate) use linalg::relu;
 pub use linalg::{flops_so_far, fma_burst_gflops, fma_peak_gflops, simd, use_simd, use_simd_from_env, Simd};
 pub use mlp::{force_shared_steps, Blocks, BlocksBy, Gradient, Mlp, MlpCache};
