@@ -125,14 +125,13 @@ impl Td3 {
             let pre = actor_target.forward(rows.next_obs, rows.size, &mut b.target_cache);
             b.next_action.resize(pre.len(), 0.0);
             elementary::tanh_all(pre, &mut b.next_action);
+            // No uniforms without smoothing noise; tanh is in [−1, 1] already.
             if let Some(u) = uniforms.get(2 * r.start * k..2 * r.end * k) {
                 b.noise.resize(pre.len(), 0.0);
                 normals_from(u, &mut b.noise);
                 for (a, &e) in b.next_action.iter_mut().zip(&b.noise) {
                     *a = (*a + (sigma * e).clamp(-clip, clip)).clamp(-1.0, 1.0);
                 }
-            } else {
-                b.next_action.iter_mut().for_each(|a| *a = a.clamp(-1.0, 1.0));
             }
             if one_per_thread {
                 return;
