@@ -93,3 +93,91 @@ fn a_trained_agent_holds_no_subnormal_number() {
         }
     }
 }
+
+/// The bits one machine recorded, checked on whichever machine runs the tests (CI's, a
+/// developer's, a device machine's): the agent's own arithmetic — products, Adam, Polyak
+/// averaging, the elementary functions, the random streams — gives the same numbers on any
+/// x86-64 CPU with FMA and under any C library, at every SIMD level it has and on one thread or
+/// two. HalfCheetah's sizes (17 → 6, 256-256, batch 256), so the kernels' full tiles, edge tiles
+/// and the batch's split between threads all take part; the batches are drawn with polyak's own
+/// functions alone (no `tanh` from the C library). Recorded on an AMD EPYC (Zen 4), glibc 2.36.
+/// A change to the arithmetic made on purpose changes these values: the failure prints the new
+/// ones to record.
+#[test]
+fn updates_give_the_recorded_bits_on_any_cpu() {
+    use polyak::algo::{ActMode, CommonConfig, StateVisitor};
+    use polyak::config::Algo;
+    use polyak::replay::Batch;
+    use polyak::rng::Rng;
+
+    /// FNV-1a, 64 bits: stable and defined here, where std's hashers promise neither.
+    struct Fnv(u64);
+    impl Fnv {
+        fn bytes(&mut self, bytes: &[u8]) {
+            for &b in bytes {
+                self.0 = (self.0 ^ b as u64).wrapping_mul(0x100_0000_01b3);
+            }
+        }
+        fn floats(&mut self, values: &[f32]) {
+            for v in values {
+                self.bytes(&v.to_bits().to_le_bytes());
+            }
+        }
+    }
+    impl StateVisitor for Fnv {
+        fn tensor(&mut self, name: &str, values: &mut [f32]) {
+            self.bytes(name.as_bytes());
+            self.floats(values);
+        }
+        fn counter(&mut self, name: &str, value: &mut u64) {
+            self.bytes(name.as_bytes());
+            self.bytes(&value.to_le_bytes());
+        }
+    }
+
+    let (obs_dim, act_dim, size) = (17, 6, 256);
+    let fingerprint = |algo: Algo, threads: usize| -> u64 {
+        let mut rng = Rng::new(5);
+        let mut normals = |n: usize| (0..n).map(|_| rng.normal() as f32).collect::<Vec<f32>>();
+        let (obs, rewards, next_obs) = (normals(size * obs_dim), normals(size), normals(size * obs_dim));
+        let actions = (0..size * act_dim).map(|_| rng.uniform_range(-1.0, 1.0) as f32).collect();
+        let terminated = (0..size).map(|i| if i % 50 == 7 { 1.0 } else { 0.0 }).collect();
+        let batch = Batch { size, obs, actions, rewards, next_obs, terminated };
+        let mut agent = polyak::bench::build(algo, obs_dim, act_dim, &CommonConfig { threads, ..Default::default() });
+        let mut hash = Fnv(0xcbf2_9ce4_8422_2325);
+        let mut action = vec![0.0; act_dim];
+        for i in 0..16 {
+            let stats = agent.update(&batch);
+            hash.bytes(&stats.critic_loss.to_bits().to_le_bytes());
+            // Both kinds of action, from the observations the updates learn on.
+            let obs = &batch.obs[i * obs_dim..(i + 1) * obs_dim];
+            for mode in [ActMode::Explore, ActMode::Deterministic] {
+                agent.act(obs, mode, &mut rng, &mut action);
+                hash.floats(&action);
+            }
+        }
+        agent.visit_state(&mut hash);
+        hash.0
+    };
+
+    let recorded = [
+        (Algo::Sac, 0x236a_3e98_c1af_df07_u64),
+        (Algo::Td3, 0xdfa6_b208_b1d7_4df4),
+        (Algo::Ddpg, 0xab64_c244_a608_4452),
+    ];
+    let levels: Vec<Simd> = Simd::ALL.into_iter().filter(|s| s.available()).collect();
+    let mut wrong = Vec::new();
+    for (algo, expected) in recorded {
+        for &level in &levels {
+            use_simd(level).unwrap();
+            for threads in [1, 2] {
+                let got = fingerprint(algo, threads);
+                if got != expected {
+                    wrong.push(format!("{algo:?} at {level:?} on {threads} thread(s): {got:#018x}"));
+                }
+            }
+        }
+    }
+    use_simd(Simd::best()).unwrap();
+    assert!(wrong.is_empty(), "not the recorded bits (expected {recorded:x?}):\n{}", wrong.join("\n"));
+}
