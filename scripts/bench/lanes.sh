@@ -71,7 +71,10 @@ sb3() {
   local work
   work=$(mktemp -d)
   cp scripts/bench/sb3_training.py "$work"
-  cd "$work" && OMP_NUM_THREADS=2 CUDA_VISIBLE_DEVICES= "$PY" sb3_training.py 1 2 "$POLYAK_BIN"
+  local rc=0
+  (cd "$work" && OMP_NUM_THREADS=2 CUDA_VISIBLE_DEVICES= "$PY" sb3_training.py 1 2 "$POLYAK_BIN") || rc=$?
+  rm -rf "$work"
+  return $rc
 }
 # The determinism tests, then SAC and TD3 on HalfCheetah-v5 at this CPU's best level and at AVX2:
 # fingerprint.py's hashes match across the levels, and against another machine's for the same
@@ -94,13 +97,16 @@ same_bits() {
       )
     done
   done
-  python3 scripts/bench/fingerprint.py "$runs"/*
+  local rc=0
+  python3 scripts/bench/fingerprint.py "$runs"/* || rc=$?
+  rm -rf "$runs"
+  return $rc
 }
 beside() {
   for algo in sac td3 ddpg; do "${BESIDE_BIN:?}" $algo 2 6; done
 }
 export -f sb3 same_bits beside
-export PY OUT BESIDE_BIN DETERMINISM_BIN PYTHONUNBUFFERED=1
+export PY BESIDE_BIN DETERMINISM_BIN PYTHONUNBUFFERED=1
 START=$(date +%s)
 part 0 vs-sb3 bash -c sb3
 part 1 bench "$POLYAK_BIN" bench
