@@ -28,13 +28,14 @@ if [ -z "${POLYAK_BIN:-}" ]; then
   cargo build --release --quiet --bin polyak --example env_beside
   POLYAK_BIN=$PWD/target/release/polyak BESIDE_BIN=$PWD/target/release/examples/env_beside
 fi
+POLYAK_BIN=$(realpath "$POLYAK_BIN")
 export POLYAK_BIN
 if ! "$POLYAK_BIN" bench --envs --quick | grep -q "HalfCheetah-v5 .*[0-9]$"; then
   echo "HalfCheetah-v5 is not available: run scripts/setup/mujoco.sh or set POLYAK_MUJOCO_DIR" >&2
   exit 2
 fi
-PY=${SB3_PYTHON:?set SB3_PYTHON to a Python with Stable-Baselines3 (scripts/bench/sb3-setup.sh)}
-"$PY" -c "import stable_baselines3, gymnasium" || exit 2
+export SB3_PYTHON=${SB3_PYTHON:?set SB3_PYTHON to a Python with Stable-Baselines3 (scripts/bench/sb3-setup.sh)}
+"$SB3_PYTHON" -c "import stable_baselines3, gymnasium" || exit 2
 # One CPU of each core, in the order the kernel numbers them (or LANE_CPUS, a list of CPUs to
 # use); lane i is the pair 2i, 2i + 1.
 if [ -n "${LANE_CPUS:-}" ]; then
@@ -66,16 +67,6 @@ part() {
   (taskset -c "${CPUS[$((2 * lane))]},${CPUS[$((2 * lane + 1))]}" timeout "$LIMIT" "$@" >"$OUT/$name.txt" 2>&1 ||
     echo "(exit $?)" >>"$OUT/$name.txt") &
 }
-# Stable-Baselines3 beside polyak, in a scratch folder (Gymnasium's envs write MUJOCO_LOG.TXT).
-sb3() {
-  local work
-  work=$(mktemp -d)
-  cp scripts/bench/sb3_training.py "$work"
-  local rc=0
-  (cd "$work" && OMP_NUM_THREADS=2 CUDA_VISIBLE_DEVICES= "$PY" sb3_training.py 1 2 "$POLYAK_BIN") || rc=$?
-  rm -rf "$work"
-  return $rc
-}
 # The determinism tests, then SAC and TD3 on HalfCheetah-v5 at this CPU's best level and at AVX2:
 # fingerprint.py's hashes match across the levels, and against another machine's for the same
 # build.
@@ -105,19 +96,19 @@ same_bits() {
 beside() {
   for algo in sac td3 ddpg; do "${BESIDE_BIN:?}" $algo 2 6; done
 }
-export -f sb3 same_bits beside
-export PY BESIDE_BIN DETERMINISM_BIN PYTHONUNBUFFERED=1
+export -f same_bits beside
+export BESIDE_BIN DETERMINISM_BIN PYTHONUNBUFFERED=1
 START=$(date +%s)
-part 0 vs-sb3 bash -c sb3
+part 0 vs-sb3 scripts/bench/vs-sb3.sh 1 2
 part 1 bench "$POLYAK_BIN" bench
 part 2 determinism bash -c same_bits
 part 3 threads scripts/bench/threads.sh 2
 part 4 sweep-jobs scripts/bench/sweep-jobs.sh 2
 part 5 env-beside bash -c beside
 if grep -q -w avx512f "$OUT/cpu.txt"; then
-  part 6 vs-sb3-avx2 env POLYAK_SIMD=avx2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 bash -c sb3
+  part 6 vs-sb3-avx2 env SIMD=avx2 scripts/bench/vs-sb3.sh 1 2
 fi
-part 7 vs-sb3-round2 bash -c sb3
+part 7 vs-sb3-round2 scripts/bench/vs-sb3.sh 1 2
 wait
 echo "all lanes done in $(($(date +%s) - START)) s"
 for f in "$OUT"/vs-sb3*.txt "$OUT"/determinism.txt; do

@@ -1,6 +1,6 @@
 # Sourced by the scripts that run Stable-Baselines3 beside polyak (from the repository root):
 # sets PY to a Python with SB3 2.9.2, Gymnasium 1.4.0 and MuJoCo 4.0.0 (SB3_PYTHON, an absolute
-# path, or a venv in .venv-sb3 made on first use), builds the CLI into BIN, and makes WORK, a
+# path, or a venv in .venv-sb3 made on first use), sets BIN (polyak-bin.sh), and makes WORK, a
 # scratch directory to run in (Gymnasium's MuJoCo envs write MUJOCO_LOG.TXT into the working
 # directory). `install_polyak_wheel` puts this checkout's wheel into PY's venv.
 PY=${SB3_PYTHON:-$PWD/.venv-sb3/bin/python}
@@ -9,8 +9,7 @@ if [ ! -x "$PY" ]; then
   .venv-sb3/bin/pip install -q "stable-baselines3==2.9.2" "gymnasium[mujoco]==1.4.0" "mujoco-core==4.0.0"
   PY=$PWD/.venv-sb3/bin/python
 fi
-cargo build --release --quiet --bin polyak
-BIN=$PWD/target/release/polyak
+source scripts/bench/polyak-bin.sh
 WORK=$(mktemp -d)
 
 # Builds this checkout's wheel with maturin and installs it into PY's venv, leaving the venv's

@@ -10,9 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${1:-3}
-# POLYAK_BIN, if set, is a prebuilt CLI to measure (on a machine without Rust, say).
-BIN=${POLYAK_BIN:-}
-[ -n "$BIN" ] || { cargo build --release --quiet --bin polyak && BIN=$PWD/target/release/polyak; }
+source scripts/bench/polyak-bin.sh
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 python3 - "$BIN" "$WORK" "$ROUNDS" <<'PY'
