@@ -10,8 +10,16 @@
 # (scripts/bench/sb3-setup.sh makes one otherwise). 15–35 minutes on 2 cores; nothing else
 # should run meanwhile. Usage:
 #   scripts/bench/cpu-class.sh [folder=cpu-class-<date>]    (each part's output is kept there)
+# SIMD=avx2 holds every part to AVX2 on a CPU with AVX-512 (polyak's POLYAK_SIMD; vs-sb3.sh holds
+# torch too), the stand-in for an AVX2-only CPU: the summary then asks 3.5× of Stable-Baselines3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+if [ "${SIMD:-}" = avx2 ]; then
+  export POLYAK_SIMD=avx2
+elif [ -n "${SIMD:-}" ]; then
+  echo "SIMD=$SIMD: only SIMD=avx2 is known" >&2
+  exit 2
+fi
 OUT=${1:-cpu-class-$(date +%Y%m%d-%H%M)}
 if [ -e "$OUT" ]; then
   echo "$OUT already exists: name another folder" >&2

@@ -45,12 +45,16 @@ def main() -> None:
         read(folder, "env-beside.txt"),
     )
     avx512 = " avx512f " in f" {cpu} "
+    # The kernels `polyak bench` ran: a run held to AVX2 (SIMD=avx2) stands in for an AVX2-only
+    # CPU, and is held to what the performance work asks of one.
+    held = avx512 and "AVX2 kernels" in bench
+    avx512_kernels = avx512 and not held
     # (what, per algorithm, at least, unit): "x" for ratios, "%" for shares.
     rows: list[tuple[str, dict[str, float], float, str]] = [
         (
             "end to end / Stable-Baselines3, 2 threads each",
             per_algo(sb3, r"\n  {algo}\s+polyak .*? ratio ([\d.]+)x"),
-            3.0 if avx512 else 3.5,
+            3.0 if avx512_kernels else 3.5,
             "x",
         ),
         (
@@ -105,7 +109,8 @@ def main() -> None:
     name = model.group(1) if model else "unknown CPU"
     if family and number:
         name += f" (family {family.group(1)}, model {number.group(1)})"
-    print(f"\n{name}, {'AVX-512' if avx512 else 'no AVX-512'}: targets and measurements\n")
+    level = "AVX-512, held to AVX2 (SIMD=avx2)" if held else "AVX-512" if avx512 else "no AVX-512"
+    print(f"\n{name}, {level}: targets and measurements\n")
     print(f"| {'':<{W}} | {'SAC':>8} | {'TD3':>8} | {'DDPG':>8} | target  | met |")
     print(f"|{'-' * (W + 2)}|{'-' * 10}|{'-' * 10}|{'-' * 10}|---------|-----|")
     missing = False
