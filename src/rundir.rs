@@ -106,7 +106,16 @@ impl RunDir {
 /// An exclusive lock on a run directory, released when dropped (or when the process ends).
 #[derive(Debug)]
 pub struct RunLock {
-    _dir: File,
+    dir: File,
+}
+
+impl Drop for RunLock {
+    /// Unlocks before the descriptor closes. An `flock` belongs to the open file description, which
+    /// a child forked meanwhile shares until it execs (or for good, if it never does: Python's
+    /// multiprocessing): closing our descriptor alone would leave the lock held by the child.
+    fn drop(&mut self) {
+        let _ = self.dir.unlock();
+    }
 }
 
 impl RunLock {
@@ -114,7 +123,7 @@ impl RunLock {
     pub fn acquire(dir: &Path) -> Result<RunLock> {
         let file = File::open(dir).map_err(|e| Error::io(dir, e))?;
         match file.try_lock() {
-            Ok(()) => Ok(RunLock { _dir: file }),
+            Ok(()) => Ok(RunLock { dir: file }),
             Err(std::fs::TryLockError::WouldBlock) => {
                 Err(Error::InUse { dir: dir.to_path_buf(), holder: lock_holder(dir) })
             }
@@ -704,6 +713,40 @@ mod tests {
         drop(first);
         RunLock::acquire(dir.path()).unwrap();
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "locking wrote a file");
+    }
+
+    #[test]
+    fn a_dropped_lock_is_free_while_a_forked_child_still_holds_its_descriptor() {
+        use std::os::unix::process::CommandExt;
+        use std::time::{Duration, Instant};
+        // A child forked while the lock is held shares its open file description until the child
+        // execs (another thread spawning a process: tests in parallel, a Python user's
+        // subprocesses), or for its whole life if it never execs (Python's multiprocessing
+        // forks). Closing our descriptor then left the lock held: a resume right after a
+        // finished run was refused (CI, 2026-12-04: `InUse`, holder unknown). Here another
+        // thread's child waits 400 ms before it execs.
+        let dir = tempfile::tempdir().unwrap();
+        let lock = RunLock::acquire(dir.path()).unwrap();
+        let started = Instant::now();
+        let spawner = std::thread::spawn(|| {
+            let mut cmd = std::process::Command::new("true");
+            // SAFETY: the closure only sleeps (nanosleep is async-signal-safe) in the forked child.
+            unsafe {
+                cmd.pre_exec(|| {
+                    std::thread::sleep(Duration::from_millis(400));
+                    Ok(())
+                });
+            }
+            // `spawn` returns once the child has exec'd.
+            cmd.spawn().unwrap().wait().unwrap();
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        drop(lock);
+        let again = RunLock::acquire(dir.path());
+        let early = started.elapsed() < Duration::from_millis(350);
+        spawner.join().unwrap();
+        assert!(early, "the check came after the child's exec: it proves nothing");
+        again.unwrap();
     }
 
     #[test]
