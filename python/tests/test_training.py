@@ -3,12 +3,14 @@ directory shared with the CLI (resume both ways, load = eval), Ctrl-C, errors.""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
 import signal
 import subprocess
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import numpy as np
 import pytest
 
 import polyak
+from polyak.callbacks import BaseCallback
 
 
 def final_eval(run_dir: Path) -> float:
@@ -376,3 +379,36 @@ def test_a_new_model_refused_a_folder_that_holds_a_run_never_continues_that_run(
     with pytest.raises(ValueError, match="nothing to save yet"):
         model.save("copy")
     assert {p: p.read_bytes() for p in Path("theirs").rglob("*") if p.is_file()} == before
+
+
+def test_a_child_forked_during_learn_leaves_the_run_free_once_learn_returns() -> None:
+    # multiprocessing's fork start method copies the process's open files into a child that never
+    # execs, the run's lock among them. Once learn() returns, save() and the next learn() find the
+    # run free while that child still lives.
+    fork = multiprocessing.get_context("fork")
+    children: list[Any] = []
+
+    class ForkOnce(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps == 250:
+                with warnings.catch_warnings():
+                    # Python warns that forking a process with threads may deadlock the child;
+                    # this one only sleeps.
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    child = fork.Process(target=time.sleep, args=(120,), daemon=True)
+                    child.start()
+                children.append(child)
+            return True
+
+    settings: dict[str, Any] = {"learning_starts": 200, "eval_every": 0, "hidden": [32, 32], "batch_size": 32}
+    model = polyak.TD3("Pendulum-v1", seed=1, out="run", **settings)
+    try:
+        model.learn(300, callback=ForkOnce())
+        assert len(children) == 1 and children[0].is_alive()
+        model.save("copy")
+        model.learn(100)
+        assert model.num_timesteps == 400 and polyak.TD3.load("copy").num_timesteps == 300
+    finally:
+        for child in children:
+            child.kill()
+            child.join()
