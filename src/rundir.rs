@@ -717,35 +717,40 @@ mod tests {
 
     #[test]
     fn a_dropped_lock_is_free_while_a_forked_child_still_holds_its_descriptor() {
+        use std::io::{Read, Write};
+        use std::os::fd::AsRawFd;
         use std::os::unix::process::CommandExt;
-        use std::time::{Duration, Instant};
         // A child forked while the lock is held shares its open file description until the child
         // execs (another thread spawning a process: tests in parallel, a Python user's
         // subprocesses), or for its whole life if it never execs (Python's multiprocessing
         // forks). Closing our descriptor then left the lock held: a resume right after a
         // finished run was refused (CI, 2026-12-04: `InUse`, holder unknown). Here another
-        // thread's child waits 400 ms before it execs.
+        // thread's child, between fork and exec, says it is there and waits to be let go.
         let dir = tempfile::tempdir().unwrap();
         let lock = RunLock::acquire(dir.path()).unwrap();
-        let started = Instant::now();
-        let spawner = std::thread::spawn(|| {
+        let ((mut ready, ready_w), (go_r, mut go)) = (std::io::pipe().unwrap(), std::io::pipe().unwrap());
+        let (ready_w, go_r) = (ready_w.as_raw_fd(), go_r.as_raw_fd());
+        let spawner = std::thread::spawn(move || {
             let mut cmd = std::process::Command::new("true");
-            // SAFETY: the closure only sleeps (nanosleep is async-signal-safe) in the forked child.
+            // SAFETY: `write` and `read` are async-signal-safe, and the descriptors outlive the
+            // child's wait (the pipes' other ends are closed by exec: they are close-on-exec).
             unsafe {
-                cmd.pre_exec(|| {
-                    std::thread::sleep(Duration::from_millis(400));
+                cmd.pre_exec(move || {
+                    let mut byte = [0u8];
+                    libc::write(ready_w, byte.as_ptr().cast(), 1);
+                    libc::read(go_r, byte.as_mut_ptr().cast(), 1);
                     Ok(())
                 });
             }
             // `spawn` returns once the child has exec'd.
             cmd.spawn().unwrap().wait().unwrap();
         });
-        std::thread::sleep(Duration::from_millis(100));
+        // The child holds the lock's descriptor from here until it is let go.
+        ready.read_exact(&mut [0u8]).unwrap();
         drop(lock);
         let again = RunLock::acquire(dir.path());
-        let early = started.elapsed() < Duration::from_millis(350);
+        go.write_all(&[1]).unwrap();
         spawner.join().unwrap();
-        assert!(early, "the check came after the child's exec: it proves nothing");
         again.unwrap();
     }
 
