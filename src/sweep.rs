@@ -9,7 +9,7 @@
 use crate::checkpoint::Checkpoint;
 use crate::config::{TrainConfig, RESUME_CHANGEABLE};
 use crate::error::{Error, Result};
-use crate::rundir::RunDir;
+use crate::rundir::{RunDir, RunLock};
 use crate::train::state::{can_restart, ResumeState};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Deserializer};
@@ -422,6 +422,17 @@ fn open_log(path: &Path, progress: &Progress) -> Result<std::fs::File> {
     Ok(log)
 }
 
+/// How long a run whose directory another process holds waits to start before it is tried (and
+/// fails, naming the holder). A sweep killed a moment ago leaves runs whose processes end by
+/// `PR_SET_PDEATHSIG` a little after it: a re-run started at once waits for them instead of
+/// failing those runs.
+const HELD_GRACE: Duration = Duration::from_secs(5);
+
+/// Whether no other process holds the run directory `dir` (or there is none yet).
+fn is_free(dir: &Path) -> bool {
+    !dir.is_dir() || !matches!(RunLock::acquire(dir), Err(Error::InUse { .. }))
+}
+
 /// Runs `runs` with at most `jobs` `polyak train` processes at a time (`exe` is the polyak
 /// binary), skipping finished runs and resuming interrupted ones. Refuses, before starting
 /// anything, when runs on disk were made with other settings than the plan's.
@@ -447,24 +458,45 @@ pub fn execute(runs: &[PlannedRun], sweep_dir: &Path, jobs: usize, exe: &Path, q
         pb.set_style(style);
     }
     let mut summary = SweepSummary::default();
-    let mut queue: Vec<(&PlannedRun, Progress)> = Vec::new();
+    let skip = |run: &PlannedRun, p: Progress, summary: &mut SweepSummary| match p {
+        Progress::Finished => {
+            summary.finished_before += 1;
+            pb.inc(1);
+            None
+        }
+        Progress::Broken(why) => {
+            pb.println(format!("FAILED {}: {why}", run.label()));
+            summary.failed.push((run.label(), why));
+            pb.inc(1);
+            None
+        }
+        p => Some(p),
+    };
+    // Each run still to do, in plan order, with when it was first found held by another process.
+    let mut queue: Vec<(&PlannedRun, Option<Instant>)> = Vec::new();
     for run in runs {
-        match progress(run) {
-            Progress::Finished => summary.finished_before += 1,
-            Progress::Broken(why) => {
-                pb.println(format!("FAILED {}: {why}", run.label()));
-                summary.failed.push((run.label(), why));
-            }
-            p => queue.push((run, p)),
+        if skip(run, progress(run), &mut summary).is_some() {
+            queue.push((run, None));
         }
     }
-    queue.reverse(); // pop() takes them in plan order
-    pb.set_position((summary.finished_before + summary.failed.len()) as u64);
     let mut running: Vec<(&PlannedRun, Child)> = Vec::new();
     let mut last_draw = Instant::now() - Duration::from_secs(10);
     while !queue.is_empty() || !running.is_empty() {
         while running.len() < jobs.max(1) {
-            let Some((run, p)) = queue.pop() else { break };
+            // The first run whose directory is free, or has been held past the grace (its own
+            // `polyak train` then fails, naming the holder); runs held for less wait their turn.
+            let now = Instant::now();
+            let Some(i) = queue.iter_mut().position(|(run, held_since)| {
+                if is_free(&run.dir) {
+                    return true;
+                }
+                now.duration_since(*held_since.get_or_insert(now)) >= HELD_GRACE
+            }) else {
+                break;
+            };
+            let (run, _) = queue.remove(i);
+            // Where it stands now: a run held a moment ago may have written another checkpoint.
+            let Some(p) = skip(run, progress(run), &mut summary) else { continue };
             let log = open_log(&run.log_path(sweep_dir), &p)?;
             let child =
                 command(exe, run, &p).stdout(Stdio::null()).stderr(log).spawn().map_err(|e| Error::io(exe, e))?;

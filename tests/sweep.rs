@@ -81,6 +81,48 @@ fn a_killed_sweep_resumes_and_leaves_finished_runs_untouched() {
     assert!(text(&o).contains("4 already finished, 0 completed now"), "{}", text(&o));
 }
 
+/// A two-run sweep of short TD3 runs, two at a time.
+fn short_sweep(out: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_polyak"));
+    cmd.args(["sweep", "--algos", "td3", "--seeds", "2", "--steps", "400", "--jobs", "2", "-q", "--out"]).arg(out);
+    for set in ["hidden=[32, 32]", "learning_starts=100", "eval_every=400", "eval_episodes=1"] {
+        cmd.args(["--set", set]);
+    }
+    cmd
+}
+
+#[test]
+fn a_run_held_by_another_process_is_waited_for_and_fails_only_past_the_grace() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    let held = out.join("Pendulum-v1/td3/seed0");
+    std::fs::create_dir_all(&held).unwrap();
+
+    // Released a moment after the sweep starts (as a killed sweep's run ends): the run waits for it.
+    let lock = polyak::rundir::RunLock::acquire(&held).unwrap();
+    let child = short_sweep(&out).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn();
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(lock);
+    let o = child.unwrap().wait_with_output().unwrap();
+    assert!(o.status.success() && text(&o).contains("0 already finished, 2 completed now"), "{}", text(&o));
+    assert!(held.join("checkpoints/final.safetensors").exists());
+
+    // Held throughout (another writer): that run fails after the grace, naming it; its directory
+    // is left as it was and the other run finishes.
+    let out = dir.path().join("sweep2");
+    let held = out.join("Pendulum-v1/td3/seed1");
+    std::fs::create_dir_all(&held).unwrap();
+    let _lock = polyak::rundir::RunLock::acquire(&held).unwrap();
+    let start = Instant::now();
+    let o = short_sweep(&out).output().unwrap();
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("1 completed now, 1 failed"), "{t}");
+    assert!(t.contains("FAILED Pendulum-v1/td3/s1") && t.contains("is in use by"), "{t}");
+    assert!(start.elapsed() >= Duration::from_secs(5), "failed before the grace: {:?}", start.elapsed());
+    assert_eq!(std::fs::read_dir(&held).unwrap().count(), 0, "the held directory was written to");
+    assert!(out.join("Pendulum-v1/td3/seed0/checkpoints/final.safetensors").exists());
+}
+
 #[test]
 fn a_failing_run_is_reported_and_the_others_finish() {
     let dir = tempfile::tempdir().unwrap();
