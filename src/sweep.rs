@@ -473,10 +473,10 @@ pub fn execute(runs: &[PlannedRun], sweep_dir: &Path, jobs: usize, exe: &Path, q
         p => Some(p),
     };
     // Each run still to do, in plan order, with when it was first found held by another process.
-    let mut queue: Vec<(&PlannedRun, Option<Instant>)> = Vec::new();
+    let mut queue: std::collections::VecDeque<(&PlannedRun, Option<Instant>)> = Default::default();
     for run in runs {
         if skip(run, progress(run), &mut summary).is_some() {
-            queue.push((run, None));
+            queue.push_back((run, None));
         }
     }
     let mut running: Vec<(&PlannedRun, Child)> = Vec::new();
@@ -494,7 +494,7 @@ pub fn execute(runs: &[PlannedRun], sweep_dir: &Path, jobs: usize, exe: &Path, q
             }) else {
                 break;
             };
-            let (run, _) = queue.remove(i);
+            let Some((run, _)) = queue.remove(i) else { break };
             // Where it stands now: a run held a moment ago may have written another checkpoint.
             let Some(p) = skip(run, progress(run), &mut summary) else { continue };
             let log = open_log(&run.log_path(sweep_dir), &p)?;

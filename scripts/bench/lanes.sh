@@ -14,7 +14,11 @@
 # machine without Rust, prebuilt programs stand in for cargo's: POLYAK_BIN (the CLI), BESIDE_BIN
 # (examples/env_beside) and DETERMINISM_BIN (`cargo test --release --test determinism
 # --no-run` prints its path). LIMIT caps each part (seconds, default 400); LANE_CPUS="0 2 4 6"
-# names the CPUs to pair up instead of one of each core. Usage:
+# names the CPUs to pair up instead of one of each core. AT_ONCE=k runs the parts in waves of k
+# lanes, each wave on the first k pairs once the one before has ended: fewer parts crowd the
+# machine (on an Intel Xeon, eight lanes of AVX-512 work at once cut the FMA peak a core from
+# 154 to 129 GFLOP/s and read lower ratios; docs/speed.md, "An Intel Xeon at last, in lanes"),
+# for about LIMIT more seconds a wave. Usage:
 #   scripts/bench/lanes.sh [folder=lanes-<date>]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -48,6 +52,17 @@ if [ "$LANES" -lt 2 ]; then
   echo "${#CPUS[@]} cores: too few for lanes; scripts/bench/cpu-class.sh measures a 2-core machine" >&2
   exit 2
 fi
+# Without AT_ONCE, one wave of as many parts as there are pairs; with it, all eight parts in waves.
+if [ -n "${AT_ONCE:-}" ]; then
+  if ! [[ "$AT_ONCE" =~ ^[1-9][0-9]*$ ]]; then
+    echo "AT_ONCE=$AT_ONCE: expected a whole number of lanes, 1 or more" >&2
+    exit 2
+  fi
+  [ "$AT_ONCE" -le "$LANES" ] || AT_ONCE=$LANES
+  LANES=8
+else
+  AT_ONCE=$LANES
+fi
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 grep -m1 -E "^flags" /proc/cpuinfo >"$OUT/cpu.txt"
@@ -55,16 +70,21 @@ grep -m3 -E "^(model name|cpu family|model)\s" /proc/cpuinfo >>"$OUT/cpu.txt"
 {
   lscpu
   getconf GNU_LIBC_VERSION
-  echo "lanes (CPU pairs): $LANES of ${CPUS[*]}"
+  echo "lanes (CPU pairs): $LANES, $AT_ONCE at a time, of ${CPUS[*]}"
 } >"$OUT/machine.txt"
 tail -n 3 "$OUT/cpu.txt"
-echo "$LANES lanes on CPUs ${CPUS[*]}; each part's output goes to $OUT"
-# Each part, on lane $1's two CPUs, with its output in $OUT/$2.txt, cut off after LIMIT seconds.
+echo "$LANES lanes, $AT_ONCE at a time, on CPUs ${CPUS[*]}; each part's output goes to $OUT"
+# Each part, on lane $1's pair of CPUs (the pair of lane $1 mod AT_ONCE, once the wave before has
+# ended), with its output in $OUT/$2.txt, cut off after LIMIT seconds.
 part() {
   local lane=$1 name=$2
   shift 2
   [ "$lane" -lt "$LANES" ] || return 0
-  (taskset -c "${CPUS[$((2 * lane))]},${CPUS[$((2 * lane + 1))]}" timeout "$LIMIT" "$@" >"$OUT/$name.txt" 2>&1 ||
+  if [ "$lane" -gt 0 ] && [ $((lane % AT_ONCE)) -eq 0 ]; then
+    wait
+  fi
+  local pair=$((lane % AT_ONCE))
+  (taskset -c "${CPUS[$((2 * pair))]},${CPUS[$((2 * pair + 1))]}" timeout "$LIMIT" "$@" >"$OUT/$name.txt" 2>&1 ||
     echo "(exit $?)" >>"$OUT/$name.txt") &
 }
 # The determinism tests, then SAC and TD3 on HalfCheetah-v5 at this CPU's best level and at AVX2:
