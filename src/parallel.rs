@@ -10,6 +10,8 @@
 //! helper's back and does it too ([`Helper::join`]). Which thread does a share changes no
 //! number.
 
+pub mod phases;
+
 use std::cell::{Cell, UnsafeCell};
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
@@ -233,6 +235,7 @@ impl Pool {
 
     /// Calls `f(i, &mut items[i])` for every item, contiguous chunks on different threads. Each
     /// item is touched by one thread only, so results do not depend on the thread count.
+    #[track_caller]
     pub fn for_each<T: Send>(&self, items: &mut [T], f: impl Fn(usize, &mut T) + Sync) {
         self.for_each_after(|| {}, items, f);
     }
@@ -245,12 +248,43 @@ impl Pool {
     /// A helper that has not started on its chunk when the calling thread is done with its own
     /// is not running, and the calling thread runs that chunk too ([`Helper::join`]). Whichever
     /// thread runs an item, it is the same work: the results do not change.
+    ///
+    /// With [`phases::record`] on, the hand-off is timed, under the line that called this.
+    #[track_caller]
     pub fn for_each_after<T: Send>(&self, first: impl FnOnce(), items: &mut [T], f: impl Fn(usize, &mut T) + Sync) {
+        if !phases::enter() {
+            return self.share_out(first, items, f, None);
+        }
+        let (at, busy, start) = (std::panic::Location::caller(), phases::Busy::default(), Instant::now());
+        self.share_out(first, items, f, Some(&busy));
+        phases::add(at, start, Instant::now(), &busy, self.threads());
+    }
+
+    /// [`Pool::for_each_after`]'s work, each chunk's time (and `first`'s, as chunk 0's) added to
+    /// `busy` when there is one.
+    fn share_out<T: Send>(
+        &self,
+        first: impl FnOnce(),
+        items: &mut [T],
+        f: impl Fn(usize, &mut T) + Sync,
+        busy: Option<&phases::Busy>,
+    ) {
         let chunk = items.len().div_ceil(self.threads()).max(1);
         let mut chunks = items.chunks_mut(chunk).enumerate();
         let run = |(c, part): (usize, &mut [T])| {
+            let clock = busy.map(|_| Instant::now());
             for (k, item) in part.iter_mut().enumerate() {
                 f(c * chunk + k, item);
+            }
+            if let (Some(busy), Some(clock)) = (busy, clock) {
+                busy.add(c, clock);
+            }
+        };
+        let first = || {
+            let clock = busy.map(|_| Instant::now());
+            first();
+            if let (Some(busy), Some(clock)) = (busy, clock) {
+                busy.add(0, clock);
             }
         };
         let here = chunks.next();
@@ -259,6 +293,7 @@ impl Pool {
 
     /// Calls `f(t)` once for each thread `t` of the pool, `t = 0` on the calling thread: work
     /// that each thread cuts out of shared vectors for itself.
+    #[track_caller]
     pub fn each_thread(&self, f: impl Fn(usize) + Sync) {
         // A `Vec` of `()` takes no memory, so this allocates nothing.
         self.for_each(&mut vec![(); self.threads()], |t, _| f(t));

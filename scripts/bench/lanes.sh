@@ -7,18 +7,19 @@
 # within one lane, alternating, as elsewhere. Then cpu_class_summary.py's table. Up to 8 lanes,
 # fewer parts where the machine has fewer than 16 cores (at least 2 lanes):
 #   0 vs-SB3 (1 round)  1 polyak bench  2 tests/determinism.rs, then runs to compare across
-#   machines (fingerprint.py)  3 threads.sh 2  4 sweep-jobs.sh 2  5 env_beside  6 vs-SB3 with
-#   both held to AVX2 (on a CPU with AVX-512)  7 vs-SB3, a second round
+#   machines (fingerprint.py)  3 threads.sh 2  4 sweep-jobs.sh 2  5 env_beside, then
+#   examples/phases.rs into phases.txt (where two threads' time goes, hand-off by hand-off)
+#   6 vs-SB3 with both held to AVX2 (on a CPU with AVX-512)  7 vs-SB3, a second round
 # Needs MuJoCo (scripts/setup/mujoco.sh, or POLYAK_MUJOCO_DIR) and SB3_PYTHON, a Python with
 # Stable-Baselines3 2.9.2 and Gymnasium 1.4.0 (scripts/bench/sb3-setup.sh makes one). On a
 # machine without Rust, prebuilt programs stand in for cargo's: POLYAK_BIN (the CLI), BESIDE_BIN
-# (examples/env_beside) and DETERMINISM_BIN (`cargo test --release --test determinism
-# --no-run` prints its path). LIMIT caps each part (seconds, default 400); LANE_CPUS="0 2 4 6"
-# names the CPUs to pair up instead of one of each core. AT_ONCE=k runs the parts in waves of k
-# lanes, each wave on the first k pairs once the one before has ended: fewer parts crowd the
-# machine (on an Intel Xeon, eight lanes of AVX-512 work at once cut the FMA peak a core from
-# 154 to 129 GFLOP/s and read lower ratios; docs/speed.md, "An Intel Xeon at last, in lanes"),
-# for about LIMIT more seconds a wave. Usage:
+# (examples/env_beside), PHASES_BIN (examples/phases; optional) and DETERMINISM_BIN (`cargo test
+# --release --test determinism --no-run` prints its path). LIMIT caps each part (seconds,
+# default 400); LANE_CPUS="0 2 4 6" names the CPUs to pair up instead of one of each core.
+# AT_ONCE=k runs the parts in waves of k lanes, each wave on the first k pairs once the one
+# before has ended: fewer parts crowd the machine (on an Intel Xeon, eight lanes of AVX-512 work
+# at once cut the FMA peak a core from 154 to 129 GFLOP/s and read lower ratios; docs/speed.md,
+# "An Intel Xeon at last, in lanes"), for about LIMIT more seconds a wave. Usage:
 #   scripts/bench/lanes.sh [folder=lanes-<date>]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -29,8 +30,9 @@ if [ -e "$OUT" ]; then
   exit 2
 fi
 if [ -z "${POLYAK_BIN:-}" ]; then
-  cargo build --release --quiet --bin polyak --example env_beside
+  cargo build --release --quiet --bin polyak --example env_beside --example phases
   POLYAK_BIN=$PWD/target/release/polyak BESIDE_BIN=$PWD/target/release/examples/env_beside
+  PHASES_BIN=$PWD/target/release/examples/phases
 fi
 POLYAK_BIN=$(realpath "$POLYAK_BIN")
 export POLYAK_BIN
@@ -115,9 +117,12 @@ same_bits() {
 }
 beside() {
   for algo in sac td3 ddpg; do "${BESIDE_BIN:?}" $algo 2 6; done
+  if [ -n "${PHASES_BIN:-}" ]; then
+    for algo in sac td3 ddpg; do "$PHASES_BIN" $algo 50 20; done >"$LANES_OUT/phases.txt" 2>&1
+  fi
 }
 export -f same_bits beside
-export BESIDE_BIN DETERMINISM_BIN PYTHONUNBUFFERED=1
+export BESIDE_BIN PHASES_BIN DETERMINISM_BIN PYTHONUNBUFFERED=1 LANES_OUT=$OUT
 START=$(date +%s)
 part 0 vs-sb3 scripts/bench/vs-sb3.sh 1 2
 part 1 bench "$POLYAK_BIN" bench

@@ -233,12 +233,14 @@ impl<R: Default + Send> Team<R> {
     /// with `meanwhile` (the training loop's env step) run first on this thread, whose block gets
     /// fewer rows to make up for it. How many fewer comes from timing earlier updates; the split
     /// changes no number. Later phases of the update ([`Team::rows`], [`Team::passes`]) keep it.
+    #[track_caller]
     pub(crate) fn rows_beside(
         &mut self,
         n: usize,
         meanwhile: Option<&mut dyn FnMut()>,
         f: impl Fn(Range<usize>, &mut R) + Sync,
     ) {
+        crate::parallel::phases::begin_update();
         let parts = self.blocks.len();
         self.lead = None;
         let meanwhile = match meanwhile {
@@ -285,6 +287,7 @@ impl<R: Default + Send> Team<R> {
 
     /// Calls `f(rows, block)` for every block on its own thread, `rows` being the block's share
     /// of a batch of `n` rows (as the update's first phase cut it, [`Team::rows_beside`]).
+    #[track_caller]
     pub(crate) fn rows(&mut self, n: usize, f: impl Fn(Range<usize>, &mut R) + Sync) {
         let (cut, parts) = (self.lead, self.blocks.len());
         self.pool.for_each(&mut self.blocks, |t, block| f(block_rows(cut, n, t, parts), block));
