@@ -4,7 +4,9 @@
 //! line that asked for it), in µs per update: the calling thread's serial time before it, its
 //! wall time, the busier share's time (summed call by call), the mean share's, and each share's,
 //! share 0 the calling thread's. The wall time beyond the busier share is the hand-off's own
-//! cost; the busier share beyond the mean is imbalance, the host's jitter included. Only rounds
+//! cost; the busier share beyond the mean is imbalance: the part between the shares' means (one
+//! thread slower throughout: an uneven cut, or one vCPU slower than the other for a while) and
+//! the part from call to call (the host's jitter on one thread or the other). Only rounds
 //! between two whole-core checks (`polyak bench --cores`) count, where there are any.
 //! `cargo run --release --example phases -- [sac|td3|ddpg] [updates per round=100] [rounds=20] [threads…]`
 use polyak::algo::CommonConfig;
@@ -80,7 +82,7 @@ fn main() -> polyak::Result<()> {
             "  {:>2}  {:<24} {:>8} {:>8} {:>8} {:>8}  busy: share 0 / 1 / …",
             "#", "asked for at", "before", "wall", "busiest", "mean"
         );
-        let (mut before, mut wall, mut busiest, mut mean) = (0.0, 0.0, 0.0, 0.0);
+        let (mut before, mut wall, mut busiest, mut mean, mut slower_mean) = (0.0, 0.0, 0.0, 0.0, 0.0);
         for p in phases {
             let shares: Vec<String> = p.busy.iter().map(|&b| format!("{:.1}", us(b))).collect();
             let share_mean = p.busy.iter().map(|&b| us(b)).sum::<f64>() / p.busy.len() as f64;
@@ -98,13 +100,17 @@ fn main() -> polyak::Result<()> {
             );
             (before, wall, busiest, mean) =
                 (before + us(p.before), wall + us(p.wall), busiest + us(p.busiest), mean + share_mean);
+            slower_mean += p.busy.iter().map(|&b| us(b)).fold(0.0, f64::max);
         }
         println!(
             "  update {:.1} = serial {before:.1} + hand-offs {wall:.1}; of those, hand-off cost {:.1} (wall beyond the \
-             busier share) and imbalance {:.1} (the busier share beyond the mean)",
+             busier share) and imbalance {:.1} (the busier share beyond the mean: {:.1} between the shares' means, \
+             {:.1} from call to call)",
             before + wall,
             wall - busiest,
-            busiest - mean
+            busiest - mean,
+            slower_mean - mean,
+            busiest - slower_mean
         );
     }
     Ok(())
