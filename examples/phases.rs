@@ -59,11 +59,11 @@ fn main() -> polyak::Result<()> {
         let after = Cores::check();
         let on_whole = check.whole() && after.whole();
         whole += on_whole as usize;
-        for (t, round) in these.into_iter().enumerate() {
+        for (t, round) in these.iter().enumerate() {
             if on_whole {
-                merge(&mut on_whole_cores[t], round.clone());
+                phases::merge(&mut on_whole_cores[t], round);
             }
-            merge(&mut recorded[t], round);
+            phases::merge(&mut recorded[t], round);
         }
         check = after;
     }
@@ -114,21 +114,4 @@ fn main() -> polyak::Result<()> {
         );
     }
     Ok(())
-}
-
-/// Adds `round`'s phases into `all`, by place and line.
-fn merge(all: &mut Vec<Phase>, round: Vec<Phase>) {
-    for p in round {
-        match all.iter_mut().find(|q| q.index == p.index && q.at == p.at) {
-            Some(q) => {
-                q.calls += p.calls;
-                q.wall += p.wall;
-                q.before += p.before;
-                q.busy.iter_mut().zip(&p.busy).for_each(|(a, b)| *a += *b);
-                q.busiest += p.busiest;
-            }
-            None => all.push(p),
-        }
-    }
-    all.sort_by_key(|p| (p.index, p.at.line()));
 }

@@ -92,17 +92,7 @@ pub(crate) fn add(at: &'static Location<'static>, start: Instant, end: Instant, 
         log.index += 1;
         let before = log.last_end.map_or(Duration::ZERO, |last| start.saturating_duration_since(last));
         log.last_end = Some(end);
-        let index = log.index;
-        let i = match log.phases.iter().position(|p| p.index == index && p.at == at) {
-            Some(i) => i,
-            None => {
-                let busy = vec![Duration::ZERO; shares.min(busy.0.len())];
-                let zero = Duration::ZERO;
-                log.phases.push(Phase { index, at, calls: 0, wall: zero, before: zero, busy, busiest: zero });
-                log.phases.len() - 1
-            }
-        };
-        let phase = &mut log.phases[i];
+        let phase = entry(&mut log.phases, log.index, at, shares.min(busy.0.len()));
         phase.calls += 1;
         phase.wall += end - start;
         phase.before += before;
@@ -116,11 +106,36 @@ pub(crate) fn add(at: &'static Location<'static>, start: Instant, end: Instant, 
     });
 }
 
+/// The entry of `phases` for the hand-off at place `index` asked for at `at`, a new one of
+/// `shares` shares if there is none.
+fn entry<'a>(phases: &'a mut Vec<Phase>, index: usize, at: &'static Location<'static>, shares: usize) -> &'a mut Phase {
+    let i = phases.iter().position(|p| p.index == index && p.at == at).unwrap_or_else(|| {
+        let (zero, busy) = (Duration::ZERO, vec![Duration::ZERO; shares]);
+        phases.push(Phase { index, at, calls: 0, wall: zero, before: zero, busy, busiest: zero });
+        phases.len() - 1
+    });
+    &mut phases[i]
+}
+
 /// The hand-offs recorded on this thread since the last call, in update order; starts afresh.
 pub fn take() -> Vec<Phase> {
     let mut phases = LOG.with_borrow_mut(std::mem::take).phases;
     phases.sort_by_key(|p| (p.index, p.at.line()));
     phases
+}
+
+/// Adds `more` (from [`take`]) into `into`, hand-off by hand-off: rounds of updates recorded
+/// apart, summed.
+pub fn merge(into: &mut Vec<Phase>, more: &[Phase]) {
+    for p in more {
+        let q = entry(into, p.index, p.at, p.busy.len());
+        q.calls += p.calls;
+        q.wall += p.wall;
+        q.before += p.before;
+        q.busy.iter_mut().zip(&p.busy).for_each(|(a, b)| *a += *b);
+        q.busiest += p.busiest;
+    }
+    into.sort_by_key(|p| (p.index, p.at.line()));
 }
 
 #[cfg(test)]
@@ -165,6 +180,28 @@ mod tests {
         record(false);
         pool.for_each(&mut items, |_, _| {});
         assert!(take().is_empty(), "nothing is recorded once recording is off");
+    }
+
+    #[test]
+    fn merged_rounds_sum_hand_off_by_hand_off() {
+        let (a, b) = (Location::caller(), Location::caller());
+        let ms = Duration::from_millis;
+        let phase = |index, at, calls, t: u64| Phase {
+            index,
+            at,
+            calls,
+            wall: ms(3 * t),
+            before: ms(t),
+            busy: vec![ms(2 * t), ms(t)],
+            busiest: ms(2 * t),
+        };
+        let mut all = vec![phase(1, a, 1, 1)];
+        merge(&mut all, &[phase(2, b, 2, 5), phase(1, a, 3, 10)]);
+        assert_eq!(all.len(), 2);
+        let (first, second) = (&all[0], &all[1]);
+        assert_eq!((first.index, first.calls, first.wall, first.before), (1, 4, ms(33), ms(11)));
+        assert_eq!((&first.busy[..], first.busiest), (&[ms(22), ms(11)][..], ms(22)));
+        assert_eq!((second.index, second.at, second.calls, second.wall), (2, b, 2, ms(15)));
     }
 
     #[test]
