@@ -10,7 +10,8 @@
 //! lines of its own, and streams the values of its share of each step into the other's copy
 //! (see `Writes`).
 
-use super::elementwise::{add_halves, add_rows, copy_streaming, polyak_average, relu_mask};
+use super::adam::AdamStep;
+use super::elementwise::{add_halves, add_rows, claim_lines, copy_streaming, polyak_average, relu_mask};
 use super::linalg::{matmul, matmul_rows, Layout, Start};
 use super::Adam;
 use crate::parallel::{share, slot, Pool};
@@ -340,17 +341,22 @@ impl Mlp {
                 // SAFETY (every `part` below): the parts of different threads do not overlap
                 // (`parts`), and each thread takes each of its parts once.
                 let grad = unsafe { sum.part(at.clone()) };
-                if !added {
-                    add_halves(grad, unsafe { second.part(at.clone()) });
-                }
-                // The step in this thread's copy, then its values streamed into the other copy.
+                let second = (!added).then(|| unsafe { &*second.part(at.clone()) });
+                let (m, v) = unsafe { (m.part(at.clone()), v.part(at.clone())) };
                 let (params, other) = unsafe { net.part(at.clone()) };
-                step.apply(params, grad, unsafe { m.part(at.clone()) }, unsafe { v.part(at.clone()) });
-                if let Some(other) = other {
-                    copy_streaming(other, params);
+                let target = target.as_ref().map(|target| unsafe { target.part(at) });
+                let Some(other) = other else {
+                    let target = target.map(|(target, _)| (target, tau));
+                    step_in_chunks(step, second, grad, params, m, v, target, threads > 1);
+                    continue;
+                };
+                // The step in this thread's copy, then its values streamed into the other copy.
+                if let Some(second) = second {
+                    add_halves(grad, second);
                 }
-                if let Some(target) = &target {
-                    let (target, other) = unsafe { target.part(at) };
+                step.apply(params, grad, m, v);
+                copy_streaming(other, params);
+                if let Some((target, other)) = target {
                     polyak_average(target, params, tau);
                     if let Some(other) = other {
                         copy_streaming(other, target);
@@ -417,6 +423,47 @@ impl Mlp {
         }
     }
 }
+
+/// One thread's part of a step taken in place, [`STEP_CHUNK`] values at a time: the gradient's
+/// halves added, Adam's step, the target's Polyak update. Every value's arithmetic is that of
+/// whole-part loops, so the bits are theirs. With `shared` (other threads run this network's
+/// forward passes too), each chunk first claims the lines it will write ([`claim_lines`]): the
+/// other core has read the parameters and the target's, and has written the gradient's first
+/// half of the second thread's part. On Zen 4 that took the step on two threads from
+/// 1.1–1.8 ns a value to 0.6–0.7 (docs/speed.md, "Lines claimed before a shared step").
+#[allow(clippy::too_many_arguments)]
+fn step_in_chunks(
+    step: AdamStep,
+    second: Option<&[f32]>,
+    grad: &mut [f32],
+    params: &mut [f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    mut target: Option<(&mut [f32], f32)>,
+    shared: bool,
+) {
+    let len = params.len();
+    for start in (0..len).step_by(STEP_CHUNK) {
+        let r = start..(start + STEP_CHUNK).min(len);
+        if shared {
+            claim_lines(&mut params[r.clone()]);
+            claim_lines(&mut grad[r.clone()]);
+            if let Some((target, _)) = &mut target {
+                claim_lines(&mut target[r.clone()]);
+            }
+        }
+        if let Some(second) = second {
+            add_halves(&mut grad[r.clone()], &second[r.clone()]);
+        }
+        step.apply(&mut params[r.clone()], &grad[r.clone()], &mut m[r.clone()], &mut v[r.clone()]);
+        if let Some((target, tau)) = &mut target {
+            polyak_average(&mut target[r.clone()], &params[r], *tau);
+        }
+    }
+}
+
+/// Values per chunk of [`step_in_chunks`]: 16 cache lines of each vector.
+const STEP_CHUNK: usize = 256;
 
 /// Which half of the batch's rows thread `t` of `threads` runs the gradient's chains over (`h`),
 /// and its share of that half's outputs (share `s` of `n`): `(h, (s, n))`. One thread runs both
@@ -568,8 +615,8 @@ impl<'a> Copies<'a> {
 ///
 /// In place, each thread's step writes lines that the other core has just read (each thread
 /// runs the whole network forward for its rows), and a store to such a line waits for that core
-/// to give it up. Near each other that costs little, and the other core then reads the new values
-/// from the cache. When the host puts a VM's two vCPUs far apart (a cache line there and back in
+/// to give it up. Near each other that costs little (less with the lines claimed first,
+/// [`step_in_chunks`]), and the other core then reads the new values from the cache. When the host puts a VM's two vCPUs far apart (a cache line there and back in
 /// 300–470 ns instead of 50–90, for tenths of a second to minutes at a time), the steps took 4×
 /// as long, and DDPG's two threads ran 1.33× one thread instead of 1.89× (docs/speed.md, "An
 /// eleventh run"). With a copy for each thread, each writes its share into its own copy in
@@ -621,7 +668,8 @@ pub fn force_shared_steps(through_copies: Option<bool>) {
 
 impl Writes {
     /// How much slower than the running mean an in-place step must be to count as far cores.
-    /// Near, DDPG's steps ran 1.21–1.38 ns a value (10th to 90th percentile), far ≈ 4× that.
+    /// Near, DDPG's steps ran 1.21–1.38 ns a value (10th to 90th percentile), far ≈ 4× that;
+    /// with their lines claimed first ([`step_in_chunks`]) a far stretch's steps took ≈ 3.2× near ones.
     const SLOWER: f64 = 2.5;
     /// The running mean's weight for each new time.
     const WEIGHT: f64 = 1.0 / 16.0;
