@@ -154,7 +154,19 @@ impl Cores {
         } else {
             "two whole cores"
         };
-        format!("two threads at once: {share:.0}% of one thread's FMA rate each, a cache line there and back in {trip:.0} ns ({verdict})")
+        format!(
+            "two threads at once: {share:.0}% of one thread's FMA rate each, a cache line there and back in {} ({verdict})",
+            trip_text(trip)
+        )
+    }
+}
+
+/// A round trip as printed: "55 ns", or what an infinite one ([`round_trip_ns`]) means.
+fn trip_text(ns: f64) -> String {
+    if ns.is_finite() {
+        format!("{ns:.0} ns")
+    } else {
+        "no answer (the other thread did not run within the 220 ms allowed)".into()
     }
 }
 
@@ -390,9 +402,10 @@ pub fn print_report(quick: bool, envs_only: bool) -> crate::Result<()> {
         }
     }
     out!(
-        "  in the checks, two threads at once ran FMAs at {:.0}–{:.0}% of one thread's rate and passed a cache line there and back in {near:.0}–{far:.0} ns",
+        "  in the checks, two threads at once ran FMAs at {:.0}–{:.0}% of one thread's rate and passed a cache line there and back in {near:.0} ns to {}",
         100.0 * lo,
-        100.0 * hi
+        100.0 * hi,
+        trip_text(far)
     );
     // Useful work against what the core can do: the matrix products' FLOPs per update × updates/s,
     // as a share of the FMA peak of one core (1 thread) or two (2 threads).
@@ -597,5 +610,9 @@ mod tests {
             .ends_with("98% of one thread's FMA rate each, a cache line there and back in 55 ns (two whole cores)"));
         assert!(line(0.5, 55.0).contains("(NOT two whole cores:"));
         assert!(line(0.98, 450.0).contains("in 450 ns (two cores, but NOT near each other:"));
+        // A check whose round trip never came back (`round_trip_ns`'s infinity) says so.
+        assert!(line(0.98, f64::INFINITY).contains(
+            "in no answer (the other thread did not run within the 220 ms allowed) (two cores, but NOT near"
+        ));
     }
 }

@@ -616,7 +616,8 @@ impl<'a> Copies<'a> {
 /// In place, each thread's step writes lines that the other core has just read (each thread
 /// runs the whole network forward for its rows), and a store to such a line waits for that core
 /// to give it up. Near each other that costs little (less with the lines claimed first,
-/// [`step_in_chunks`]), and the other core then reads the new values from the cache. When the host puts a VM's two vCPUs far apart (a cache line there and back in
+/// [`step_in_chunks`]), and the other core then reads the new values from the cache. When the
+/// host puts a VM's two vCPUs far apart (a cache line there and back in
 /// 300–470 ns instead of 50–90, for tenths of a second to minutes at a time), the steps took 4×
 /// as long, and DDPG's two threads ran 1.33× one thread instead of 1.89× (docs/speed.md, "An
 /// eleventh run"). With a copy for each thread, each writes its share into its own copy in
