@@ -165,7 +165,7 @@ fn bench_cores_reads_whether_two_threads_get_two_cores() {
         };
         let share = number("two threads at once: ", '%');
         // A round trip that never came back says so in words (a busy host may not run the thread).
-        let trip = if line.contains("there and back in no answer (") {
+        let trip = if line.contains("there and back not at all (") {
             f64::INFINITY
         } else {
             number("there and back in ", ' ')
