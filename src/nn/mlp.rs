@@ -783,11 +783,17 @@ mod tests {
     }
 
     fn setup() -> (Mlp, Vec<f32>, Vec<f32>, usize) {
+        setup_sized(&[5, 8, 7, 3])
+    }
+
+    /// A network of `sizes`, a batch of 4 inputs and output gradients for it.
+    fn setup_sized(sizes: &[usize]) -> (Mlp, Vec<f32>, Vec<f32>, usize) {
         let mut rng = Rng::new(1);
-        let net = Mlp::new(&[5, 8, 7, 3], &mut rng);
+        let net = Mlp::new(sizes, &mut rng);
         let batch = 4;
-        let x: Vec<f32> = (0..batch * 5).map(|_| rng.normal() as f32).collect();
-        let c: Vec<f32> = (0..batch * 3).map(|_| rng.normal() as f32).collect();
+        let (i, o) = (sizes[0], sizes[sizes.len() - 1]);
+        let x: Vec<f32> = (0..batch * i).map(|_| rng.normal() as f32).collect();
+        let c: Vec<f32> = (0..batch * o).map(|_| rng.normal() as f32).collect();
         (net, x, c, batch)
     }
 
@@ -834,7 +840,15 @@ mod tests {
 
     #[test]
     fn learn_is_the_gradient_an_adam_step_and_the_polyak_update_on_any_threads() {
-        let (net, x, c, batch) = setup();
+        // A small network, and one whose threads' parts of a layer span several chunks of a
+        // step (`STEP_CHUNK`), the last one ragged.
+        for sizes in [&[5, 8, 7, 3][..], &[5, 40, 33, 3]] {
+            learn_matches_whole_vector_steps(sizes);
+        }
+    }
+
+    fn learn_matches_whole_vector_steps(sizes: &[usize]) {
+        let (net, x, c, batch) = setup_sized(sizes);
         let (cache, grads, _) = full_backward(&net, &x, &c, batch);
         // The reference: one whole-vector Adam step, then θ' ← θ' + τ(θ − θ') element by element.
         let mut adam = Adam::new(net.n_params(), 1e-3);
@@ -857,7 +871,7 @@ mod tests {
             let g = g.values();
             let bits =
                 |a: &[f32], b: &[f32]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
-            let at = format!("{threads} threads, streamed: {streamed}");
+            let at = format!("{sizes:?}, {threads} threads, streamed: {streamed}");
             assert!(bits(g, &grads), "{at}: gradient");
             assert!(bits(&online.params, &want.params) && bits(&adam.m, &want_adam.m), "{at}: step");
             assert!(bits(&target.params, &want_target), "{at}: target");
