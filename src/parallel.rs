@@ -272,21 +272,13 @@ impl Pool {
         let chunk = items.len().div_ceil(self.threads()).max(1);
         let mut chunks = items.chunks_mut(chunk).enumerate();
         let run = |(c, part): (usize, &mut [T])| {
-            let clock = busy.map(|_| Instant::now());
-            for (k, item) in part.iter_mut().enumerate() {
-                f(c * chunk + k, item);
-            }
-            if let (Some(busy), Some(clock)) = (busy, clock) {
-                busy.add(c, clock);
-            }
+            timed(busy, c, || {
+                for (k, item) in part.iter_mut().enumerate() {
+                    f(c * chunk + k, item);
+                }
+            })
         };
-        let first = || {
-            let clock = busy.map(|_| Instant::now());
-            first();
-            if let (Some(busy), Some(clock)) = (busy, clock) {
-                busy.add(0, clock);
-            }
-        };
+        let first = || timed(busy, 0, first);
         let here = chunks.next();
         spread(&self.helpers, chunks, first, here, &run);
     }
@@ -297,6 +289,17 @@ impl Pool {
     pub fn each_thread(&self, f: impl Fn(usize) + Sync) {
         // A `Vec` of `()` takes no memory, so this allocates nothing.
         self.for_each(&mut vec![(); self.threads()], |t, _| f(t));
+    }
+}
+
+/// Runs `work` as chunk `c` of a hand-off, its time added to `busy` when there is one
+/// ([`phases`]).
+#[inline(always)]
+fn timed(busy: Option<&phases::Busy>, c: usize, work: impl FnOnce()) {
+    let clock = busy.map(|_| Instant::now());
+    work();
+    if let (Some(busy), Some(clock)) = (busy, clock) {
+        busy.add(c, clock);
     }
 }
 
