@@ -182,8 +182,12 @@ mod tests {
                 adam.v = values(len, 6).iter().map(|v| v * v).collect();
                 adam.t = 7;
                 let mut p = a.clone();
+                let mut halves = adam.clone();
                 adam.step(&mut p, &b);
-                out.push([d, t, h, sums, p, adam.m, adam.v].concat());
+                let mut p2 = a.clone();
+                let step = halves.next_step();
+                step.apply_halves(&mut p2, &b, &values(len, 7), &mut halves.m, &mut halves.v);
+                out.push([d, t, h, sums, p, adam.m, adam.v, p2, halves.m, halves.v].concat());
             }
             out.concat().iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
         };

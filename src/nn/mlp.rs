@@ -61,9 +61,10 @@ impl MlpCache {
 /// multiply-adds, one over each half of the batch's rows, added (see [`Mlp::learn`]).
 #[derive(Clone, Debug, Default)]
 pub struct Gradient {
-    /// The whole batch's gradient (the first half's chain before it is added up).
+    /// The whole batch's gradient, or the first half's chains where an update on several
+    /// threads keeps the halves apart (`Mlp::learn` adds them as its step reads them).
     sum: Vec<f32>,
-    /// The second half's chain.
+    /// The second half's chains.
     second: Vec<f32>,
 }
 
@@ -73,7 +74,8 @@ impl Gradient {
         Gradient { sum: vec![0.0; n], second: vec![0.0; n] }
     }
 
-    /// The last gradient computed, in the parameters' layout.
+    /// The gradient [`Mlp::gradient`] computed, in the parameters' layout.
+    #[cfg(test)]
     pub fn values(&self) -> &[f32] {
         &self.sum
     }
@@ -296,10 +298,11 @@ impl Mlp {
     ///    batch's rows in batch order. On two threads each thread runs one half's chains, over
     ///    the rows it has just run forward and backward, so it reads what its own core wrote (on
     ///    more threads a half's threads share out its outputs; one thread runs both halves).
-    /// 2. Each thread adds the halves of its share of the parameters (first + second), takes the
-    ///    Adam step on them and, with `target`, their Polyak update: in place, or, while the
-    ///    threads' cores are far apart, in its own copy of the parameters, streaming the new
-    ///    values into the other thread's (`Writes`).
+    /// 2. Each thread takes the Adam step on its share of the parameters, adding each one's halves
+    ///    (first + second) as it reads them, and, with `target`, their Polyak update: in place,
+    ///    or, while the threads' cores are far apart, in its own copy of the parameters,
+    ///    streaming the new values into the other thread's (`Writes`). The whole gradient is
+    ///    then never stored: `grads` holds its halves.
     ///
     /// The halves are the batch's, not the threads': the bits are the same on any number of
     /// threads and whatever the blocks. Every parameter's step reads only its own values, so they
@@ -340,7 +343,7 @@ impl Mlp {
                 values += at.len();
                 // SAFETY (every `part` below): the parts of different threads do not overlap
                 // (`parts`), and each thread takes each of its parts once.
-                let grad = unsafe { sum.part(at.clone()) };
+                let grad = unsafe { &*sum.part(at.clone()) };
                 let second = (!added).then(|| unsafe { &*second.part(at.clone()) });
                 let (m, v) = unsafe { (m.part(at.clone()), v.part(at.clone())) };
                 let (params, other) = unsafe { net.part(at.clone()) };
@@ -351,10 +354,7 @@ impl Mlp {
                     continue;
                 };
                 // The step in this thread's copy, then its values streamed into the other copy.
-                if let Some(second) = second {
-                    add_halves(grad, second);
-                }
-                step.apply(params, grad, m, v);
+                adam_step(step, params, grad, second, m, v);
                 copy_streaming(other, params);
                 if let Some((target, other)) = target {
                     polyak_average(target, params, tau);
@@ -424,18 +424,18 @@ impl Mlp {
     }
 }
 
-/// One thread's part of a step taken in place, [`STEP_CHUNK`] values at a time: the gradient's
-/// halves added, Adam's step, the target's Polyak update. Every value's arithmetic is that of
-/// whole-part loops, so the bits are theirs. With `shared` (other threads run this network's
-/// forward passes too), each chunk first claims the lines it will write ([`claim_lines`]): the
-/// other core has read the parameters and the target's, and has written the gradient's first
-/// half of the second thread's part. On Zen 4 that took the step on two threads from
-/// 1.1–1.8 ns a value to 0.6–0.7 (docs/speed.md, "Lines claimed before a shared step").
+/// One thread's part of a step taken in place, [`STEP_CHUNK`] values at a time: Adam's step on
+/// the gradient (`grad`, or its halves `grad + second`), the target's Polyak update. Every
+/// value's arithmetic is that of whole-part loops, so the bits are theirs. With `shared` (other
+/// threads run this network's forward passes too), each chunk first claims the lines it will
+/// write ([`claim_lines`]): the other core has read the parameters and the target's. On Zen 4
+/// that took the step on two threads from 1.1–1.8 ns a value to 0.6–0.7 (docs/speed.md, "Lines
+/// claimed before a shared step").
 #[allow(clippy::too_many_arguments)]
 fn step_in_chunks(
     step: AdamStep,
     second: Option<&[f32]>,
-    grad: &mut [f32],
+    grad: &[f32],
     params: &mut [f32],
     m: &mut [f32],
     v: &mut [f32],
@@ -447,18 +447,24 @@ fn step_in_chunks(
         let r = start..(start + STEP_CHUNK).min(len);
         if shared {
             claim_lines(&mut params[r.clone()]);
-            claim_lines(&mut grad[r.clone()]);
             if let Some((target, _)) = &mut target {
                 claim_lines(&mut target[r.clone()]);
             }
         }
-        if let Some(second) = second {
-            add_halves(&mut grad[r.clone()], &second[r.clone()]);
-        }
-        step.apply(&mut params[r.clone()], &grad[r.clone()], &mut m[r.clone()], &mut v[r.clone()]);
+        let second = second.map(|second| &second[r.clone()]);
+        adam_step(step, &mut params[r.clone()], &grad[r.clone()], second, &mut m[r.clone()], &mut v[r.clone()]);
         if let Some((target, tau)) = &mut target {
             polyak_average(&mut target[r.clone()], &params[r], *tau);
         }
+    }
+}
+
+/// Adam's step on `grad`, or with `second` on the gradient's two halves' chains `grad + second`
+/// (added as the step reads them: [`AdamStep::apply_halves`]).
+fn adam_step(step: AdamStep, params: &mut [f32], grad: &[f32], second: Option<&[f32]>, m: &mut [f32], v: &mut [f32]) {
+    match second {
+        Some(second) => step.apply_halves(params, grad, second, m, v),
+        None => step.apply(params, grad, m, v),
     }
 }
 
@@ -868,12 +874,12 @@ mod tests {
                 online.learn(&[(&x[..], &cache)][..], &mut g, &mut adam, Some((&mut target, tau)), &pool)
             });
             assert_eq!(online.copy_current, streamed, "{threads} threads");
-            let g = g.values();
             let bits =
                 |a: &[f32], b: &[f32]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
             let at = format!("{sizes:?}, {threads} threads, streamed: {streamed}");
-            assert!(bits(g, &grads), "{at}: gradient");
-            assert!(bits(&online.params, &want.params) && bits(&adam.m, &want_adam.m), "{at}: step");
+            // The moments are the gradient's bits in each value's step (m = β₁m + (1 − β₁)g).
+            let moments = bits(&adam.m, &want_adam.m) && bits(&adam.v, &want_adam.v);
+            assert!(bits(&online.params, &want.params) && moments, "{at}: step");
             assert!(bits(&target.params, &want_target), "{at}: target");
             if streamed {
                 assert!(bits(&online.copy, &want.params) && bits(&target.copy, &want_target), "{at}: copies");
