@@ -455,13 +455,58 @@ pub fn libc_version() -> String {
     }
 }
 
-/// This CPU as `/proc/cpuinfo` names it, with its family and model numbers when it gives them:
-/// `AMD EPYC (family 26, model 2)`. A virtual machine often shows only the brand (`AMD EPYC`),
-/// and the numbers are what tell one generation from the next (family 25 is Zen 3 and Zen 4,
-/// 26 is Zen 5; most of Intel's are family 6, told apart by model), so speed figures can say
-/// which CPU made them. `unknown` where there is no `/proc/cpuinfo`.
+/// This CPU's name with its family and model numbers: `AMD EPYC (family 26, model 2)`. A virtual
+/// machine often shows only the brand (`AMD EPYC`), and the numbers are what tell one generation
+/// from the next (family 25 is Zen 3 and Zen 4, 26 is Zen 5; most of Intel's are family 6, told
+/// apart by model), so speed figures can say which CPU made them. On x86-64 the CPU itself says
+/// (`cpuid`, as Linux's `/proc/cpuinfo` reads it), so an emulated CPU is named as the one the
+/// process runs on, not the host's, and a system without `/proc` is named too; elsewhere
+/// `/proc/cpuinfo`, or `unknown` without it.
 pub fn cpu_model() -> String {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(name) = cpu_model_from_cpuid() {
+        return name;
+    }
     cpu_model_from(&std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default())
+}
+
+/// [`cpu_model`] from `cpuid`: the brand string (leaves 0x8000_0002–4, trimmed as Linux trims
+/// it) and the numbers of leaf 1. `None` on a CPU without a brand string.
+#[cfg(target_arch = "x86_64")]
+#[allow(unused_unsafe)] // `__cpuid` is safe in today's Rust, unsafe in the 1.89 this crate allows
+fn cpu_model_from_cpuid() -> Option<String> {
+    use std::arch::x86_64::__cpuid;
+    // SAFETY: every x86-64 CPU has `cpuid`, leaf 1 and leaf 0x8000_0000; the brand leaves are
+    // read only where the last says they exist.
+    let (highest, signature) = unsafe { (__cpuid(0x8000_0000).eax, __cpuid(1).eax) };
+    if highest < 0x8000_0004 {
+        return None;
+    }
+    let mut brand = Vec::with_capacity(48);
+    for leaf in 0x8000_0002..=0x8000_0004 {
+        let r = unsafe { __cpuid(leaf) };
+        for register in [r.eax, r.ebx, r.ecx, r.edx] {
+            brand.extend_from_slice(&register.to_le_bytes());
+        }
+    }
+    let brand = String::from_utf8_lossy(&brand);
+    let name = brand.trim_matches(|c: char| c == '\0' || c.is_whitespace());
+    if name.is_empty() {
+        return None;
+    }
+    let (family, model) = family_and_model(signature);
+    Some(format!("{name} (family {family}, model {model})"))
+}
+
+/// The family and model of a CPU signature (`cpuid` leaf 1's EAX), as Linux counts them: family
+/// 15 adds the extended family, and families from 6 on take the extended model as the high digit.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+fn family_and_model(signature: u32) -> (u32, u32) {
+    let family = (signature >> 8) & 0xf;
+    let model = (signature >> 4) & 0xf;
+    let family = if family == 0xf { family + ((signature >> 20) & 0xff) } else { family };
+    let model = if family >= 6 { model | ((signature >> 16) & 0xf) << 4 } else { model };
+    (family, model)
 }
 
 /// [`cpu_model`] from the text of a `/proc/cpuinfo` (its first processor).
@@ -661,6 +706,26 @@ mod tests {
         // Without the numbers (another architecture, say), the name alone; without a file, unknown.
         assert_eq!(cpu_model_from("model name : Neoverse\n"), "Neoverse");
         assert_eq!(cpu_model_from(""), "unknown");
+    }
+
+    #[test]
+    fn a_cpu_signature_gives_the_family_and_model_linux_shows() {
+        // Zen 4 (Genoa), Zen 5 (Turin), Emerald Rapids, Sandy Bridge, a Pentium 4, a 486.
+        assert_eq!(family_and_model(0x00a1_0f11), (25, 17));
+        assert_eq!(family_and_model(0x00b0_0f21), (26, 2));
+        assert_eq!(family_and_model(0x000c_06f2), (6, 207));
+        assert_eq!(family_and_model(0x0002_06a7), (6, 42));
+        assert_eq!(family_and_model(0x0000_0f29), (15, 2));
+        assert_eq!(family_and_model(0x0001_0480), (4, 8));
+    }
+
+    /// Where Linux gives the numbers, `cpuid` names the CPU as `/proc/cpuinfo` does.
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    #[test]
+    fn cpuid_names_the_cpu_as_proc_cpuinfo_does() {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap();
+        assert!(cpuinfo.contains("cpu family"), "no family in /proc/cpuinfo");
+        assert_eq!(cpu_model_from_cpuid().unwrap(), cpu_model_from(&cpuinfo));
     }
 
     #[test]
