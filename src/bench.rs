@@ -455,9 +455,15 @@ pub fn print_updates(algo: Algo, threads: usize, quick: bool) -> crate::Result<(
 fn print_env_rates(quick: bool, rounds: usize) -> crate::Result<()> {
     let seconds = if quick { 0.05 } else { 0.25 };
     out!("env steps/s (random actions; median of {rounds} rounds of ≈ {seconds} s)");
+    let mut said_why = false;
     for name in crate::env::available() {
         let Ok(mut env) = crate::env::make(&name) else {
-            out!("  {name:<34} (not in this build: scripts/setup/mujoco.sh)");
+            // The MuJoCo envs: the reason once, it is the same for all.
+            match crate::env::mujoco_unavailable_because() {
+                Some(why) if !said_why => out!("  {name:<34} (cannot run here: {why})"),
+                _ => out!("  {name:<34} (cannot run here, as above)"),
+            }
+            said_why = true;
             continue;
         };
         let r = env_steps_per_second(env.as_mut(), rounds, seconds);

@@ -7,6 +7,7 @@
 #   EPYC-Rome    AMD Zen 2: AVX2 and FMA, no AVX-512 (the AVX2-only AMD class)   → AVX2
 #   Haswell      Intel's first CPU with AVX2 and FMA                              → AVX2
 #   SandyBridge  AVX without FMA                                                  → scalar
+#   Nehalem      neither AVX nor FMA (SSE4.2)                                     → scalar
 # On each: short runs of SAC, TD3 and DDPG on Pendulum-v1 (64-64 networks, batch 64, two
 # threads) and SAC on HalfCheetah-v5 where MuJoCo is set up, each compared with the same run on
 # this machine by scripts/bench/fingerprint.py (metrics.csv without its clock columns, and the
@@ -14,9 +15,10 @@
 # recorded bits at HalfCheetah's sizes (SAC, TD3, DDPG; AVX2; 1 and 2 threads; about 2 minutes).
 # HalfCheetah without FMA is reported, not required: MuJoCo's physics calls the C library's
 # `exp`, `sin`, `pow`…, and glibc picks other code for them on a CPU without AVX2 and FMA (the
-# README's "Same numbers on every CPU"). About 4 minutes in all. Needs QEMU 7.2 or later, whose
-# emulation has AVX2 and FMA (not AVX-512); as root it installs Debian's qemu-user if missing.
-# CI runs it.
+# README's "Same numbers on every CPU"). Without AVX, TD3 on Pendulum-v1 alone, and HalfCheetah-v5
+# must stop with polyak's error, not SIGILL: the MuJoCo library is compiled for AVX. About 5
+# minutes in all. Needs QEMU 7.2 or later, whose emulation has AVX2 and FMA (not AVX-512); as
+# root it installs Debian's qemu-user if missing. CI runs it.
 #   scripts/checks/emulated-cpus.sh [path/to/polyak]     (default: target/release/polyak, built)
 # CPUS="EPYC-Rome …" limits the models; DETERMINISM_BIN gives a prebuilt tests/determinism binary
 # (`cargo test --release --test determinism --no-run` prints its path).
@@ -69,13 +71,14 @@ run() {
 fingerprint() { python3 scripts/bench/fingerprint.py "$work/$1" | awk '{print $3, $5}'; }
 recorded_level() { sed -n 's/^simd = "\(.*\)"/\1/p' "$work/$1/machine.toml" | tail -1; }
 
-runs=("sac Pendulum-v1" "td3 Pendulum-v1" "ddpg Pendulum-v1")
-for r in "${runs[@]}"; do
+classic=("sac Pendulum-v1" "td3 Pendulum-v1" "ddpg Pendulum-v1")
+for r in "${classic[@]}"; do
   set -- $r
   run "here-$1-$2" "$1" "$2"
 done
+mujoco=()
 if run here-sac-HalfCheetah-v5 sac HalfCheetah-v5 2>/dev/null; then
-  runs+=("sac HalfCheetah-v5")
+  mujoco=("sac HalfCheetah-v5")
 elif [ "${CI:-}" = true ]; then
   echo "emulated-cpus: HalfCheetah-v5 does not run here (scripts/setup/mujoco.sh first)" >&2
   exit 2
@@ -84,10 +87,12 @@ else
 fi
 
 failed=0
-for cpu in ${CPUS:-EPYC-Rome Haswell SandyBridge}; do
+for cpu in ${CPUS:-EPYC-Rome Haswell SandyBridge Nehalem}; do
+  # What the model has: AVX2 and FMA; AVX alone; or neither (SSE4.2 at most).
   case $cpu in
-    SandyBridge | IvyBridge | Westmere | Nehalem) expected=scalar fma=no ;;
-    *) expected=AVX2 fma=yes ;;
+    SandyBridge* | IvyBridge*) expected=scalar fma=no avx=yes runs=("${classic[@]}" "${mujoco[@]}") ;;
+    Nehalem* | Westmere* | Penryn* | Conroe*) expected=scalar fma=no avx=no runs=("td3 Pendulum-v1") ;;
+    *) expected=AVX2 fma=yes avx=yes runs=("${classic[@]}" "${mujoco[@]}") ;;
   esac
   emulate=(qemu-x86_64 -cpu "$cpu")
   echo "== $cpu"
@@ -120,6 +125,20 @@ for cpu in ${CPUS:-EPYC-Rome Haswell SandyBridge}; do
     fi
     case $verdict in FAILED*) failed=1 ;; esac
   done
+  # Without AVX the MuJoCo library (compiled for it) would die of SIGILL: polyak refuses to load
+  # it there, with an error that says why.
+  if [ $avx = no ] && [ ${#mujoco[@]} -gt 0 ]; then
+    status=0
+    "${emulate[@]}" "$polyak" train -q --env HalfCheetah-v5 --steps 400 --set learning_starts=200 \
+      --out "$work/$cpu-no-avx" 2>"$work/no-avx.txt" >/dev/null || status=$?
+    if [ $status = 1 ] && grep -q "this CPU has no AVX" "$work/no-avx.txt"; then
+      echo "  HalfCheetah-v5 refused with polyak's error, not SIGILL: ok"
+    else
+      grep -v "warning: TCG" "$work/no-avx.txt"
+      echo "  HalfCheetah-v5: FAILED (status $status, expected polyak's error naming AVX)"
+      failed=1
+    fi
+  fi
   if [ "$cpu" = EPYC-Rome ]; then
     start=$SECONDS
     if (cd "$work" && POLYAK_SIMD=avx2 "${emulate[@]}" "$DETERMINISM_BIN" --exact updates_give_the_recorded_bits_on_any_cpu \

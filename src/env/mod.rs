@@ -504,6 +504,12 @@ pub fn mujoco_available() -> bool {
     mujoco::available()
 }
 
+/// Why the MuJoCo envs cannot be made here (the library missing, another version of it, a CPU
+/// it cannot run on), or `None` when they can.
+pub fn mujoco_unavailable_because() -> Option<String> {
+    mujoco::unavailable_because()
+}
+
 /// Creates a built-in environment by its Gymnasium id, with Gymnasium's time limit.
 pub fn make(id: &str) -> Result<Box<dyn Env>> {
     EnvSpec::get(id)?.make()

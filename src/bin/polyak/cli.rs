@@ -318,8 +318,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 }
             }
             say!("  (td3-paper sets its own; `polyak train --algo A --env E --print-config` shows a resolved config)");
-            if !polyak::env::mujoco_available() {
-                say!("(the -v5 MuJoCo envs need the MuJoCo library: run scripts/setup/mujoco.sh)");
+            if let Some(why) = polyak::env::mujoco_unavailable_because() {
+                say!("(the MuJoCo envs cannot run here: {why})");
             }
             Ok(())
         }

@@ -141,6 +141,17 @@ fn load() -> std::result::Result<Api, String> {
     if !path.exists() {
         return Err(format!("{} does not exist: {HOW_TO_INSTALL}", path.display()));
     }
+    // The `mujoco-core` wheel's library is compiled for AVX: on a CPU without it (Intel's before
+    // Sandy Bridge, 2011, and Pentiums and Celerons up to 2020) it would die of an illegal
+    // instruction, so it is not loaded there (`scripts/checks/emulated-cpus.sh` checks both).
+    #[cfg(target_arch = "x86_64")]
+    if !std::arch::is_x86_feature_detected!("avx") {
+        return Err(format!(
+            "this CPU has no AVX, and the MuJoCo library {} is compiled for CPUs with it (the classic \
+             envs, Pendulum-v1 and MountainCarContinuous-v0, run without it)",
+            path.display()
+        ));
+    }
     let handle = crate::dl::open(&path.to_string_lossy(), false)
         .map_err(|why| format!("cannot load {}: {why}", path.display()))?;
     macro_rules! resolve {
@@ -205,4 +216,10 @@ pub(super) fn api() -> Result<&'static Api> {
 /// True when the MuJoCo library can be loaded (loading it if needed).
 pub fn available() -> bool {
     api().is_ok()
+}
+
+/// Why the MuJoCo library cannot be loaded (not installed, another version, a CPU it cannot run
+/// on), or `None` when it can.
+pub fn unavailable_because() -> Option<String> {
+    API.get_or_init(load).as_ref().err().cloned()
 }

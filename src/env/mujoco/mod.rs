@@ -16,7 +16,7 @@ mod sim;
 mod sys;
 mod tasks;
 
-pub use library::{available, find_library, installation, use_installation, Installation};
+pub use library::{available, find_library, installation, unavailable_because, use_installation, Installation};
 pub use render::{CameraConfig, DEFAULT_SIZE as DEFAULT_RENDER_SIZE};
 pub use sim::Sim;
 
