@@ -11,7 +11,9 @@
 # On each: short runs of SAC, TD3 and DDPG on Pendulum-v1 (64-64 networks, batch 64, two
 # threads) and SAC on HalfCheetah-v5 where MuJoCo is set up, each compared with the same run on
 # this machine by scripts/bench/fingerprint.py (metrics.csv without its clock columns, and the
-# final weights) and by the level its machine.toml records. On EPYC-Rome also tests/determinism.rs's
+# final weights) and by the level its machine.toml records; and TD3 on Pendulum-v1 stopped here at
+# step 250 and resumed there, which must end with the numbers of the run that never stopped and
+# warn exactly where the CPU lacks FMA. On EPYC-Rome also tests/determinism.rs's
 # recorded bits at HalfCheetah's sizes (SAC, TD3, DDPG; AVX2; 1 and 2 threads; about 2 minutes).
 # HalfCheetah without FMA is reported, not required: MuJoCo's physics calls the C library's
 # `exp`, `sin`, `pow`…, and glibc picks other code for them on a CPU without AVX2 and FMA (the
@@ -61,12 +63,13 @@ work=$(mktemp -d /tmp/polyak-emulated.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 # One short run: NAME ALGO ENV [runner…]. Two threads, small networks: the tiles, their edges and
 # the batch's split between threads all take part, at a few seconds a run under emulation.
+settings=(--steps 400 --seed 3 --set learning_starts=200 --set eval_every=200 --set eval_episodes=1
+  --set checkpoint_every=0 --set threads=2 --set "hidden=[64,64]" --set batch_size=64)
 run() {
   local name=$1 algo=$2 env=$3
   shift 3
-  "$@" "$polyak" train -q --algo "$algo" --env "$env" --steps 400 --seed 3 --out "$work/$name" \
-    --set learning_starts=200 --set eval_every=200 --set eval_episodes=1 --set checkpoint_every=0 \
-    --set threads=2 --set "hidden=[64,64]" --set batch_size=64 2> >(grep -v "warning: TCG" >&2) >/dev/null
+  "$@" "$polyak" train -q --algo "$algo" --env "$env" "${settings[@]}" --out "$work/$name" \
+    2> >(grep -v "warning: TCG" >&2) >/dev/null
 }
 fingerprint() { python3 scripts/bench/fingerprint.py "$work/$1" | awk '{print $3, $5}'; }
 recorded_level() { sed -n 's/^simd = "\(.*\)"/\1/p' "$work/$1/machine.toml" | tail -1; }
@@ -125,6 +128,23 @@ for cpu in ${CPUS:-EPYC-Rome Haswell SandyBridge Nehalem}; do
     fi
     case $verdict in FAILED*) failed=1 ;; esac
   done
+  # A run stopped here resumes there: the numbers of one that never stopped (on Pendulum-v1, as
+  # above), and a warning where the C library's math may round otherwise (no AVX2 and FMA).
+  "$polyak" train -q --algo td3 --env Pendulum-v1 "${settings[@]}" --out "$work/stop-$cpu" --stop-after 250 >/dev/null
+  status=0
+  "${emulate[@]}" "$polyak" train -q --resume "$work/stop-$cpu" 2>"$work/resume.txt" >/dev/null || status=$?
+  warned=no
+  if grep -q "may not match bit for bit one that never stopped" "$work/resume.txt"; then warned=yes; fi
+  # The warning is due where the CPU lacks FMA, if this machine ran AVX2 or AVX-512 kernels.
+  due=no
+  if [ $fma = no ] && [ "$(recorded_level here-td3-Pendulum-v1)" != scalar ]; then due=yes; fi
+  if [ $status = 0 ] && [ "$(fingerprint "stop-$cpu")" = "$(fingerprint here-td3-Pendulum-v1)" ] && [ $warned = $due ]; then
+    echo "  td3  Pendulum-v1     stopped here at step 250, resumed there: the numbers of a run that never stopped, $([ $warned = yes ] && echo "with" || echo "no") warning: ok"
+  else
+    grep -v "warning: TCG" "$work/resume.txt" || true
+    echo "  td3  Pendulum-v1     stopped here, resumed there: FAILED (status $status, warned: $warned)"
+    failed=1
+  fi
   # Without AVX the MuJoCo library (compiled for it) would die of SIGILL: polyak refuses to load
   # it there, with an error that says why.
   if [ $avx = no ] && [ ${#mujoco[@]} -gt 0 ]; then

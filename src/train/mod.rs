@@ -279,6 +279,38 @@ fn more_threads_than_cpus(machine: &crate::rundir::Machine) -> Option<String> {
     })
 }
 
+/// What to say when a resumed run goes on where the env's arithmetic may round otherwise than
+/// where its steps so far ran (`before`, the last machine `machine.toml` records): under another
+/// C library, or on a CPU without AVX2 and FMA (`here_avx2_fma`) after one with them (glibc picks
+/// its math functions' code by the CPU; README, "Reproducibility"). The envs' dynamics call those
+/// functions; polyak's own arithmetic does not, and gives the same numbers on any x86-64 CPU. The
+/// run goes on either way: only its bit-for-bit match with a run that never stopped is at stake.
+fn env_math_may_differ(
+    before: &crate::rundir::Machine,
+    here: &crate::rundir::Machine,
+    here_avx2_fma: bool,
+) -> Option<String> {
+    let why = if !before.libc.is_empty() && before.libc != here.libc {
+        format!(
+            "this process runs under {}, the run's steps from {} under {}",
+            here.libc, before.from_step, before.libc
+        )
+    } else if before.simd != crate::Simd::Scalar.name() && !here_avx2_fma {
+        // AVX2 or AVX-512 kernels then: that CPU had AVX2 and FMA.
+        format!(
+            "this CPU has no AVX2 and FMA, and the run's steps from {} ran on one with them ({})",
+            before.from_step, before.cpu
+        )
+    } else {
+        return None;
+    };
+    Some(format!(
+        "{why}: the env's dynamics call the C library's math functions, which may round differently here, so from \
+         step {} on the run may not match bit for bit one that never stopped (README, \"Reproducibility\")",
+        here.from_step
+    ))
+}
+
 /// A line that belongs in the log: above the bar on a terminal, on stderr otherwise.
 fn log_line(pb: &ProgressBar, quiet: bool, text: String) {
     if quiet {
@@ -548,6 +580,11 @@ impl Run {
         // A report's wall-clock figures name the machine they came from. Not knowing it is no
         // reason to stop training, so a damaged record only gets a warning.
         let here = crate::rundir::Machine::here(self.step, cfg.common.resolved_threads());
+        let before =
+            crate::rundir::Machine::read(&self.dir).ok().and_then(|m| m.into_iter().rfind(|m| m.from_step < self.step));
+        if let Some(why) = before.and_then(|b| env_math_may_differ(&b, &here, crate::Simd::Avx2.available())) {
+            pb.suspend(|| eprintln!("polyak: warning: {why}"));
+        }
         if let Err(e) = here.record(&self.dir) {
             pb.suspend(|| eprintln!("polyak: warning: {e}"));
         }
@@ -906,6 +943,33 @@ pub fn evaluate_run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resume_under_another_c_library_or_without_avx2_and_fma_is_told_its_env_may_round_otherwise() {
+        let machine = |from_step, simd: &str, libc: &str| crate::rundir::Machine {
+            from_step,
+            cpu: "AMD EPYC (family 25, model 17)".into(),
+            logical_cpus: 2,
+            threads: 2,
+            simd: simd.into(),
+            libc: libc.into(),
+        };
+        let before = machine(0, "AVX-512", "glibc 2.36");
+        // The same C library on a CPU with AVX2 and FMA, whichever kernels: nothing to say.
+        assert_eq!(env_math_may_differ(&before, &machine(500, "AVX2", "glibc 2.36"), true), None);
+        assert_eq!(env_math_may_differ(&before, &machine(500, "scalar", "glibc 2.36"), true), None);
+        let libc = env_math_may_differ(&before, &machine(500, "AVX-512", "glibc 2.39"), true).unwrap();
+        assert!(libc.contains("glibc 2.39") && libc.contains("glibc 2.36") && libc.contains("step 500"), "{libc}");
+        let cpu = env_math_may_differ(&before, &machine(500, "scalar", "glibc 2.36"), false).unwrap();
+        assert!(cpu.contains("no AVX2 and FMA") && cpu.contains("family 25, model 17"), "{cpu}");
+        // Scalar kernels before say nothing of that CPU (they may have been asked for), and a
+        // record from before polyak kept the C library says nothing of it.
+        assert_eq!(
+            env_math_may_differ(&machine(0, "scalar", "glibc 2.36"), &machine(500, "scalar", "glibc 2.36"), false),
+            None
+        );
+        assert_eq!(env_math_may_differ(&machine(0, "AVX2", ""), &machine(500, "AVX2", "glibc 2.39"), true), None);
+    }
 
     #[test]
     fn actions_are_rescaled_to_the_env_bounds() {
