@@ -455,16 +455,21 @@ pub fn print_updates(algo: Algo, threads: usize, quick: bool) -> crate::Result<(
 fn print_env_rates(quick: bool, rounds: usize) -> crate::Result<()> {
     let seconds = if quick { 0.05 } else { 0.25 };
     out!("env steps/s (random actions; median of {rounds} rounds of ≈ {seconds} s)");
-    let mut said_why = false;
+    let mut said: Option<String> = None;
     for name in crate::env::available() {
-        let Ok(mut env) = crate::env::make(&name) else {
-            // The MuJoCo envs: the reason once, it is the same for all.
-            match crate::env::mujoco_unavailable_because() {
-                Some(why) if !said_why => out!("  {name:<34} (cannot run here: {why})"),
-                _ => out!("  {name:<34} (cannot run here, as above)"),
+        let mut env = match crate::env::make(&name) {
+            Ok(env) => env,
+            Err(e) => {
+                // The MuJoCo envs share one reason: said once.
+                let why = crate::env::mujoco_unavailable_because().unwrap_or_else(|| e.to_string());
+                if said.as_ref() == Some(&why) {
+                    out!("  {name:<34} (cannot run here, as above)");
+                } else {
+                    out!("  {name:<34} (cannot run here: {why})");
+                    said = Some(why);
+                }
+                continue;
             }
-            said_why = true;
-            continue;
         };
         let r = env_steps_per_second(env.as_mut(), rounds, seconds);
         out!("  {name:<34} {r:12.0}");
