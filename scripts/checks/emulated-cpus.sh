@@ -6,6 +6,7 @@
 # numbers as on this machine. Emulation says nothing about speed (it runs 100–500× slower).
 #   EPYC-Rome    AMD Zen 2: AVX2 and FMA, no AVX-512 (the AVX2-only AMD class)   → AVX2
 #   Haswell      Intel's first CPU with AVX2 and FMA                              → AVX2
+#   Opteron_G5   AMD Piledriver: FMA and AVX without AVX2                          → scalar
 #   SandyBridge  AVX without FMA                                                  → scalar
 #   Nehalem      neither AVX nor FMA (SSE4.2)                                     → scalar
 # On each: short runs of SAC, TD3 and DDPG on Pendulum-v1 (64-64 networks, batch 64, two
@@ -13,11 +14,14 @@
 # this machine by scripts/bench/fingerprint.py (metrics.csv without its clock columns, and the
 # final weights) and by the level its machine.toml records; and TD3 on Pendulum-v1 stopped here at
 # step 250 and resumed there, which must end with the numbers of the run that never stopped and
-# warn exactly where the CPU lacks FMA. On EPYC-Rome also tests/determinism.rs's
+# warn exactly where the CPU lacks AVX2 or FMA. On EPYC-Rome also tests/determinism.rs's
 # recorded bits at HalfCheetah's sizes (SAC, TD3, DDPG; AVX2; 1 and 2 threads; about 2 minutes).
-# HalfCheetah without FMA is reported, not required: MuJoCo's physics calls the C library's
-# `exp`, `sin`, `pow`…, and glibc picks other code for them on a CPU without AVX2 and FMA (the
-# README's "Same numbers on every CPU"). Without AVX, TD3 on Pendulum-v1 alone, and HalfCheetah-v5
+# HalfCheetah without AVX2 and FMA is reported, not required: MuJoCo's physics calls the C
+# library's `exp`, `sin`, `pow`…, and glibc picks other code for them on a CPU without both (the
+# README's "Same numbers on every CPU"). Opteron_G5 runs polyak's scalar kernels with the FMA
+# instruction behind `f32::mul_add` (glibc's `fmaf`), where SandyBridge's is glibc's software
+# one; its HalfCheetah is left out, as QEMU lacks the FMA4 a real Piledriver has, and glibc's
+# math would take paths that the real CPU does not. Without AVX, TD3 on Pendulum-v1 alone, and HalfCheetah-v5
 # must stop with polyak's error, not SIGILL: the MuJoCo library is compiled for AVX. About 5
 # minutes in all. Needs QEMU 7.2 or later, whose emulation has AVX2 and FMA (not AVX-512); as
 # root it installs Debian's qemu-user if missing. CI runs it.
@@ -90,12 +94,14 @@ else
 fi
 
 failed=0
-for cpu in ${CPUS:-EPYC-Rome Haswell SandyBridge Nehalem}; do
-  # What the model has: AVX2 and FMA; AVX alone; or neither (SSE4.2 at most).
+for cpu in ${CPUS:-EPYC-Rome Haswell Opteron_G5 SandyBridge Nehalem}; do
+  # What the model has: AVX2 and FMA; FMA and AVX without AVX2; AVX alone; or neither (SSE4.2 at
+  # most). glibc's math takes its FMA paths only with both AVX2 and FMA (`avx2_fma`).
   case $cpu in
-    SandyBridge* | IvyBridge*) expected=scalar fma=no avx=yes runs=("${classic[@]}" "${mujoco[@]}") ;;
-    Nehalem* | Westmere* | Penryn* | Conroe*) expected=scalar fma=no avx=no runs=("td3 Pendulum-v1") ;;
-    *) expected=AVX2 fma=yes avx=yes runs=("${classic[@]}" "${mujoco[@]}") ;;
+    Opteron_G5*) expected=scalar avx2_fma=no avx=yes runs=("${classic[@]}") ;;
+    SandyBridge* | IvyBridge*) expected=scalar avx2_fma=no avx=yes runs=("${classic[@]}" "${mujoco[@]}") ;;
+    Nehalem* | Westmere* | Penryn* | Conroe*) expected=scalar avx2_fma=no avx=no runs=("td3 Pendulum-v1") ;;
+    *) expected=AVX2 avx2_fma=yes avx=yes runs=("${classic[@]}" "${mujoco[@]}") ;;
   esac
   emulate=(qemu-x86_64 -cpu "$cpu")
   echo "== $cpu"
@@ -116,8 +122,8 @@ for cpu in ${CPUS:-EPYC-Rome Haswell SandyBridge Nehalem}; do
     if [ "$level" != "$expected" ]; then
       verdict="FAILED (expected the $expected kernels)"
     elif [ "$same" != "the same numbers as here" ]; then
-      if [ $fma = no ] && [ "$2" != Pendulum-v1 ]; then
-        verdict="reported, not required: MuJoCo's physics through the C library's math without AVX2 and FMA"
+      if [ $avx2_fma = no ] && [ "$2" != Pendulum-v1 ]; then
+        verdict="reported, not required: MuJoCo's physics through the C library's math without both AVX2 and FMA"
       else
         verdict=FAILED
       fi
@@ -129,15 +135,15 @@ for cpu in ${CPUS:-EPYC-Rome Haswell SandyBridge Nehalem}; do
     case $verdict in FAILED*) failed=1 ;; esac
   done
   # A run stopped here resumes there: the numbers of one that never stopped (on Pendulum-v1, as
-  # above), and a warning where the C library's math may round otherwise (no AVX2 and FMA).
+  # above), and a warning where the C library's math may round otherwise (not both AVX2 and FMA).
   "$polyak" train -q --algo td3 --env Pendulum-v1 "${settings[@]}" --out "$work/stop-$cpu" --stop-after 250 >/dev/null
   status=0
   "${emulate[@]}" "$polyak" train -q --resume "$work/stop-$cpu" 2>"$work/resume.txt" >/dev/null || status=$?
   warned=no
   if grep -q "may not match bit for bit one that never stopped" "$work/resume.txt"; then warned=yes; fi
-  # The warning is due where the CPU lacks FMA, if this machine ran AVX2 or AVX-512 kernels.
+  # The warning is due where the CPU lacks AVX2 or FMA, if this machine ran AVX2 or AVX-512 kernels.
   due=no
-  if [ $fma = no ] && [ "$(recorded_level here-td3-Pendulum-v1)" != scalar ]; then due=yes; fi
+  if [ $avx2_fma = no ] && [ "$(recorded_level here-td3-Pendulum-v1)" != scalar ]; then due=yes; fi
   if [ $status = 0 ] && [ "$(fingerprint "stop-$cpu")" = "$(fingerprint here-td3-Pendulum-v1)" ] && [ $warned = $due ]; then
     echo "  td3  Pendulum-v1     stopped here at step 250, resumed there: the numbers of a run that never stopped, $([ $warned = yes ] && echo "with" || echo "no") warning: ok"
   else

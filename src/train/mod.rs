@@ -298,7 +298,7 @@ fn env_math_may_differ(
     } else if before.simd != crate::Simd::Scalar.name() && !here_avx2_fma {
         // AVX2 or AVX-512 kernels then: that CPU had AVX2 and FMA.
         format!(
-            "this CPU has no AVX2 and FMA, and the run's steps from {} ran on one with them ({})",
+            "this CPU does not have both AVX2 and FMA, and the run's steps from {} ran on one with them ({})",
             before.from_step, before.cpu
         )
     } else {
@@ -961,7 +961,7 @@ mod tests {
         let libc = env_math_may_differ(&before, &machine(500, "AVX-512", "glibc 2.39"), true).unwrap();
         assert!(libc.contains("glibc 2.39") && libc.contains("glibc 2.36") && libc.contains("step 500"), "{libc}");
         let cpu = env_math_may_differ(&before, &machine(500, "scalar", "glibc 2.36"), false).unwrap();
-        assert!(cpu.contains("no AVX2 and FMA") && cpu.contains("family 25, model 17"), "{cpu}");
+        assert!(cpu.contains("not have both AVX2 and FMA") && cpu.contains("family 25, model 17"), "{cpu}");
         // Scalar kernels before say nothing of that CPU (they may have been asked for), and a
         // record from before polyak kept the C library says nothing of it.
         assert_eq!(
