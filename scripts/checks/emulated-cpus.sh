@@ -21,9 +21,9 @@
 # README's "Same numbers on every CPU"). Opteron_G5 runs polyak's scalar kernels with the FMA
 # instruction behind `f32::mul_add` (glibc's `fmaf`), where SandyBridge's is glibc's software
 # one; its HalfCheetah is left out, as QEMU lacks the FMA4 a real Piledriver has, and glibc's
-# math would take paths that the real CPU does not. Without AVX, TD3 on Pendulum-v1 alone, and HalfCheetah-v5
-# must stop with polyak's error, not SIGILL: the MuJoCo library is compiled for AVX. About 6
-# minutes in all. Needs QEMU 7.2 or later, whose emulation has AVX2 and FMA (not AVX-512); as
+# math would take paths that the real CPU does not. Without AVX, TD3 on Pendulum-v1 alone, and
+# HalfCheetah-v5 must stop with polyak's error, not SIGILL: the MuJoCo library is compiled for
+# AVX. About 6 minutes in all. Needs QEMU 7.2 or later, whose emulation has AVX2 and FMA (not AVX-512); as
 # root it installs Debian's qemu-user if missing. CI runs it.
 #   scripts/checks/emulated-cpus.sh [path/to/polyak]     (default: target/release/polyak, built)
 # CPUS="EPYC-Rome …" limits the models; DETERMINISM_BIN gives a prebuilt tests/determinism binary
